@@ -1,0 +1,37 @@
+# One place for every check, used by hand and by CI (.ci/run).
+#   make test   installs everything into .venv, builds the extension, runs the Rust and Python tests
+#   make lint   formatting, lints, the stub check and mypy --strict over the typed example
+#   make demo   the demo on the built-in FakeHubSpot
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export VIRTUAL_ENV := $(abspath $(VENV))
+
+.PHONY: test lint demo dev rust-test py-test
+
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# The extension in the dev profile: incremental, and it shares target/ with cargo test.
+dev: $(VENV)/.installed
+	$(VENV)/bin/maturin develop -q
+
+rust-test:
+	cargo test -q
+
+py-test: dev
+	$(PY) -m pytest -q
+
+test: rust-test py-test
+
+lint: dev
+	cargo fmt --check
+	cargo clippy -q --all-targets -- -D warnings
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m mypy.stubtest hubspot_upsert --allowlist stubtest-allowlist.txt
+	$(PY) -m mypy --strict examples/typed_usage.py
+
+demo: dev
+	$(PY) -m hubspot_upsert.demo

@@ -1,0 +1,40 @@
+"""Create or update HubSpot contacts, on a Rust core.
+
+>>> from hubspot_upsert import HubSpot
+>>> hs = HubSpot()  # token from HUBSPOT_ACCESS_TOKEN
+>>> hs.create_or_update("ada@example.com", {"firstname": "Ada"})  # doctest: +SKIP
+UpsertResult(vid=3234574, is_new=False, email='ada@example.com')
+"""
+
+from ._client import HubSpot
+from ._errors import (
+    AuthenticationError,
+    EmailConflictError,
+    FieldError,
+    HubSpotError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
+from ._native import UpsertResult, __version__
+
+__all__ = [
+    "AuthenticationError",
+    "EmailConflictError",
+    "FieldError",
+    "HubSpot",
+    "HubSpotError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "ServerError",
+    "TransportError",
+    "UpsertResult",
+    "ValidationError",
+    "__version__",
+]

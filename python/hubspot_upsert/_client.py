@@ -1,0 +1,93 @@
+"""The public client: :class:`HubSpot`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from . import _native
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
+USER_AGENT = f"hubspot-upsert/{_native.__version__}"
+
+
+def _seconds(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    return float(value)
+
+
+class HubSpot:
+    """A HubSpot client: one connection pool, safe to share between threads.
+
+    ``token`` is a private-app or OAuth access token; when it is None the token is read from
+    the ``HUBSPOT_ACCESS_TOKEN`` environment variable. ``base_url`` must be ``https://``, or
+    ``http://`` to a loopback host (a :class:`~hubspot_upsert.testing.FakeHubSpot`).
+    ``timeout`` bounds each request, ``connect_timeout`` the connection set-up.
+
+    ``missing`` says what ``None``, NaN, ``pandas.NA`` and ``NaT`` values do: ``"skip"`` leaves
+    the property out (nothing changes at HubSpot), ``"clear"`` sends ``""`` (clears it).
+    ``assume_utc=True`` reads a ``datetime`` without time zone as UTC instead of refusing it.
+    """
+
+    __slots__ = ("_native",)
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        missing: Literal["skip", "clear"] = "skip",
+        assume_utc: bool = False,
+    ) -> None:
+        if token is None:
+            token = os.environ.get(TOKEN_ENV)
+        elif not isinstance(token, str):
+            raise TypeError(f"token must be a str, got {type(token).__name__}")
+        token = (token or "").strip()
+        if not token:
+            raise ValueError(
+                f"no HubSpot access token: pass HubSpot(token) or set {TOKEN_ENV} "
+                "(a private app token, pat-...)"
+            )
+        if not isinstance(base_url, str):
+            raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
+        self._native = _native.Client(
+            token,
+            base_url=base_url,
+            timeout=_seconds("timeout", timeout),
+            connect_timeout=_seconds("connect_timeout", connect_timeout),
+            user_agent=USER_AGENT,
+            missing=missing,
+            assume_utc=bool(assume_utc),
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The HubSpot address requests go to, without a trailing ``/``."""
+        return self._native.base_url
+
+    def create_or_update(
+        self, email: str, properties: Mapping[str, object] | None = None
+    ) -> _native.UpsertResult:
+        """Create the contact with this email, or update it if it exists.
+
+        ``properties`` maps HubSpot property names to values, converted by the rules in the
+        README (bool -> "true"/"false", date -> epoch ms at midnight UTC, None -> left out...).
+        Bad arguments raise ValueError or TypeError before anything is sent; HubSpot's refusals
+        raise a :class:`HubSpotError` subclass.
+        """
+        return self._native.upsert(email, properties)
+
+    def __repr__(self) -> str:
+        return f"HubSpot(base_url={self.base_url!r})"
+
+    def __reduce__(self) -> object:
+        raise TypeError(
+            "a HubSpot client cannot be pickled or sent to another process: create it inside "
+            f"the worker instead, e.g. HubSpot() reading the token from {TOKEN_ENV}"
+        )

@@ -1,0 +1,37 @@
+"""Type stubs of the native core; checked against it by mypy.stubtest."""
+
+from typing import Any, final
+
+__version__: str
+
+@final
+class UpsertResult:
+    """The result of one upsert: the contact's id, whether it was created, and its address."""
+
+    @property
+    def vid(self) -> int: ...
+    @property
+    def is_new(self) -> bool: ...
+    @property
+    def email(self) -> str: ...
+    def __new__(cls, vid: int, is_new: bool, email: str) -> UpsertResult: ...
+    def __getnewargs__(self) -> tuple[int, bool, str]: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Client:
+    def __new__(
+        cls,
+        token: str,
+        *,
+        base_url: str,
+        timeout: float,
+        connect_timeout: float,
+        user_agent: str,
+        missing: str,
+        assume_utc: bool,
+    ) -> Client: ...
+    @property
+    def base_url(self) -> str: ...
+    def upsert(self, email: str, properties: Any = None) -> UpsertResult: ...

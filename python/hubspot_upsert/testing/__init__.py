@@ -1,0 +1,13 @@
+"""Testing helpers: a faithful fake HubSpot to point clients at.
+
+>>> from hubspot_upsert import HubSpot
+>>> from hubspot_upsert.testing import FakeHubSpot
+>>> with FakeHubSpot() as fake:
+...     hs = HubSpot(fake.token, base_url=fake.url)
+...     hs.create_or_update("ada@example.com", {"firstname": "Ada"}).is_new
+True
+"""
+
+from ._fake import STANDARD_PROPERTIES, FakeHubSpot, ReceivedRequest, StoredContact
+
+__all__ = ["STANDARD_PROPERTIES", "FakeHubSpot", "ReceivedRequest", "StoredContact"]

@@ -1,0 +1,718 @@
+"""FakeHubSpot: a real HTTP/1.1 server on loopback that answers like HubSpot's contact API.
+
+It keeps contacts in memory, checks the token and the property values as HubSpot does, and
+answers with HubSpot's documented bodies and headers. Tests (and users' own test suites) read
+back what it stored and every request it received, raw path included.
+
+The server is plain threads and sockets: one thread accepts, one thread serves each keep-alive
+connection. It is small on purpose, and fast enough (thousands of requests a second) not to be
+the bottleneck of the client it tests.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+V1_UPSERT_PREFIX = "/contacts/v1/contact/createOrUpdate/email/"
+
+#: A property type: "string", "number", "bool", "date", "datetime", or a sequence of the
+#: allowed option values of an enumeration (several may be sent joined with ";").
+PropertyType = str | Sequence[str]
+
+#: The contact properties every fake portal has (a subset of HubSpot's standard ones).
+STANDARD_PROPERTIES: Mapping[str, PropertyType] = {
+    "email": "string",
+    "firstname": "string",
+    "lastname": "string",
+    "salutation": "string",
+    "phone": "string",
+    "mobilephone": "string",
+    "fax": "string",
+    "company": "string",
+    "website": "string",
+    "jobtitle": "string",
+    "industry": "string",
+    "address": "string",
+    "city": "string",
+    "state": "string",
+    "zip": "string",
+    "country": "string",
+    "message": "string",
+    "date_of_birth": "string",
+    "annualrevenue": "number",
+    "closedate": "datetime",
+    "lifecyclestage": (
+        "subscriber",
+        "lead",
+        "marketingqualifiedlead",
+        "salesqualifiedlead",
+        "opportunity",
+        "customer",
+        "evangelist",
+        "other",
+    ),
+    "hs_lead_status": (
+        "NEW",
+        "OPEN",
+        "IN_PROGRESS",
+        "OPEN_DEAL",
+        "UNQUALIFIED",
+        "ATTEMPTED_TO_CONTACT",
+        "CONNECTED",
+        "BAD_TIMING",
+    ),
+}
+
+_TYPES = {"string", "number", "bool", "date", "datetime"}
+_NUMBER = re.compile(r"-?\d+(\.\d+)?\Z")
+_INTEGER = re.compile(r"-?\d+\Z")
+# HubSpot's check, roughly: no quoted local part, no white space, a domain ending in a TLD.
+_EMAIL = re.compile(r'[^@\s"(),:;<>\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}\Z')
+_DAY_MS = 86_400_000
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    411: "Length Required",
+    413: "Payload Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
+_MAX_BODY = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """One request as the fake received it. ``path`` is the raw request target, query included;
+    ``headers`` has lower-case names."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    status: int = 0
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class StoredContact:
+    """A contact as the fake stores it: every property value is a string."""
+
+    vid: int
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def email(self) -> str:
+        return self.properties.get("email", "")
+
+
+class _Contact:
+    __slots__ = ("properties", "vid")
+
+    def __init__(self, vid: int, properties: dict[str, str]) -> None:
+        self.vid = vid
+        self.properties = properties
+
+
+class _Reply(Exception):
+    """Raised inside a handler to answer at once."""
+
+    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+
+
+def _error_body(message: str, correlation_id: str, **extra: Any) -> dict[str, Any]:
+    return {"status": "error", "message": message, "correlationId": correlation_id, **extra}
+
+
+class FakeHubSpot:
+    """A fake HubSpot on ``127.0.0.1`` and a free port, for tests and rehearsals.
+
+    Use it as a context manager (or call :meth:`start` and :meth:`stop`)::
+
+        with FakeHubSpot() as fake:
+            hs = HubSpot(fake.token, base_url=fake.url)
+
+    ``token`` is the one valid token (a random one by default); ``expired_tokens`` answer 401
+    ``EXPIRED_AUTHENTICATION`` and ``readonly_tokens`` 403 ``MISSING_SCOPES``.
+    ``properties`` replaces the portal's property definitions (:data:`STANDARD_PROPERTIES` by
+    default); ``extra_properties`` adds to them. Unknown properties are refused with
+    ``PROPERTY_DOESNT_EXIST``, values that do not fit the type with HubSpot's codes.
+
+    ``rate_limit`` (requests per ``rate_window`` seconds, rolling) and ``daily_limit`` turn on
+    HubSpot's rate limiting: its ``X-HubSpot-RateLimit-*`` headers on every answer and 429s past
+    the limit. Without them the fake is unlimited and sends no rate-limit headers.
+
+    ``latency`` delays every answer (seconds). ``conflict_style`` picks the 409 body: ``"new"``
+    (with ``category`` and ``errors``) or ``"old"``. ``record_requests=False`` keeps no copy of
+    the requests (for long benchmark runs).
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        properties: Mapping[str, PropertyType] | None = None,
+        extra_properties: Mapping[str, PropertyType] | None = None,
+        expired_tokens: Iterable[str] = (),
+        readonly_tokens: Iterable[str] = (),
+        rate_limit: int | None = None,
+        rate_window: float = 10.0,
+        daily_limit: int | None = None,
+        latency: float = 0.0,
+        conflict_style: str = "new",
+        first_vid: int = 1001,
+        record_requests: bool = True,
+    ) -> None:
+        self.token = token or f"pat-na1-fake-{uuid.uuid4()}"
+        self._host = host
+        self._port = port
+        schema = dict(STANDARD_PROPERTIES if properties is None else properties)
+        schema.update(extra_properties or {})
+        for name, kind in schema.items():
+            if isinstance(kind, str) and kind not in _TYPES:
+                raise ValueError(
+                    f"property {name!r}: unknown type {kind!r} "
+                    f"(use one of {sorted(_TYPES)} or a list of options)"
+                )
+        schema.setdefault("email", "string")
+        self._schema = schema
+        self._expired = frozenset(expired_tokens)
+        self._readonly = frozenset(readonly_tokens)
+        if conflict_style not in ("new", "old"):
+            raise ValueError(f"conflict_style must be 'new' or 'old', got {conflict_style!r}")
+        self._conflict_style = conflict_style
+        self.rate_limit = rate_limit
+        self.rate_window = rate_window
+        self.daily_limit = daily_limit
+        self.latency = latency
+        self._first_vid = first_vid
+        self._record = record_requests
+
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        self._connections: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._reset_state()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _reset_state(self) -> None:
+        self._contacts: dict[str, _Contact] = {}
+        self._vids = itertools.count(self._first_vid)
+        self._requests: list[ReceivedRequest] = []
+        self._request_count = 0
+        self._status_counts: collections.Counter[int] = collections.Counter()
+        self._window: collections.deque[float] = collections.deque()
+        self._daily_used = 0
+        self._in_flight = 0
+        self._peak_in_flight = 0
+
+    def start(self) -> FakeHubSpot:
+        """Start serving in background threads; returns self."""
+        if self._listener is not None:
+            return self
+        listener = socket.create_server((self._host, self._port), backlog=128)
+        self._listener = listener
+        self._stopping.clear()
+        thread = threading.Thread(target=self._accept_loop, name="FakeHubSpot-accept", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection."""
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        self._stopping.set()
+        try:
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        listener.close()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
+
+    def __enter__(self) -> FakeHubSpot:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Forget every contact, request and counter (the server keeps running)."""
+        with self._lock:
+            self._reset_state()
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the client, e.g. ``http://127.0.0.1:54321``."""
+        if self._listener is None:
+            raise RuntimeError("the FakeHubSpot is not running: call start() or use `with`")
+        host, port = self._listener.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    # -- what it saw ----------------------------------------------------------------------
+
+    @property
+    def contacts(self) -> dict[str, StoredContact]:
+        """A snapshot of the stored contacts, keyed by lower-case email."""
+        with self._lock:
+            return {
+                key: StoredContact(c.vid, dict(c.properties)) for key, c in self._contacts.items()
+            }
+
+    def contact(self, email: str) -> StoredContact | None:
+        """The stored contact with this email (any case), or None."""
+        with self._lock:
+            c = self._contacts.get(email.lower())
+            return None if c is None else StoredContact(c.vid, dict(c.properties))
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        """Every request received, oldest first (empty with ``record_requests=False``)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def request_count(self) -> int:
+        """How many requests were received."""
+        with self._lock:
+            return self._request_count
+
+    @property
+    def status_counts(self) -> dict[int, int]:
+        """How many answers had each status."""
+        with self._lock:
+            return dict(self._status_counts)
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests that were being handled at the same moment."""
+        with self._lock:
+            return self._peak_in_flight
+
+    # -- the server -----------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        while not self._stopping.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._connections.add(conn)
+            thread = threading.Thread(
+                target=self._serve_connection, args=(conn,), name="FakeHubSpot-conn", daemon=True
+            )
+            thread.start()
+
+    def _serve_connection(self, conn: socket.socket) -> None:
+        try:
+            with conn, conn.makefile("rb", buffering=65536) as rfile:
+                while not self._stopping.is_set():
+                    if not self._serve_one(conn, rfile):
+                        return
+        except OSError:
+            return
+        finally:
+            with self._lock:
+                self._connections.discard(conn)
+
+    def _serve_one(self, conn: socket.socket, rfile: Any) -> bool:
+        """Reads and answers one request; False when the connection is to be closed."""
+        line = rfile.readline(65537)
+        while line in (b"\r\n", b"\n"):
+            line = rfile.readline(65537)
+        if not line:
+            return False
+        parts = line.decode("latin-1").split()
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            self._send(conn, 400, {"status": "error", "message": "malformed request line"}, {}, True)
+            return False
+        method, target, version = parts
+        headers: dict[str, str] = {}
+        while True:
+            h = rfile.readline(65537)
+            if h in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = h.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = self._read_chunked(rfile)
+        else:
+            try:
+                length = int(headers.get("content-length", "0"))
+            except ValueError:
+                self._send(conn, 411, {"status": "error", "message": "bad Content-Length"}, {}, True)
+                return False
+            if length > _MAX_BODY:
+                self._send(conn, 413, {"status": "error", "message": "body too large"}, {}, True)
+                return False
+            body = rfile.read(length) if length else b""
+        if body is None:
+            return False
+
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            status, payload, extra = self._respond(method, target, headers, body)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+        self._send(conn, status, payload, extra, close)
+        return not close
+
+    @staticmethod
+    def _read_chunked(rfile: Any) -> bytes | None:
+        chunks = []
+        total = 0
+        while True:
+            size_line = rfile.readline(1024)
+            try:
+                size = int(size_line.split(b";")[0].strip(), 16)
+            except ValueError:
+                return None
+            if size == 0:
+                while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > _MAX_BODY:
+                return None
+            chunks.append(rfile.read(size))
+            rfile.readline(3)
+
+    def _send(
+        self, conn: socket.socket, status: int, payload: Any, extra: Mapping[str, str], close: bool
+    ) -> None:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        head = [
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
+            "Content-Type: application/json;charset=utf-8",
+            f"Content-Length: {len(body)}",
+        ]
+        head.extend(f"{k}: {v}" for k, v in extra.items())
+        if close:
+            head.append("Connection: close")
+        conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+
+    # -- HubSpot's behaviour --------------------------------------------------------------
+
+    def _respond(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
+        correlation_id = str(uuid.uuid4())
+        extra = {"x-hubspot-correlation-id": correlation_id}
+        with self._lock:
+            self._request_count += 1
+            limit_headers, over_policy = self._count_against_limits()
+        extra.update(limit_headers)
+        try:
+            if over_policy is not None:
+                raise self._rate_limited(over_policy, correlation_id)
+            self._check_auth(headers.get("authorization", ""), correlation_id)
+            status, payload = self._route(method, target, body, correlation_id)
+        except _Reply as reply:
+            status, payload = reply.status, reply.body
+            extra.update(reply.headers)
+        with self._lock:
+            self._status_counts[status] += 1
+            if self._record:
+                self._requests.append(ReceivedRequest(method, target, dict(headers), body, status))
+        return status, payload, extra
+
+    def _count_against_limits(self) -> tuple[dict[str, str], str | None]:
+        """Counts this request in the rolling window and the day (with the lock held); returns
+        the rate-limit headers and the policy it breaks, if any."""
+        out: dict[str, str] = {}
+        now = time.monotonic()
+        window = self._window
+        while window and window[0] <= now - self.rate_window:
+            window.popleft()
+        policy = None
+        if self.daily_limit is not None and self._daily_used >= self.daily_limit:
+            policy = "DAILY"
+        elif self.rate_limit is not None and len(window) >= self.rate_limit:
+            policy = "TEN_SECONDLY_ROLLING"
+        else:
+            window.append(now)
+            self._daily_used += 1
+        if self.rate_limit is not None:
+            out["X-HubSpot-RateLimit-Max"] = str(self.rate_limit)
+            out["X-HubSpot-RateLimit-Remaining"] = str(max(0, self.rate_limit - len(window)))
+            out["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(int(self.rate_window * 1000))
+        if self.daily_limit is not None:
+            out["X-HubSpot-RateLimit-Daily"] = str(self.daily_limit)
+            out["X-HubSpot-RateLimit-Daily-Remaining"] = str(
+                max(0, self.daily_limit - self._daily_used)
+            )
+        return out, policy
+
+    @staticmethod
+    def _rate_limited(policy: str, correlation_id: str) -> _Reply:
+        text = "daily" if policy == "DAILY" else "ten_secondly_rolling"
+        return _Reply(
+            429,
+            {
+                "status": "error",
+                "message": f"You have reached your {text} limit.",
+                "errorType": "RATE_LIMIT",
+                "correlationId": correlation_id,
+                "policyName": policy,
+                "groupName": "fake-hubspot",
+            },
+        )
+
+    def _check_auth(self, authorization: str, correlation_id: str) -> None:
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise _Reply(
+                401,
+                _error_body(
+                    "Authentication credentials not found. This API supports OAuth 2.0 "
+                    "authentication and you can find more details at "
+                    "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                    correlation_id,
+                    category="INVALID_AUTHENTICATION",
+                ),
+                {"x-hubspot-auth-failure": "401 Unauthorized"},
+            )
+        if token in self._expired:
+            raise _Reply(
+                401,
+                _error_body(
+                    "The OAuth token used to make this call expired 1 hour(s) ago.",
+                    correlation_id,
+                    category="EXPIRED_AUTHENTICATION",
+                ),
+                {"x-hubspot-auth-failure": "401 Unauthorized"},
+            )
+        if token in self._readonly:
+            raise _Reply(
+                403,
+                _error_body(
+                    "This app hasn't been granted all required scopes to make this call.",
+                    correlation_id,
+                    category="MISSING_SCOPES",
+                    errors=[
+                        {
+                            "message": "One or more of the following scopes are required.",
+                            "context": {"requiredGranularScopes": ["crm.objects.contacts.write"]},
+                        }
+                    ],
+                ),
+            )
+        if token != self.token:
+            raise _Reply(
+                401,
+                _error_body(
+                    "Authentication credentials not found. This API supports OAuth 2.0 "
+                    "authentication.",
+                    correlation_id,
+                    category="INVALID_AUTHENTICATION",
+                ),
+                {"x-hubspot-auth-failure": "401 Unauthorized"},
+            )
+
+    def _route(self, method: str, target: str, body: bytes, correlation_id: str) -> tuple[int, Any]:
+        path = target.partition("?")[0]
+        if path.startswith(V1_UPSERT_PREFIX):
+            segment = path[len(V1_UPSERT_PREFIX) :]
+            if segment.endswith("/"):
+                segment = segment[:-1]
+            if segment and "/" not in segment:
+                if method != "POST":
+                    raise _Reply(405, _error_body(f"{method} is not allowed here", correlation_id))
+                try:
+                    email = unquote_to_bytes(segment).decode("utf-8")
+                except UnicodeDecodeError:
+                    raise _Reply(
+                        400, _error_body("the email in the path is not UTF-8", correlation_id)
+                    ) from None
+                return self._v1_upsert(email, body, correlation_id)
+        raise _Reply(404, _error_body("resource not found", correlation_id))
+
+    def _parse_json(self, body: bytes, correlation_id: str) -> Any:
+        try:
+            return json.loads(body)
+        except UnicodeDecodeError:
+            raise _Reply(400, _error_body("Invalid input JSON: not UTF-8", correlation_id)) from None
+        except json.JSONDecodeError as e:
+            raise _Reply(
+                400,
+                _error_body(
+                    f"Invalid input JSON on line {e.lineno}, column {e.colno}: {e.msg}",
+                    correlation_id,
+                ),
+            ) from None
+
+    def _invalid_value(self, name: str, value: str) -> tuple[str, str] | None:
+        """HubSpot's error code and message for a value that does not fit, else None."""
+        kind = self._schema[name]
+        if value == "":
+            return None
+        if name == "email":
+            if not _EMAIL.match(value):
+                return "INVALID_EMAIL", f"Email address {value} is invalid"
+            return None
+        if isinstance(kind, str):
+            if kind == "number" and not _NUMBER.match(value):
+                return "INVALID_INTEGER", f"{value} is not a valid number"
+            if kind == "bool" and value not in ("true", "false"):
+                return "INVALID_OPTION", f"{value} was not one of the allowed options: [true, false]"
+            if kind in ("date", "datetime") and not _INTEGER.match(value):
+                return "INVALID_DATE", f"{value} is not a valid epoch millisecond timestamp"
+            if kind == "date" and int(value) % _DAY_MS:
+                return "INVALID_DATE", f"{value} is not at midnight UTC"
+            return None
+        for option in value.removeprefix(";").split(";"):
+            if option not in kind:
+                return (
+                    "INVALID_OPTION",
+                    f"{option} was not one of the allowed options: [{', '.join(kind)}]",
+                )
+        return None
+
+    def _v1_upsert(self, path_email: str, body: bytes, correlation_id: str) -> tuple[int, Any]:
+        payload = self._parse_json(body, correlation_id)
+        items = payload.get("properties", []) if isinstance(payload, dict) else None
+        if not isinstance(items, list):
+            raise _Reply(
+                400, _error_body("Invalid input JSON: expected a properties array", correlation_id)
+            )
+        values: dict[str, str] = {}
+        for item in items:
+            name = item.get("property") if isinstance(item, dict) else None
+            value = item.get("value") if isinstance(item, dict) else None
+            if not isinstance(name, str) or isinstance(value, (dict, list)) or value is None:
+                raise _Reply(
+                    400,
+                    _error_body(
+                        f"Invalid input JSON: bad property entry {json.dumps(item)}",
+                        correlation_id,
+                    ),
+                )
+            values[name] = value if isinstance(value, str) else json.dumps(value)
+
+        results = []
+        if not _EMAIL.match(path_email):
+            results.append(("email", "INVALID_EMAIL", f"Email address {path_email} is invalid"))
+        for name, value in values.items():
+            if name not in self._schema:
+                results.append(
+                    (name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
+                )
+            elif (problem := self._invalid_value(name, value)) is not None:
+                results.append((name, *problem))
+        if results:
+            raise _Reply(
+                400,
+                _error_body(
+                    "Property values were not valid",
+                    correlation_id,
+                    validationResults=[
+                        {"isValid": False, "message": m, "error": code, "name": n}
+                        for n, code, m in results
+                    ],
+                ),
+            )
+
+        key = path_email.lower()
+        new_email = values.get("email", "").lower() or key
+        with self._lock:
+            contact = self._contacts.get(key)
+            owner = self._contacts.get(new_email)
+            if new_email != key and owner is not None and owner is not contact:
+                raise _Reply(409, self._conflict_body(owner, correlation_id))
+            now = str(int(time.time() * 1000))
+            is_new = contact is None
+            if contact is None:
+                contact = _Contact(next(self._vids), {"email": path_email, "createdate": now})
+                self._contacts[key] = contact
+            for name, value in values.items():
+                if value == "":
+                    if name != "email":
+                        contact.properties.pop(name, None)
+                elif value.startswith(";") and not isinstance(self._schema[name], str):
+                    old = contact.properties.get(name, "")
+                    contact.properties[name] = ";".join(filter(None, [old, value[1:]]))
+                else:
+                    contact.properties[name] = value
+            contact.properties["lastmodifieddate"] = now
+            if new_email != key:
+                del self._contacts[key]
+                self._contacts[new_email] = contact
+        return 200, {"vid": contact.vid, "isNew": is_new}
+
+    def _conflict_body(self, owner: _Contact, correlation_id: str) -> dict[str, Any]:
+        email = owner.properties["email"]
+        now = int(time.time() * 1000)
+        body: dict[str, Any] = _error_body(
+            "Contact already exists",
+            correlation_id,
+            error="CONTACT_EXISTS",
+            identityProfile={
+                "vid": owner.vid,
+                "identity": [
+                    {"value": email, "type": "EMAIL", "timestamp": now, "isPrimary": True},
+                    {"value": str(uuid.uuid4()), "type": "LEAD_GUID", "timestamp": now},
+                ],
+                "linkedVid": [],
+                "isContact": True,
+                "savedAtTimestamp": now,
+            },
+            requestId=str(uuid.uuid4()),
+        )
+        if self._conflict_style == "new":
+            body["message"] = f"Contact already exists. Existing ID: {owner.vid}"
+            body["category"] = "OBJECT_ALREADY_EXISTS"
+            body["errors"] = [
+                {
+                    "message": f"A contact with email {email} already exists. "
+                    f"Existing ID: {owner.vid}",
+                    "in": "email",
+                }
+            ]
+        return body

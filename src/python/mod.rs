@@ -1,0 +1,163 @@
+//! The binding layer: every `pyo3` import of the crate is below this folder. It reads Python
+//! arguments into owned Rust values, runs the core with the GIL released, and turns results and
+//! errors back into Python objects.
+
+pub mod convert;
+pub mod errors;
+
+#[pyo3::pymodule]
+mod _native {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use pyo3::exceptions::{PyTypeError, PyValueError};
+    use pyo3::prelude::*;
+    use pyo3::types::{PyString, PyTuple};
+
+    use super::convert::{self, ConvertOptions};
+    use super::errors;
+    use crate::client::{Client as CoreClient, ClientConfig};
+    use crate::value::MissingPolicy;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", env!("CARGO_PKG_VERSION"))
+    }
+
+    /// Runs `work` with the GIL released. A panic inside becomes a `HubSpotError` instead of
+    /// reaching the caller as `PanicException`.
+    fn detached<T: Send>(
+        py: Python<'_>,
+        what: &str,
+        work: impl FnOnce() -> crate::error::Result<T> + Send,
+    ) -> PyResult<T> {
+        match py.detach(|| catch_unwind(AssertUnwindSafe(work))) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(errors::to_py(error)),
+            Err(_) => Err(errors::internal(py, what)),
+        }
+    }
+
+    fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+        Duration::try_from_secs_f64(value)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "{name} must be a positive number of seconds, got {value}"
+                ))
+            })
+    }
+
+    /// The result of one upsert: the contact's id, whether it was created, and its address.
+    #[pyclass(frozen, eq, hash, get_all, module = "hubspot_upsert")]
+    #[derive(Clone, PartialEq, Eq, Hash)]
+    pub struct UpsertResult {
+        vid: i64,
+        is_new: bool,
+        email: String,
+    }
+
+    #[pymethods]
+    impl UpsertResult {
+        #[new]
+        fn new(vid: i64, is_new: bool, email: String) -> Self {
+            UpsertResult { vid, is_new, email }
+        }
+
+        fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+            let email = PyString::new(py, &self.email).repr()?;
+            Ok(format!(
+                "UpsertResult(vid={}, is_new={}, email={email})",
+                self.vid,
+                if self.is_new { "True" } else { "False" }
+            ))
+        }
+
+        fn __getnewargs__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+            (self.vid, self.is_new, self.email.clone()).into_pyobject(py)
+        }
+    }
+
+    /// The native client behind `hubspot_upsert.HubSpot`: one connection pool, shareable
+    /// between threads.
+    #[pyclass(frozen, module = "hubspot_upsert._native")]
+    pub struct Client {
+        core: Arc<CoreClient>,
+        options: ConvertOptions,
+    }
+
+    #[pymethods]
+    impl Client {
+        #[new]
+        #[pyo3(signature = (token, *, base_url, timeout, connect_timeout, user_agent, missing, assume_utc))]
+        #[allow(clippy::too_many_arguments)]
+        fn new(
+            py: Python<'_>,
+            token: String,
+            base_url: String,
+            timeout: f64,
+            connect_timeout: f64,
+            user_agent: String,
+            missing: &str,
+            assume_utc: bool,
+        ) -> PyResult<Self> {
+            let missing = match missing {
+                "skip" => MissingPolicy::Skip,
+                "clear" => MissingPolicy::Clear,
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "missing must be 'skip' (leave the property out) or 'clear' (send \"\"), got {other:?}"
+                    )))
+                }
+            };
+            let config = ClientConfig {
+                token,
+                base_url,
+                timeout: seconds("timeout", timeout)?,
+                connect_timeout: seconds("connect_timeout", connect_timeout)?,
+                user_agent,
+            };
+            let core = detached(py, "creating the client", || CoreClient::new(config))?;
+            Ok(Client {
+                core: Arc::new(core),
+                options: ConvertOptions {
+                    missing,
+                    assume_utc,
+                },
+            })
+        }
+
+        #[getter]
+        fn base_url(&self) -> &str {
+            self.core.base_url()
+        }
+
+        /// Creates or updates the contact with this email; see `HubSpot.create_or_update`.
+        #[pyo3(signature = (email, properties=None))]
+        fn upsert(
+            &self,
+            py: Python<'_>,
+            email: &Bound<'_, PyAny>,
+            properties: Option<&Bound<'_, PyAny>>,
+        ) -> PyResult<UpsertResult> {
+            let Ok(email) = email.cast::<PyString>() else {
+                return Err(PyTypeError::new_err(format!(
+                    "email must be a str, got {}",
+                    email.get_type().name()?
+                )));
+            };
+            let email = convert::text(email, "email")?;
+            crate::email::validate(&email).map_err(errors::to_py)?;
+            let properties = convert::properties(properties, self.options)?;
+            let core = &self.core;
+            let outcome = detached(py, "upsert", || core.upsert(&email, &properties))?;
+            Ok(UpsertResult {
+                vid: outcome.vid,
+                is_new: outcome.is_new,
+                email,
+            })
+        }
+    }
+}

@@ -30,7 +30,7 @@ lint: dev
 	cargo clippy -q --all-targets -- -D warnings
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m mypy.stubtest hubspot_upsert --allowlist stubtest-allowlist.txt
+	$(PY) -m mypy.stubtest hubspot_upsert
 	$(PY) -m mypy --strict examples/typed_usage.py
 
 demo: dev

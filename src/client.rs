@@ -62,7 +62,7 @@ impl std::fmt::Debug for Client {
 pub fn check_base_url(base_url: &str) -> Result<(String, bool)> {
     let bad = |why: &str| {
         Err(Error::InvalidInput(format!(
-            "invalid base_url {base_url:?}: {why}"
+            "invalid base_url '{base_url}': {why}"
         )))
     };
     let url = match Url::parse(base_url) {
@@ -87,7 +87,7 @@ pub fn check_base_url(base_url: &str) -> Result<(String, bool)> {
         "http" => return bad(
             "plain http is allowed only to a loopback host (127.0.0.1, ::1, localhost); use https",
         ),
-        other => return bad(&format!("scheme {other:?} is not http(s)")),
+        other => return bad(&format!("scheme '{other}' is not http(s)")),
     }
     if url.query().is_some() || url.fragment().is_some() {
         return bad("it must not have a query or fragment");

@@ -15,7 +15,7 @@ pub const MAX_EMAIL_LEN: usize = 254;
 pub fn validate(email: &str) -> Result<()> {
     let bad = |why: &str| {
         Err(Error::InvalidInput(format!(
-            "invalid email {email:?}: {why}"
+            "invalid email '{email}': {why}"
         )))
     };
     if email.is_empty() {
@@ -23,7 +23,7 @@ pub fn validate(email: &str) -> Result<()> {
     }
     if email.len() > MAX_EMAIL_LEN {
         return Err(Error::InvalidInput(format!(
-            "invalid email {:?}...: it is {} bytes long, the limit is {MAX_EMAIL_LEN}",
+            "invalid email '{}...': it is {} bytes long, the limit is {MAX_EMAIL_LEN}",
             email.chars().take(40).collect::<String>(),
             email.len()
         )));

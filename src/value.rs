@@ -133,7 +133,7 @@ impl Value {
 }
 
 fn invalid(name: &str, why: &str) -> Error {
-    Error::InvalidInput(format!("property {name:?}: {why}"))
+    Error::InvalidInput(format!("property '{name}': {why}"))
 }
 
 fn check_len(name: &str, text: &str) -> Result<()> {
@@ -256,7 +256,7 @@ mod tests {
             assert_eq!(text(Value::Float(f)), want);
         }
         let err = Value::Float(f64::INFINITY).to_hubspot("score", MissingPolicy::Skip);
-        assert!(err.unwrap_err().to_string().contains("\"score\": inf"));
+        assert!(err.unwrap_err().to_string().contains("'score': inf"));
     }
 
     #[test]
@@ -357,7 +357,7 @@ mod tests {
             .to_hubspot("tags", MissingPolicy::Skip)
             .unwrap_err()
             .to_string()
-            .contains("\"tags\""));
+            .contains("'tags'"));
         let holey = Value::List {
             items: vec![Value::Missing],
             sort: false,

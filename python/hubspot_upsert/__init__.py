@@ -38,3 +38,21 @@ __all__ = [
     "ValidationError",
     "__version__",
 ]
+
+# Public classes show (and pickle) under the package's own name, not their private modules.
+for _cls in (
+    AuthenticationError,
+    EmailConflictError,
+    FieldError,
+    HubSpot,
+    HubSpotError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+    TransportError,
+    ValidationError,
+):
+    _cls.__module__ = __name__
+del _cls

@@ -86,7 +86,7 @@ class HubSpot:
     def __repr__(self) -> str:
         return f"HubSpot(base_url={self.base_url!r})"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError(
             "a HubSpot client cannot be pickled or sent to another process: create it inside "
             f"the worker instead, e.g. HubSpot() reading the token from {TOKEN_ENV}"

@@ -107,7 +107,7 @@ pub fn read(
 ) -> PyResult<Value> {
     let py = obj.py();
     if let Ok(s) = obj.cast_exact::<PyString>() {
-        return Ok(Value::Text(text(s, &format!("property {name:?}"))?));
+        return Ok(Value::Text(text(s, &format!("property '{name}'"))?));
     }
     if obj.is_none() {
         return Ok(Value::Missing);
@@ -119,14 +119,14 @@ pub fn read(
         let inner = obj.getattr(intern!(py, "value"))?;
         if inner.is_instance(ENUM.import(py, "enum", "Enum")?)? {
             return Err(PyTypeError::new_err(format!(
-                "property {name:?}: the Enum member {} has another Enum as its value",
+                "property '{name}': the Enum member {} has another Enum as its value",
                 obj.repr()?
             )));
         }
         return read(&inner, name, options, in_list);
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::Text(text(s, &format!("property {name:?}"))?));
+        return Ok(Value::Text(text(s, &format!("property '{name}'"))?));
     }
     if let Ok(i) = obj.cast::<PyInt>() {
         return Ok(Value::Integer(match i.extract::<i64>() {
@@ -143,7 +143,7 @@ pub fn read(
         }
         if obj.call_method0(intern!(py, "is_infinite"))?.is_truthy()? {
             return Err(PyValueError::new_err(format!(
-                "property {name:?}: {} is not a number HubSpot can store",
+                "property '{name}': {} is not a number HubSpot can store",
                 obj.repr()?
             )));
         }
@@ -168,7 +168,7 @@ pub fn read(
     if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() || is_set {
         if in_list {
             return Err(PyTypeError::new_err(format!(
-                "property {name:?}: a list item is itself a {}; lists hold scalars",
+                "property '{name}': a list item is itself a {}; lists hold scalars",
                 type_name(obj)
             )));
         }
@@ -185,7 +185,7 @@ pub fn read(
         return Ok(value);
     }
     Err(PyTypeError::new_err(format!(
-        "property {name:?}: a value of type {} cannot be sent ({}); accepted: {ACCEPTED}",
+        "property '{name}': a value of type {} cannot be sent ({}); accepted: {ACCEPTED}",
         type_name(obj),
         short_repr(obj)
     )))
@@ -209,7 +209,7 @@ fn float(f: f64, obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Value> {
     }
     if f.is_infinite() {
         return Err(PyValueError::new_err(format!(
-            "property {name:?}: {} is not a number HubSpot can store",
+            "property '{name}': {} is not a number HubSpot can store",
             short_repr(obj)
         )));
     }
@@ -243,9 +243,15 @@ fn numpy_scalar(
     if !module.to_str()?.starts_with("numpy") {
         return Ok(None);
     }
-    let Ok(dtype) = obj.getattr(intern!(py, "dtype")) else {
+    // numpy is loaded when one of its objects is here: look it up, never import it.
+    let numpy = py
+        .import("sys")?
+        .getattr(intern!(py, "modules"))?
+        .get_item("numpy")?;
+    if !obj.is_instance(&numpy.getattr(intern!(py, "generic"))?)? {
         return Ok(None);
-    };
+    }
+    let dtype = obj.getattr(intern!(py, "dtype"))?;
     let kind: String = dtype.getattr(intern!(py, "kind"))?.extract()?;
     match kind.as_str() {
         "b" | "i" | "u" => Ok(Some(read(
@@ -277,7 +283,7 @@ fn datetime(obj: &Bound<'_, PyAny>, name: &str, options: ConvertOptions) -> PyRe
     let utc_offset_micros = if offset.is_none() {
         if !options.assume_utc {
             return Err(PyValueError::new_err(format!(
-                "property {name:?}: the datetime {} has no time zone; give it a tzinfo \
+                "property '{name}': the datetime {} has no time zone; give it a tzinfo \
                  (e.g. datetime.timezone.utc), or create the client with assume_utc=True \
                  to read naive datetimes as UTC",
                 short_repr(obj)

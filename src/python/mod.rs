@@ -108,7 +108,7 @@ mod _native {
                 "clear" => MissingPolicy::Clear,
                 other => {
                     return Err(PyValueError::new_err(format!(
-                        "missing must be 'skip' (leave the property out) or 'clear' (send \"\"), got {other:?}"
+                        "missing must be 'skip' (leave the property out) or 'clear' (send \"\"), got '{other}'"
                     )))
                 }
             };

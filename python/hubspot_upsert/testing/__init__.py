@@ -8,6 +8,18 @@
 True
 """
 
-from ._fake import STANDARD_PROPERTIES, FakeHubSpot, ReceivedRequest, StoredContact
+from ._fake import (
+    STANDARD_PROPERTIES,
+    FakeHubSpot,
+    ReceivedRequest,
+    ScriptedResponse,
+    StoredContact,
+)
 
-__all__ = ["STANDARD_PROPERTIES", "FakeHubSpot", "ReceivedRequest", "StoredContact"]
+__all__ = [
+    "STANDARD_PROPERTIES",
+    "FakeHubSpot",
+    "ReceivedRequest",
+    "ScriptedResponse",
+    "StoredContact",
+]

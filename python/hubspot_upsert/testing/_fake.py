@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -78,21 +79,10 @@ _TYPES = {"string", "number", "bool", "date", "datetime"}
 _NUMBER = re.compile(r"-?\d+(\.\d+)?\Z")
 _INTEGER = re.compile(r"-?\d+\Z")
 # HubSpot's check, roughly: no quoted local part, no white space, a domain ending in a TLD.
-_EMAIL = re.compile(r'[^@\s"(),:;<>\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}\Z')
+_EMAIL = re.compile(
+    r'[^@\s"(),:;<>\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}\Z'
+)
 _DAY_MS = 86_400_000
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    411: "Length Required",
-    413: "Payload Too Large",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-}
 _MAX_BODY = 10 * 1024 * 1024
 
 
@@ -110,6 +100,20 @@ class ReceivedRequest:
     def json(self) -> Any:
         """The body parsed as JSON."""
         return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class ScriptedResponse:
+    """An answer for :meth:`FakeHubSpot.script` to give instead of the normal one.
+
+    ``body`` is sent as JSON when it is a dict or list, as it is when ``bytes`` or ``str``
+    (say, an HTML error page); ``content_type`` says what it is.
+    """
+
+    status: int
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str = "application/json;charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,13 @@ class _Reply(Exception):
         self.status = status
         self.body = body
         self.headers = dict(headers or {})
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
 
 
 def _error_body(message: str, correlation_id: str, **extra: Any) -> dict[str, Any]:
@@ -227,6 +238,8 @@ class FakeHubSpot:
         self._requests: list[ReceivedRequest] = []
         self._request_count = 0
         self._status_counts: collections.Counter[int] = collections.Counter()
+        self._scripted: collections.deque[ScriptedResponse] = collections.deque()
+        self._connections_opened = 0
         self._window: collections.deque[float] = collections.deque()
         self._daily_used = 0
         self._in_flight = 0
@@ -320,6 +333,18 @@ class FakeHubSpot:
             return dict(self._status_counts)
 
     @property
+    def connections_opened(self) -> int:
+        """How many TCP connections clients opened (a pooled client opens few)."""
+        with self._lock:
+            return self._connections_opened
+
+    def script(self, *responses: ScriptedResponse) -> None:
+        """Answer the next requests with these responses, in order, whatever they ask; then
+        behave normally again. Scripted requests are recorded and counted as usual."""
+        with self._lock:
+            self._scripted.extend(responses)
+
+    @property
     def peak_in_flight(self) -> int:
         """The most requests that were being handled at the same moment."""
         with self._lock:
@@ -338,6 +363,7 @@ class FakeHubSpot:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._connections.add(conn)
+                self._connections_opened += 1
             thread = threading.Thread(
                 target=self._serve_connection, args=(conn,), name="FakeHubSpot-conn", daemon=True
             )
@@ -364,7 +390,7 @@ class FakeHubSpot:
             return False
         parts = line.decode("latin-1").split()
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            self._send(conn, 400, {"status": "error", "message": "malformed request line"}, {}, True)
+            self._send(conn, 400, _error_body("malformed request line", ""), {}, True)
             return False
         method, target, version = parts
         headers: dict[str, str] = {}
@@ -381,10 +407,10 @@ class FakeHubSpot:
             try:
                 length = int(headers.get("content-length", "0"))
             except ValueError:
-                self._send(conn, 411, {"status": "error", "message": "bad Content-Length"}, {}, True)
+                self._send(conn, 411, _error_body("bad Content-Length", ""), {}, True)
                 return False
             if length > _MAX_BODY:
-                self._send(conn, 413, {"status": "error", "message": "body too large"}, {}, True)
+                self._send(conn, 413, _error_body("body too large", ""), {}, True)
                 return False
             body = rfile.read(length) if length else b""
         if body is None:
@@ -405,7 +431,7 @@ class FakeHubSpot:
 
     @staticmethod
     def _read_chunked(rfile: Any) -> bytes | None:
-        chunks = []
+        chunks: list[bytes] = []
         total = 0
         while True:
             size_line = rfile.readline(1024)
@@ -426,10 +452,17 @@ class FakeHubSpot:
     def _send(
         self, conn: socket.socket, status: int, payload: Any, extra: Mapping[str, str], close: bool
     ) -> None:
-        body = json.dumps(payload, separators=(",", ":")).encode()
+        extra = dict(extra)
+        content_type = extra.pop("content-type", "application/json;charset=utf-8")
+        if isinstance(payload, bytes):
+            body = payload
+        elif isinstance(payload, str):
+            body = payload.encode()
+        else:
+            body = json.dumps(payload, separators=(",", ":")).encode()
         head = [
-            f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
-            "Content-Type: application/json;charset=utf-8",
+            f"HTTP/1.1 {status} {_reason(status)}",
+            f"Content-Type: {content_type}",
             f"Content-Length: {len(body)}",
         ]
         head.extend(f"{k}: {v}" for k, v in extra.items())
@@ -447,8 +480,16 @@ class FakeHubSpot:
         with self._lock:
             self._request_count += 1
             limit_headers, over_policy = self._count_against_limits()
+            scripted = self._scripted.popleft() if self._scripted else None
         extra.update(limit_headers)
         try:
+            if scripted is not None:
+                body_out = b"" if scripted.body is None else scripted.body
+                raise _Reply(
+                    scripted.status,
+                    body_out,
+                    {"content-type": scripted.content_type, **scripted.headers},
+                )
             if over_policy is not None:
                 raise self._rate_limited(over_policy, correlation_id)
             self._check_auth(headers.get("authorization", ""), correlation_id)
@@ -578,7 +619,8 @@ class FakeHubSpot:
         try:
             return json.loads(body)
         except UnicodeDecodeError:
-            raise _Reply(400, _error_body("Invalid input JSON: not UTF-8", correlation_id)) from None
+            message = "Invalid input JSON: not UTF-8"
+            raise _Reply(400, _error_body(message, correlation_id)) from None
         except json.JSONDecodeError as e:
             raise _Reply(
                 400,
@@ -601,7 +643,7 @@ class FakeHubSpot:
             if kind == "number" and not _NUMBER.match(value):
                 return "INVALID_INTEGER", f"{value} is not a valid number"
             if kind == "bool" and value not in ("true", "false"):
-                return "INVALID_OPTION", f"{value} was not one of the allowed options: [true, false]"
+                return "INVALID_OPTION", f"{value} was not one of the allowed options: true, false"
             if kind in ("date", "datetime") and not _INTEGER.match(value):
                 return "INVALID_DATE", f"{value} is not a valid epoch millisecond timestamp"
             if kind == "date" and int(value) % _DAY_MS:
@@ -641,9 +683,7 @@ class FakeHubSpot:
             results.append(("email", "INVALID_EMAIL", f"Email address {path_email} is invalid"))
         for name, value in values.items():
             if name not in self._schema:
-                results.append(
-                    (name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
-                )
+                results.append((name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
             elif (problem := self._invalid_value(name, value)) is not None:
                 results.append((name, *problem))
         if results:

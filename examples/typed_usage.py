@@ -1,0 +1,54 @@
+"""A typed program using the public API; `make lint` checks it with mypy --strict."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from hubspot_upsert import (
+    EmailConflictError,
+    FieldError,
+    HubSpot,
+    HubSpotError,
+    UpsertResult,
+    ValidationError,
+)
+from hubspot_upsert.testing import FakeHubSpot, StoredContact
+
+
+def sync(hs: HubSpot, email: str) -> UpsertResult | None:
+    try:
+        return hs.create_or_update(
+            email,
+            {
+                "firstname": "Ada",
+                "annualrevenue": Decimal("1E+6"),
+                "closedate": dt.datetime(2024, 8, 15, tzinfo=dt.timezone.utc),
+            },
+        )
+    except EmailConflictError as e:
+        existing: int | None = e.existing_vid
+        print("conflict with", existing)
+    except ValidationError as e:
+        errors: list[FieldError] = e.errors
+        print([(f.name, f.code) for f in errors])
+    except HubSpotError as e:
+        status: int | None = e.status
+        print(status, e.correlation_id)
+    return None
+
+
+def main() -> None:
+    with FakeHubSpot() as fake:
+        hs = HubSpot(fake.token, base_url=fake.url, timeout=5.0, missing="skip")
+        result = sync(hs, "ada@example.com")
+        if result is not None:
+            vid: int = result.vid
+            new: bool = result.is_new
+            print(vid, new, result.email)
+        stored: StoredContact | None = fake.contact("ada@example.com")
+        print(stored)
+
+
+if __name__ == "__main__":
+    main()

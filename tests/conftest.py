@@ -1,0 +1,36 @@
+"""Shared fixtures: a running FakeHubSpot and a client pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hubspot_upsert import HubSpot
+from hubspot_upsert.testing import FakeHubSpot
+
+# Properties of every type the fake knows, beside HubSpot's standard ones.
+EXTRA_PROPERTIES = {
+    "is_customer": "bool",
+    "score": "number",
+    "signup_date": "date",
+    "last_seen": "datetime",
+    "interests": ("python", "rust", "crm", "a", "b", "c", "1", "2", "3"),
+    "note": "string",
+}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeHubSpot]:
+    with FakeHubSpot(extra_properties=EXTRA_PROPERTIES) as server:
+        yield server
+
+
+@pytest.fixture
+def hs(fake: FakeHubSpot) -> HubSpot:
+    return HubSpot(fake.token, base_url=fake.url, timeout=10)
+
+
+def sent_properties(fake: FakeHubSpot) -> dict[str, str]:
+    """The properties of the last request the fake received, as a dict."""
+    body = fake.requests[-1].json()
+    return {p["property"]: p["value"] for p in body["properties"]}

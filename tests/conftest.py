@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from hubspot_upsert import HubSpot
 from hubspot_upsert.testing import FakeHubSpot
 

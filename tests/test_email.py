@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+
 from hubspot_upsert import HubSpot, ValidationError
 from hubspot_upsert.testing import FakeHubSpot
 

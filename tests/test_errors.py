@@ -6,8 +6,9 @@ import pickle
 import socket
 import traceback
 
-import hubspot_upsert as hu
 import pytest
+
+import hubspot_upsert as hu
 from hubspot_upsert import HubSpot
 from hubspot_upsert.testing import FakeHubSpot, ScriptedResponse
 

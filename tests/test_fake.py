@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
 from hubspot_upsert.testing import FakeHubSpot, ScriptedResponse
 
 PATH = "/contacts/v1/contact/createOrUpdate/email/"

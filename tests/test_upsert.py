@@ -5,8 +5,9 @@ from __future__ import annotations
 import pickle
 import threading
 
-import hubspot_upsert
 import pytest
+
+import hubspot_upsert
 from hubspot_upsert import HubSpot, UpsertResult
 from hubspot_upsert.testing import FakeHubSpot
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from hubspot_upsert import HubSpot
 from hubspot_upsert.testing import FakeHubSpot
 

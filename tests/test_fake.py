@@ -221,3 +221,28 @@ def test_reset_and_lifecycle() -> None:
 def test_unknown_property_type_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown type 'text'"):
         FakeHubSpot(extra_properties={"p": "text"})
+
+
+def test_standalone_server_prints_url_and_token_and_serves() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hubspot_upsert.testing", "--token", "tok-standalone"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split(" at ")[1].strip()
+        assert proc.stdout.readline().strip() == "token: tok-standalone"
+        from hubspot_upsert import HubSpot
+
+        assert HubSpot("tok-standalone", base_url=url).create_or_update("a@example.com").is_new
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert "stopped after 1 requests, 1 contacts" in err

@@ -1,0 +1,65 @@
+"""Run a FakeHubSpot on its own: ``python -m hubspot_upsert.testing --port 8765``.
+
+It prints its URL and token, then serves until interrupted (Ctrl-C), so that programs in any
+language, and manual ``curl`` sessions, can talk to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from ._fake import FakeHubSpot
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m hubspot_upsert.testing",
+        description="Serve a fake HubSpot contact API on loopback until interrupted.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--token", help="the valid access token (default: a random one)")
+    parser.add_argument(
+        "--rate-limit", type=int, help="requests allowed per rolling window (default: unlimited)"
+    )
+    parser.add_argument(
+        "--rate-window", type=float, default=10.0, help="the window in seconds (default 10)"
+    )
+    parser.add_argument("--daily-limit", type=int, help="requests allowed per day")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
+    parser.add_argument(
+        "--no-record", action="store_true", help="keep no copy of requests (long runs)"
+    )
+    args = parser.parse_args(argv)
+    fake = FakeHubSpot(
+        token=args.token,
+        host=args.host,
+        port=args.port,
+        rate_limit=args.rate_limit,
+        rate_window=args.rate_window,
+        daily_limit=args.daily_limit,
+        latency=args.latency,
+        record_requests=not args.no_record,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with fake:
+        print(f"FakeHubSpot serving at {fake.url}", flush=True)
+        print(f"token: {fake.token}", flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        print(
+            f"stopped after {fake.request_count} requests, {len(fake.contacts)} contacts",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,43 +1,96 @@
-//! The HTTP client: one connection pool per client, shared by every thread that uses it.
+//! The HTTP client: one connection pool per client and process, shared by every thread that
+//! uses it, with pacing, retries, and waits that the caller can interrupt.
 //!
-//! The reqwest client is built lazily and rebuilt in a forked child. reqwest's blocking client
-//! drives its connections from a background thread that `fork()` does not copy: a child that
-//! used the parent's client would wait for its timeout, and dropping that client panics. So the
-//! client remembers the process that built it; in any other process a new one is built and the
-//! inherited one is deliberately leaked, never dropped.
+//! Requests run on a small tokio runtime of the client's own and the calling thread waits for
+//! them in slices of [`SLICE`], asking [`Hooks::check`] between slices: that is how a Python
+//! signal handler (Ctrl-C, a task timeout) gets to run while a request is in flight.
+//!
+//! The runtime and pool are built lazily and rebuilt in a forked child: their threads do not
+//! survive `fork()`, so a child that used the parent's would wait forever. The client remembers
+//! the process that built them; in any other process it builds new ones and deliberately
+//! leaks the inherited ones, which must not be dropped.
 
-use std::io::Read;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use reqwest::blocking::Client as HttpClient;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
-use reqwest::Url;
+use reqwest::{Certificate, Url};
+use tokio::runtime::{Handle, Runtime};
 
 use crate::api::{self, UpsertOutcome};
 use crate::email;
 use crate::error::{ApiError, Error, Result};
+use crate::pacing::{Limit, Pacer, RateHeaders};
+use crate::retry::{parse_retry_after, Decision, Failure, RetryPolicy};
 
 /// At most this much of a response body is read; the rest is not waited for.
-pub const MAX_BODY_BYTES: u64 = 1 << 20;
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// How often a wait asks [`Hooks::check`] whether to stop.
+pub const SLICE: Duration = Duration::from_millis(50);
+
+/// Log levels of [`Hooks::log`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Warning,
+}
+
+/// What the caller lends a call: a way to stop waits, and a logger.
+pub trait Hooks: Sync {
+    /// Called between slices of every wait; an error ends the call with that error.
+    fn check(&self) -> Result<()>;
+    fn enabled(&self, level: Level) -> bool;
+    fn log(&self, level: Level, message: &str);
+}
+
+/// Hooks that never interrupt and log nothing.
+pub struct NoHooks;
+
+impl Hooks for NoHooks {
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+    fn enabled(&self, _: Level) -> bool {
+        false
+    }
+    fn log(&self, _: Level, _: &str) {}
+}
 
 /// What a [`Client`] is built from.
 #[derive(Clone)]
 pub struct ClientConfig {
     pub token: String,
     pub base_url: String,
-    /// Total time for one request, connecting included.
+    /// Total time for one attempt, connecting included.
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub user_agent: String,
+    pub retry: RetryPolicy,
+    /// A limit to pace by when HubSpot's headers do not say (the tighter one wins).
+    pub rate_limit: Option<Limit>,
+    /// PEM file of extra trusted certificates (a company proxy's CA, say).
+    pub ca_bundle: Option<PathBuf>,
 }
 
-/// A status, the correlation id header and the (capped) body of one answer.
+/// An answer read from HubSpot.
 struct Answer {
     status: u16,
     correlation_id: Option<String>,
+    retry_after: Option<Duration>,
+    rate: RateHeaders,
     body: Vec<u8>,
+}
+
+/// The per-process part: a runtime and the connection pool that lives on it.
+struct Transport {
+    pid: u32,
+    runtime: Runtime,
+    http: reqwest::Client,
 }
 
 pub struct Client {
@@ -46,7 +99,10 @@ pub struct Client {
     headers: HeaderMap,
     timeout: Duration,
     connect_timeout: Duration,
-    http: Mutex<Option<(u32, HttpClient)>>,
+    ca_certs: Vec<Certificate>,
+    retry: RetryPolicy,
+    pacer: Pacer,
+    transport: Mutex<Option<Transport>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -54,6 +110,20 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base_url", &self.base_url)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let slot = self.transport.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(transport) = slot.take() {
+            if transport.pid == std::process::id() {
+                transport.runtime.shutdown_background();
+            } else {
+                // Inherited through fork(): its threads are gone, dropping it would hang or panic.
+                std::mem::forget(transport);
+            }
+        }
     }
 }
 
@@ -95,9 +165,38 @@ pub fn check_base_url(base_url: &str) -> Result<(String, bool)> {
     Ok((url.as_str().trim_end_matches('/').to_owned(), loopback))
 }
 
+fn read_ca_bundle(path: &PathBuf) -> Result<Vec<Certificate>> {
+    let shown = path.display();
+    let pem = std::fs::read(path)
+        .map_err(|e| Error::InvalidInput(format!("ca_bundle '{shown}' cannot be read: {e}")))?;
+    let certs = Certificate::from_pem_bundle(&pem).map_err(|e| {
+        Error::InvalidInput(format!(
+            "ca_bundle '{shown}' is not a PEM bundle: {}",
+            cause_chain(&e)
+        ))
+    })?;
+    if certs.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "ca_bundle '{shown}' holds no PEM certificate"
+        )));
+    }
+    Ok(certs)
+}
+
+/// A random number in `[0, 1)` for jitter.
+fn jitter() -> f64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn header_u32(headers: &HeaderMap, name: &str) -> Option<u32> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
 impl Client {
-    /// Checks the configuration. Builds no connection pool yet: that happens on first use, in
-    /// the process that uses it.
+    /// Checks the configuration. Builds no runtime or connection pool yet: that happens on
+    /// first use, in the process that uses it.
     pub fn new(config: ClientConfig) -> Result<Self> {
         let (base_url, loopback) = check_base_url(&config.base_url)?;
         if config.token.is_empty() {
@@ -116,7 +215,7 @@ impl Client {
         headers.insert(AUTHORIZATION, auth);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let agent = HeaderValue::from_str(&config.user_agent).map_err(|_| {
-            Error::InvalidInput(format!("invalid user agent {:?}", config.user_agent))
+            Error::InvalidInput(format!("invalid user agent '{}'", config.user_agent))
         })?;
         headers.insert(USER_AGENT, agent);
         if config.timeout.is_zero() {
@@ -124,13 +223,20 @@ impl Client {
                 "timeout must be more than 0 seconds".into(),
             ));
         }
+        let ca_certs = match &config.ca_bundle {
+            Some(path) => read_ca_bundle(path)?,
+            None => Vec::new(),
+        };
         Ok(Client {
             base_url,
             loopback,
             headers,
             timeout: config.timeout,
             connect_timeout: config.connect_timeout.min(config.timeout),
-            http: Mutex::new(None),
+            ca_certs,
+            retry: config.retry,
+            pacer: Pacer::new(config.rate_limit),
+            transport: Mutex::new(None),
         })
     }
 
@@ -138,88 +244,315 @@ impl Client {
         &self.base_url
     }
 
-    /// The connection pool of this process, built on first use and after a fork.
-    fn http(&self) -> Result<HttpClient> {
+    /// The limit this client paces itself by, if it knows one.
+    pub fn known_rate_limit(&self) -> Option<Limit> {
+        self.pacer.known_limit()
+    }
+
+    /// This process's runtime handle and connection pool, built on first use and after a fork.
+    fn transport(&self) -> Result<(Handle, reqwest::Client)> {
         let pid = std::process::id();
         let mut slot = self
-            .http
+            .transport
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((built_in, client)) = slot.as_ref() {
-            if *built_in == pid {
-                return Ok(client.clone());
+        if let Some(t) = slot.as_ref() {
+            if t.pid == pid {
+                return Ok((t.runtime.handle().clone(), t.http.clone()));
             }
         }
-        if let Some((_, inherited)) = slot.take() {
-            // Its worker thread did not survive the fork; dropping it would panic.
+        if let Some(inherited) = slot.take() {
             std::mem::forget(inherited);
         }
-        let mut builder = HttpClient::builder()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("hubspot-upsert-io")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Transport {
+                message: format!("could not start the I/O thread: {e}"),
+                timeout: false,
+                attempts: 0,
+            })?;
+        let mut builder = reqwest::Client::builder()
             .default_headers(self.headers.clone())
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(50));
+            .pool_idle_timeout(Duration::from_secs(50))
+            .tcp_nodelay(true);
         if self.loopback {
             builder = builder.no_proxy();
         }
-        let client = builder
-            .build()
-            .map_err(|e| transport_error("could not set up the HTTP client", e))?;
-        *slot = Some((pid, client.clone()));
-        Ok(client)
+        if !self.ca_certs.is_empty() {
+            builder = builder.tls_certs_merge(self.ca_certs.iter().cloned());
+        }
+        let http = {
+            let _entered = runtime.enter();
+            builder
+                .build()
+                .map_err(|e| transport_error("could not set up the HTTP client", e).0)?
+        };
+        let out = (runtime.handle().clone(), http.clone());
+        *slot = Some(Transport { pid, runtime, http });
+        Ok(out)
     }
 
-    fn post(&self, url: &str, body: Vec<u8>) -> Result<Answer> {
-        let response = self
-            .http()?
-            .post(url)
-            .body(body)
-            .send()
-            .map_err(|e| transport_error("the request to HubSpot failed", e))?;
-        let status = response.status().as_u16();
-        let correlation_id = response
-            .headers()
-            .get("x-hubspot-correlation-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let mut body = Vec::new();
-        response
-            .take(MAX_BODY_BYTES)
-            .read_to_end(&mut body)
-            .map_err(|e| transport_error_io("reading HubSpot's answer failed", &e))?;
-        Ok(Answer {
-            status,
-            correlation_id,
-            body,
+    /// Runs `future` on the client's runtime, asking `hooks` between slices whether to stop.
+    fn run<F: Future>(&self, handle: &Handle, future: F, hooks: &dyn Hooks) -> Result<F::Output> {
+        handle.block_on(async move {
+            let mut future = std::pin::pin!(future);
+            loop {
+                match tokio::time::timeout(SLICE, future.as_mut()).await {
+                    Ok(output) => return Ok(output),
+                    Err(_) => hooks.check()?,
+                }
+            }
         })
     }
 
+    /// Sleeps `duration` in slices, asking `hooks` between them whether to stop.
+    fn sleep(&self, duration: Duration, hooks: &dyn Hooks) -> Result<()> {
+        let until = Instant::now() + duration;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(SLICE));
+            hooks.check()?;
+        }
+    }
+
+    /// POSTs `body` to `url` until HubSpot answers 2xx, a failure is final, or the retry
+    /// policy gives up. Returns the 2xx answer.
+    fn post(
+        &self,
+        url: &str,
+        path_for_logs: &str,
+        body: Vec<u8>,
+        hooks: &dyn Hooks,
+    ) -> Result<Answer> {
+        let started = Instant::now();
+        let (handle, http) = self.transport()?;
+        let mut attempts: u32 = 0;
+        loop {
+            let pace = self.pacer.reserve(Instant::now());
+            if !pace.is_zero() {
+                if hooks.enabled(Level::Debug) {
+                    hooks.log(
+                        Level::Debug,
+                        &format!(
+                            "pacing: waiting {:.3} s for room in the rate window",
+                            pace.as_secs_f64()
+                        ),
+                    );
+                }
+                self.sleep(pace, hooks)?;
+            }
+            attempts += 1;
+            let sent = Instant::now();
+            let result = self.run(&handle, send(&http, url, body.clone()), hooks)?;
+            let took_ms = sent.elapsed().as_secs_f64() * 1000.0;
+            let (error, status, retry_after, transient) = match result {
+                Ok(answer) => {
+                    self.pacer.observe(Instant::now(), answer.rate);
+                    if hooks.enabled(Level::Debug) {
+                        let status = answer.status;
+                        hooks.log(
+                            Level::Debug,
+                            &format!("POST {path_for_logs} -> {status} in {took_ms:.1} ms (attempt {attempts})"),
+                        );
+                    }
+                    if (200..300).contains(&answer.status) {
+                        return Ok(answer);
+                    }
+                    let error =
+                        ApiError::from_response(answer.status, answer.correlation_id, &answer.body);
+                    (
+                        Error::from(error),
+                        Some(answer.status),
+                        answer.retry_after,
+                        false,
+                    )
+                }
+                Err((error, transient)) => {
+                    if hooks.enabled(Level::Debug) {
+                        hooks.log(
+                            Level::Debug,
+                            &format!("POST {path_for_logs} failed after {took_ms:.1} ms (attempt {attempts}): {error}"),
+                        );
+                    }
+                    (error, None, None, transient)
+                }
+            };
+            let policy = match &error {
+                Error::Api(api) => api.policy.clone(),
+                _ => None,
+            };
+            let failure = match status {
+                Some(status) => Failure::Status {
+                    status,
+                    retry_after,
+                    policy: policy.as_deref(),
+                },
+                None => Failure::Transport { transient },
+            };
+            let window = self.pacer.until_room(Instant::now());
+            match self
+                .retry
+                .decide(failure, attempts, started.elapsed(), window, jitter())
+            {
+                Decision::RetryAfter(wait) => {
+                    let (level, what) = match status {
+                        Some(429) => (
+                            Level::Warning,
+                            "HubSpot's rate limit was reached".to_owned(),
+                        ),
+                        Some(status) => (Level::Info, format!("HubSpot answered {status}")),
+                        None => (Level::Info, "the request failed".to_owned()),
+                    };
+                    if hooks.enabled(level) {
+                        hooks.log(
+                            level,
+                            &format!(
+                                "{what} ({}); waiting {:.2} s before attempt {} of at most {}",
+                                error_brief(&error),
+                                wait.as_secs_f64(),
+                                attempts + 1,
+                                self.retry.max_retries + 1
+                            ),
+                        );
+                    }
+                    self.sleep(wait, hooks)?;
+                }
+                Decision::GiveUp(why) => {
+                    // Say why no retry was made where the error alone does not tell.
+                    let retryable = failure.retryable() || status == Some(429);
+                    return Err(with_attempts(error, attempts, why, retryable));
+                }
+            }
+        }
+    }
+
     /// Creates or updates the contact with this email, setting `properties` (already HubSpot text).
-    pub fn upsert(&self, email: &str, properties: &[(String, String)]) -> Result<UpsertOutcome> {
+    pub fn upsert(
+        &self,
+        email: &str,
+        properties: &[(String, String)],
+        hooks: &dyn Hooks,
+    ) -> Result<UpsertOutcome> {
         email::validate(email)?;
         let url = api::v1_upsert_url(&self.base_url, email);
-        let answer = self.post(&url, api::v1_upsert_body(properties))?;
-        if answer.status == 200 {
-            return api::parse_v1_upsert(&answer.body).ok_or_else(|| {
+        let path = &url[self.base_url.len()..];
+        match self.post(&url, path, api::v1_upsert_body(properties), hooks) {
+            Ok(answer) => api::parse_v1_upsert(&answer.body).ok_or_else(|| {
                 let mut e =
                     ApiError::from_response(answer.status, answer.correlation_id, &answer.body);
-                e.message = format!(
+                e.summary = format!(
                     "HubSpot's answer to the upsert was not understood: {}",
-                    e.message
+                    e.summary
                 );
                 Error::from(e)
-            });
+            }),
+            Err(Error::Api(mut e)) => {
+                if e.conflicting_email.is_none() && e.status == 409 {
+                    e.conflicting_email = properties
+                        .iter()
+                        .find(|(name, _)| name == "email")
+                        .map(|(_, value)| value.clone());
+                }
+                Err(Error::Api(e))
+            }
+            Err(other) => Err(other),
         }
-        let mut error = ApiError::from_response(answer.status, answer.correlation_id, &answer.body);
-        if error.conflicting_email.is_none() {
-            error.conflicting_email = properties
-                .iter()
-                .find(|(name, _)| name == "email")
-                .map(|(_, value)| value.clone());
-        }
-        Err(error.into())
     }
+}
+
+/// A short description of an error for retry logs: status and correlation id, or the cause.
+fn error_brief(error: &Error) -> String {
+    match error {
+        Error::Api(api) => format!(
+            "HTTP {}, correlation id {}",
+            api.status,
+            api.correlation_id.as_deref().unwrap_or("none")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Records the attempts in the final error, and why no further one was made where that is
+/// not plain from the error itself.
+fn with_attempts(error: Error, attempts: u32, why: &str, retryable: bool) -> Error {
+    let note = if attempts > 1 {
+        format!(" (gave up after {attempts} attempts: {why})")
+    } else if retryable {
+        format!(" (not retried: {why})")
+    } else {
+        String::new()
+    };
+    match error {
+        Error::Api(mut api) => {
+            api.attempts = attempts;
+            api.summary.push_str(&note);
+            Error::Api(api)
+        }
+        Error::Transport {
+            message, timeout, ..
+        } => Error::Transport {
+            message: message + &note,
+            timeout,
+            attempts,
+        },
+        other => other,
+    }
+}
+
+/// One attempt: sends the request and reads the answer (at most [`MAX_BODY_BYTES`] of it).
+/// A failure comes with whether it is transient.
+async fn send(http: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<Answer, (Error, bool)> {
+    let mut response = http
+        .post(url)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| transport_error("the request to HubSpot failed", e))?;
+    let status = response.status().as_u16();
+    let headers = response.headers();
+    let correlation_id = headers
+        .get("x-hubspot-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let retry_after = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let rate = RateHeaders {
+        max: header_u32(headers, "x-hubspot-ratelimit-max"),
+        remaining: header_u32(headers, "x-hubspot-ratelimit-remaining"),
+        interval: header_u32(headers, "x-hubspot-ratelimit-interval-milliseconds")
+            .map(|ms| Duration::from_millis(ms.into())),
+        secondly: header_u32(headers, "x-hubspot-ratelimit-secondly"),
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error("reading HubSpot's answer failed", e))?
+    {
+        let room = MAX_BODY_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_BODY_BYTES {
+            break;
+        }
+    }
+    Ok(Answer {
+        status,
+        correlation_id,
+        retry_after,
+        rate,
+        body,
+    })
 }
 
 /// The messages of an error and all its causes, without repeats. reqwest's own `Display` shows
@@ -238,25 +571,29 @@ fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-fn transport_error(what: &str, err: reqwest::Error) -> Error {
+/// A reqwest failure as a transport error, and whether retrying can help. Certificate and
+/// TLS-configuration failures cannot; refused or reset connections and timeouts can.
+fn transport_error(what: &str, err: reqwest::Error) -> (Error, bool) {
     let timeout = err.is_timeout();
     let err = err.without_url();
+    let chain = cause_chain(&err);
+    let lower = chain.to_ascii_lowercase();
+    let tls = lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake");
+    let transient = !err.is_builder()
+        && !tls
+        && (timeout || err.is_connect() || err.is_request() || err.is_body());
     let what = if timeout {
         "the request to HubSpot timed out"
     } else {
         what
     };
-    Error::Transport {
-        message: format!("{what}: {}", cause_chain(&err)),
-        timeout,
-    }
-}
-
-fn transport_error_io(what: &str, err: &std::io::Error) -> Error {
-    let timeout = err.kind() == std::io::ErrorKind::TimedOut
-        || cause_chain(err).to_ascii_lowercase().contains("timed out");
-    Error::Transport {
-        message: format!("{what}: {}", cause_chain(err)),
-        timeout,
-    }
+    let message = format!("{what}: {chain}");
+    (
+        Error::Transport {
+            message,
+            timeout,
+            attempts: 1,
+        },
+        transient,
+    )
 }

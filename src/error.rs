@@ -4,7 +4,9 @@
 //! Error
 //!  ├── InvalidInput   bad arguments, found before anything is sent     (Python: ValueError)
 //!  ├── Api            HubSpot answered with an error status            (Python: HubSpotError tree)
-//!  └── Transport      no usable answer: connect, TLS, reset, timeout   (Python: TransportError)
+//!  ├── Transport      no usable answer: connect, TLS, reset, timeout   (Python: TransportError)
+//!  └── Interrupted    the caller's hooks stopped a wait                (Python: the signal
+//!                     handler's own exception, unchanged)
 //! ```
 //!
 //! Every field of HubSpot's error bodies is optional: they vary between APIs and over time.
@@ -19,10 +21,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error("{0}")]
     InvalidInput(String),
-    #[error("{}", .0.message)]
+    #[error("{}", .0.message())]
     Api(Box<ApiError>),
     #[error("{message}")]
-    Transport { message: String, timeout: bool },
+    Transport {
+        message: String,
+        timeout: bool,
+        attempts: u32,
+    },
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// Which public exception an error status becomes.
@@ -50,7 +58,10 @@ pub struct FieldError {
 pub struct ApiError {
     pub kind: ApiErrorKind,
     pub status: u16,
-    pub message: String,
+    /// What happened, in plain words; [`ApiError::message`] adds status and correlation id.
+    pub summary: String,
+    /// How many attempts were made before this answer was final.
+    pub attempts: u32,
     pub category: Option<String>,
     pub correlation_id: Option<String>,
     /// The parsed JSON body, when it was JSON.
@@ -236,20 +247,11 @@ impl ApiError {
             }
             _ => String::new(),
         };
-        let mut tail = vec![format!("HTTP {status}")];
-        if let Some(c) = &category {
-            tail.push(c.clone());
-        }
-        tail.push(format!(
-            "correlation id {}",
-            correlation_id.as_deref().unwrap_or("none")
-        ));
-        let message = format!("{summary}{said} [{}]", tail.join(", "));
-
         ApiError {
             kind,
             status,
-            message,
+            summary: format!("{summary}{said}"),
+            attempts: 1,
             category,
             correlation_id,
             body: json,
@@ -259,6 +261,21 @@ impl ApiError {
             required_scopes,
             policy,
         }
+    }
+}
+
+impl ApiError {
+    /// The full message: what happened, then status, category and correlation id.
+    pub fn message(&self) -> String {
+        let mut tail = vec![format!("HTTP {}", self.status)];
+        if let Some(c) = &self.category {
+            tail.push(c.clone());
+        }
+        tail.push(format!(
+            "correlation id {}",
+            self.correlation_id.as_deref().unwrap_or("none")
+        ));
+        format!("{} [{}]", self.summary, tail.join(", "))
     }
 }
 
@@ -290,8 +307,12 @@ mod tests {
         assert_eq!(e.existing_vid, Some(12053574));
         assert_eq!(e.conflicting_email.as_deref(), Some("x@example.net"));
         assert_eq!(e.correlation_id.as_deref(), Some("c-409"));
-        assert!(e.message.contains("vid 12053574"), "{}", e.message);
-        assert!(e.message.contains("correlation id c-409"), "{}", e.message);
+        assert!(e.message().contains("vid 12053574"), "{}", e.message());
+        assert!(
+            e.message().contains("correlation id c-409"),
+            "{}",
+            e.message()
+        );
     }
 
     #[test]
@@ -321,10 +342,10 @@ mod tests {
         assert_eq!(v1.errors[0].name.as_deref(), Some("shoe"));
         assert_eq!(v1.errors[1].code.as_deref(), Some("INVALID_EMAIL"));
         assert!(
-            v1.message
+            v1.message()
                 .contains("shoe PROPERTY_DOESNT_EXIST, email INVALID_EMAIL"),
             "{}",
-            v1.message
+            v1.message()
         );
         let v3 = parse(
             400,
@@ -345,7 +366,7 @@ mod tests {
             r#"{"status":"error","message":"Invalid input JSON on line 1, column 18"}"#,
         );
         assert!(malformed.errors.is_empty());
-        assert!(malformed.message.contains("Invalid input JSON"));
+        assert!(malformed.message().contains("Invalid input JSON"));
     }
 
     #[test]
@@ -384,17 +405,17 @@ mod tests {
         assert_eq!(e.kind, ApiErrorKind::Server);
         assert!(e.body.is_none());
         assert!(e
-            .message
+            .message()
             .starts_with("HubSpot had a server error: <html> <body>502 Bad Gateway"));
-        assert!(e.message.len() < 400, "{}", e.message);
+        assert!(e.message().len() < 400, "{}", e.message());
         assert!(
-            e.message.ends_with("[HTTP 502, correlation id hdr-corr]"),
+            e.message().ends_with("[HTTP 502, correlation id hdr-corr]"),
             "{}",
-            e.message
+            e.message()
         );
         let odd = parse(302, "");
         assert!(odd
-            .message
+            .message()
             .starts_with("HubSpot answered with unexpected status 302 [HTTP 302"));
     }
 }

@@ -50,15 +50,22 @@ pub fn internal(py: Python<'_>, what: &str) -> PyErr {
 fn build(py: Python<'_>, error: Error) -> PyResult<PyErr> {
     let (cls, message, kwargs) = match error {
         Error::InvalidInput(message) => return Ok(PyValueError::new_err(message)),
-        Error::Transport { message, timeout } => {
+        Error::Transport {
+            message,
+            timeout,
+            attempts,
+        } => {
             let cls = if timeout {
                 class(py, &TIMEOUT, "RequestTimeoutError")?
             } else {
                 class(py, &TRANSPORT, "TransportError")?
             };
-            (cls, message, PyDict::new(py))
+            let kw = PyDict::new(py);
+            kw.set_item("attempts", attempts)?;
+            (cls, message, kw)
         }
         Error::Api(api) => api_error(py, *api)?,
+        Error::Interrupted => return Ok(internal(py, "an interrupt without its exception")),
     };
     Ok(PyErr::from_value(cls.call((message,), Some(&kwargs))?))
 }
@@ -67,10 +74,12 @@ fn api_error(
     py: Python<'_>,
     e: ApiError,
 ) -> PyResult<(&Bound<'_, PyType>, String, Bound<'_, PyDict>)> {
+    let message = e.message();
     let kw = PyDict::new(py);
     kw.set_item("status", e.status)?;
     kw.set_item("category", e.category)?;
-    kw.set_item("correlation_id", e.correlation_id)?;
+    kw.set_item("correlation_id", &e.correlation_id)?;
+    kw.set_item("attempts", e.attempts)?;
     let body = match &e.body {
         Some(json) => pythonize::pythonize(py, json).map_err(PyErr::from)?,
         None => py.None().into_bound(py),
@@ -103,5 +112,5 @@ fn api_error(
         }
         ApiErrorKind::Server => class(py, &SERVER, "ServerError")?,
     };
-    Ok((cls, e.message, kw))
+    Ok((cls, message, kw))
 }

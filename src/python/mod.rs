@@ -4,10 +4,12 @@
 
 pub mod convert;
 pub mod errors;
+pub mod hooks;
 
 #[pyo3::pymodule]
 mod _native {
     use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::path::PathBuf;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -17,7 +19,11 @@ mod _native {
 
     use super::convert::{self, ConvertOptions};
     use super::errors;
-    use crate::client::{Client as CoreClient, ClientConfig};
+    use super::hooks::PyHooks;
+    use crate::client::{Client as CoreClient, ClientConfig, Hooks, NoHooks};
+    use crate::error::Error;
+    use crate::pacing::Limit;
+    use crate::retry::RetryPolicy;
     use crate::value::MissingPolicy;
 
     #[pymodule_init]
@@ -25,15 +31,30 @@ mod _native {
         m.add("__version__", env!("CARGO_PKG_VERSION"))
     }
 
-    /// Runs `work` with the GIL released. A panic inside becomes a `HubSpotError` instead of
-    /// reaching the caller as `PanicException`.
+    const INTERRUPTED_NOTE: &str = "hubspot_upsert: interrupted while talking to HubSpot; \
+         a request in flight may still have been applied";
+
+    /// Runs `work` with the GIL released, lending it hooks that run Python's signal handlers
+    /// and log to `logging`. A handler's exception is raised unchanged (with a note); a panic
+    /// becomes a `HubSpotError` instead of reaching the caller as `PanicException`.
     fn detached<T: Send>(
         py: Python<'_>,
         what: &str,
-        work: impl FnOnce() -> crate::error::Result<T> + Send,
+        work: impl FnOnce(&dyn Hooks) -> crate::error::Result<T> + Send,
     ) -> PyResult<T> {
-        match py.detach(|| catch_unwind(AssertUnwindSafe(work))) {
+        let hooks = PyHooks::new(py)?;
+        match py.detach(|| catch_unwind(AssertUnwindSafe(|| work(&hooks)))) {
             Ok(Ok(value)) => Ok(value),
+            Ok(Err(Error::Interrupted)) => {
+                let err = hooks
+                    .take_interrupt()
+                    .unwrap_or_else(|| errors::internal(py, "lost interrupt"));
+                let value = err.value(py);
+                if value.hasattr("add_note").unwrap_or(false) {
+                    let _ = value.call_method1("add_note", (INTERRUPTED_NOTE,));
+                }
+                Err(err)
+            }
             Ok(Err(error)) => Err(errors::to_py(error)),
             Err(_) => Err(errors::internal(py, what)),
         }
@@ -91,7 +112,10 @@ mod _native {
     #[pymethods]
     impl Client {
         #[new]
-        #[pyo3(signature = (token, *, base_url, timeout, connect_timeout, user_agent, missing, assume_utc))]
+        #[pyo3(signature = (
+            token, *, base_url, timeout, connect_timeout, user_agent, missing, assume_utc,
+            max_retries, deadline, backoff, rate_limit, rate_window, ca_bundle
+        ))]
         #[allow(clippy::too_many_arguments)]
         fn new(
             py: Python<'_>,
@@ -102,6 +126,12 @@ mod _native {
             user_agent: String,
             missing: &str,
             assume_utc: bool,
+            max_retries: u32,
+            deadline: f64,
+            backoff: f64,
+            rate_limit: Option<u32>,
+            rate_window: f64,
+            ca_bundle: Option<PathBuf>,
         ) -> PyResult<Self> {
             let missing = match missing {
                 "skip" => MissingPolicy::Skip,
@@ -118,8 +148,29 @@ mod _native {
                 timeout: seconds("timeout", timeout)?,
                 connect_timeout: seconds("connect_timeout", connect_timeout)?,
                 user_agent,
+                retry: RetryPolicy {
+                    max_retries,
+                    deadline: seconds("deadline", deadline)?,
+                    backoff_base: seconds("backoff", backoff)?,
+                    ..RetryPolicy::default()
+                },
+                rate_limit: match rate_limit {
+                    None => None,
+                    Some(0) => {
+                        return Err(PyValueError::new_err(
+                            "rate_limit must be at least 1 request per window",
+                        ))
+                    }
+                    Some(max) => Some(Limit {
+                        max,
+                        window: seconds("rate_window", rate_window)?,
+                    }),
+                },
+                ca_bundle,
             };
-            let core = detached(py, "creating the client", || CoreClient::new(config))?;
+            let core = py
+                .detach(|| CoreClient::new(config).map_err(|e| (e, NoHooks)))
+                .map_err(|(e, _)| errors::to_py(e))?;
             Ok(Client {
                 core: Arc::new(core),
                 options: ConvertOptions {
@@ -132,6 +183,14 @@ mod _native {
         #[getter]
         fn base_url(&self) -> &str {
             self.core.base_url()
+        }
+
+        /// `(max, window_seconds)` of the limit the client paces itself by, if it knows one.
+        #[getter]
+        fn rate_limit(&self) -> Option<(u32, f64)> {
+            self.core
+                .known_rate_limit()
+                .map(|l| (l.max, l.window.as_secs_f64()))
         }
 
         /// Creates or updates the contact with this email; see `HubSpot.create_or_update`.
@@ -152,7 +211,9 @@ mod _native {
             crate::email::validate(&email).map_err(errors::to_py)?;
             let properties = convert::properties(properties, self.options)?;
             let core = &self.core;
-            let outcome = detached(py, "upsert", || core.upsert(&email, &properties))?;
+            let outcome = detached(py, "upsert", |hooks| {
+                core.upsert(&email, &properties, hooks)
+            })?;
             Ok(UpsertResult {
                 vid: outcome.vid,
                 is_new: outcome.is_new,

@@ -1,0 +1,268 @@
+//! Proactive rate pacing: a client spaces its requests so that HubSpot's rolling-window limit
+//! is (almost) never hit, whichever of its threads sends them.
+//!
+//! The pacer keeps the times of the requests this client sent (or is about to send) and knows
+//! the limits: one given explicitly, and the one HubSpot states in its
+//! `X-HubSpot-RateLimit-Max` / `-Interval-Milliseconds` headers (and the legacy `-Secondly`).
+//! Before each request, [`Pacer::reserve`] says how long to wait so that no window holds more
+//! requests than its limit. When HubSpot reports fewer requests remaining than this client
+//! alone accounts for (another program shares the app's limit), the difference is counted too.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A limit: at most `max` requests in any `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+impl Limit {
+    /// A sent request still counts this much longer than the window: the server saw it a
+    /// little after it was sent.
+    fn margin(self) -> Duration {
+        (self.window / 50).max(Duration::from_millis(20))
+    }
+}
+
+/// What HubSpot said about its limits in one answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateHeaders {
+    pub max: Option<u32>,
+    pub remaining: Option<u32>,
+    pub interval: Option<Duration>,
+    pub secondly: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    learned: Option<Limit>,
+    secondly: Option<Limit>,
+    /// Send times, oldest first; may hold reservations in the near future.
+    sent: VecDeque<Instant>,
+}
+
+#[derive(Debug, Default)]
+pub struct Pacer {
+    explicit: Option<Limit>,
+    state: Mutex<State>,
+}
+
+impl Pacer {
+    pub fn new(explicit: Option<Limit>) -> Self {
+        Pacer {
+            explicit,
+            state: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn limits(&self, state: &State) -> impl Iterator<Item = Limit> {
+        [self.explicit, state.learned, state.secondly]
+            .into_iter()
+            .flatten()
+    }
+
+    /// The earliest moment at or after `now` when one more request fits every limit.
+    fn earliest(&self, state: &State, now: Instant) -> Instant {
+        let mut at = now;
+        for limit in self.limits(state) {
+            let hold = limit.window + limit.margin();
+            // Requests that still count at `at`: those sent after `at - hold`.
+            let counting: Vec<Instant> = state
+                .sent
+                .iter()
+                .copied()
+                .filter(|t| *t + hold > at)
+                .collect();
+            let max = limit.max.max(1) as usize;
+            if counting.len() >= max {
+                // Room opens when the oldest `len - max + 1` of them have left the window.
+                let opens = counting[counting.len() - max] + hold;
+                at = at.max(opens);
+            }
+        }
+        at
+    }
+
+    /// Reserves a slot for one request and returns how long to wait before sending it.
+    pub fn reserve(&self, now: Instant) -> Duration {
+        let mut state = self.lock();
+        let Some(longest) = self.limits(&state).map(|l| l.window + l.margin()).max() else {
+            return Duration::ZERO;
+        };
+        while state.sent.front().is_some_and(|t| *t + longest <= now) {
+            state.sent.pop_front();
+        }
+        let at = self.earliest(&state, now);
+        let pos = state.sent.partition_point(|t| *t <= at);
+        state.sent.insert(pos, at);
+        at - now
+    }
+
+    /// How long until the window has room again: the wait after a 429 without `Retry-After`.
+    pub fn until_room(&self, now: Instant) -> Duration {
+        let state = self.lock();
+        match self.limits(&state).map(|l| l.window).max() {
+            None => Duration::from_secs(10),
+            Some(_) => self.earliest(&state, now) - now,
+        }
+    }
+
+    /// Learns from an answer's rate-limit headers.
+    pub fn observe(&self, now: Instant, headers: RateHeaders) {
+        let mut state = self.lock();
+        if let Some(max) = headers.max {
+            let window = headers.interval.unwrap_or(Duration::from_secs(10));
+            state.learned = Some(Limit { max, window });
+            if let Some(remaining) = headers.remaining {
+                let hold = window + Limit { max, window }.margin();
+                let ours = state
+                    .sent
+                    .iter()
+                    .filter(|t| **t <= now && **t + hold > now)
+                    .count();
+                let used = max.saturating_sub(remaining) as usize;
+                // Others share this app's limit: count their requests as sent now.
+                for _ in ours..used {
+                    let pos = state.sent.partition_point(|t| *t <= now);
+                    state.sent.insert(pos, now);
+                }
+            }
+        }
+        if let Some(n) = headers.secondly {
+            state.secondly = Some(Limit {
+                max: n,
+                window: Duration::from_secs(1),
+            });
+        }
+    }
+
+    /// The limit this client paces itself by, if it knows one (the tightest).
+    pub fn known_limit(&self) -> Option<Limit> {
+        let state = self.lock();
+        self.limits(&state).min_by(|a, b| {
+            (a.max as f64 / a.window.as_secs_f64())
+                .total_cmp(&(b.max as f64 / b.window.as_secs_f64()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    fn limit(max: u32, window_ms: u64) -> Limit {
+        Limit {
+            max,
+            window: MS(window_ms),
+        }
+    }
+
+    #[test]
+    fn without_a_limit_nothing_waits() {
+        let p = Pacer::new(None);
+        let t = Instant::now();
+        for _ in 0..1000 {
+            assert_eq!(p.reserve(t), Duration::ZERO);
+        }
+        assert_eq!(p.until_room(t), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn explicit_limit_spaces_a_burst_by_windows() {
+        let p = Pacer::new(Some(limit(3, 1000)));
+        let t = Instant::now();
+        let waits: Vec<Duration> = (0..7).map(|_| p.reserve(t)).collect();
+        // margin = max(20 ms, 2 % of 1 s) = 20 ms
+        assert_eq!(
+            waits,
+            [MS(0), MS(0), MS(0), MS(1020), MS(1020), MS(1020), MS(2040)]
+        );
+    }
+
+    #[test]
+    fn slots_free_up_as_time_passes() {
+        let p = Pacer::new(Some(limit(2, 1000)));
+        let t = Instant::now();
+        assert_eq!(p.reserve(t), MS(0));
+        assert_eq!(p.reserve(t + MS(500)), MS(0));
+        assert_eq!(p.reserve(t + MS(600)), MS(420));
+        assert_eq!(p.reserve(t + MS(2000)), MS(0));
+    }
+
+    #[test]
+    fn learns_the_limit_from_headers() {
+        let p = Pacer::new(None);
+        let t = Instant::now();
+        assert_eq!(p.reserve(t), MS(0));
+        p.observe(
+            t,
+            RateHeaders {
+                max: Some(2),
+                remaining: Some(1),
+                interval: Some(MS(10_000)),
+                secondly: None,
+            },
+        );
+        assert_eq!(p.known_limit(), Some(limit(2, 10_000)));
+        assert_eq!(p.reserve(t), MS(0));
+        assert_eq!(p.reserve(t), MS(10_200));
+    }
+
+    #[test]
+    fn counts_requests_of_others_sharing_the_app() {
+        let p = Pacer::new(None);
+        let t = Instant::now();
+        p.reserve(t);
+        // HubSpot says 8 of 10 are used, of which this client sent 1.
+        p.observe(
+            t,
+            RateHeaders {
+                max: Some(10),
+                remaining: Some(2),
+                interval: Some(MS(1000)),
+                secondly: None,
+            },
+        );
+        assert_eq!(p.reserve(t), MS(0));
+        assert_eq!(p.reserve(t), MS(0));
+        assert_eq!(p.reserve(t), MS(1020));
+    }
+
+    #[test]
+    fn the_tightest_limit_wins() {
+        let p = Pacer::new(Some(limit(100, 10_000)));
+        let t = Instant::now();
+        p.observe(
+            t,
+            RateHeaders {
+                max: Some(190),
+                remaining: None,
+                interval: Some(MS(10_000)),
+                secondly: Some(2),
+            },
+        );
+        assert_eq!(p.reserve(t), MS(0));
+        assert_eq!(p.reserve(t), MS(0));
+        assert_eq!(p.reserve(t), MS(1020));
+        assert_eq!(p.known_limit(), Some(limit(2, 1000)));
+    }
+
+    #[test]
+    fn until_room_after_a_full_window() {
+        let p = Pacer::new(Some(limit(1, 1000)));
+        let t = Instant::now();
+        p.reserve(t);
+        assert_eq!(p.until_room(t + MS(300)), MS(720));
+    }
+}

@@ -1,0 +1,271 @@
+//! The retry policy: which failures are tried again, after how long, and when to give up.
+//! One function, [`RetryPolicy::decide`], holds every rule, and the table tests below pin them.
+//!
+//! - 429 `DAILY`: never retried (the limit resets at midnight in the account's time zone).
+//! - 429 otherwise: wait `Retry-After` when given, else until the rate window rolls, plus jitter.
+//! - 423 Locked: at least 2 s (HubSpot's advice for heavy upserting on one record).
+//! - 477 Migration in Progress: `Retry-After`, only when it fits in the deadline.
+//! - 500, 502, 503, 504, 521-524 and transient transport failures (refused or reset
+//!   connections, timeouts: the upsert is idempotent): exponential backoff with full jitter,
+//!   or `Retry-After` when given.
+//! - Anything else (400, 401, 403, 404, 409, TLS certificate problems...): no retry.
+//!
+//! Retries are bounded by `max_retries` and by `deadline`, the time one call may take in all:
+//! a wait that would end past the deadline is not begun.
+
+use std::time::Duration;
+
+/// HubSpot's advice for 423 Locked.
+pub const LOCKED_MIN_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (so at most `max_retries + 1` attempts).
+    pub max_retries: u32,
+    /// The longest one call may take, waits included.
+    pub deadline: Duration,
+    /// The backoff ceiling of the first retry; it doubles with each retry.
+    pub backoff_base: Duration,
+    /// The largest backoff ceiling.
+    pub backoff_cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            deadline: Duration::from_secs(120),
+            backoff_base: Duration::from_millis(500),
+            backoff_cap: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What went wrong with one attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Failure<'a> {
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+        /// 429's `policyName`.
+        policy: Option<&'a str>,
+    },
+    /// No usable answer; `transient` is false for failures a retry cannot mend (TLS
+    /// certificates, a bad proxy URL).
+    Transport { transient: bool },
+}
+
+impl Failure<'_> {
+    /// Whether this kind of failure is ever retried (time and count limits aside).
+    pub fn retryable(&self) -> bool {
+        match *self {
+            Failure::Status {
+                status: 429,
+                policy,
+                ..
+            } => policy != Some("DAILY"),
+            Failure::Status { status, .. } => {
+                matches!(status, 423 | 477 | 500 | 502 | 503 | 504 | 521..=524)
+            }
+            Failure::Transport { transient } => transient,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decision {
+    RetryAfter(Duration),
+    GiveUp(&'static str),
+}
+
+impl RetryPolicy {
+    /// Whether to try again after `attempts` attempts that took `elapsed` so far.
+    /// `window_wait` is how long until the rate window has room (for a 429 without
+    /// `Retry-After`); `jitter` is a random number in `[0, 1)`.
+    pub fn decide(
+        &self,
+        failure: Failure<'_>,
+        attempts: u32,
+        elapsed: Duration,
+        window_wait: Duration,
+        jitter: f64,
+    ) -> Decision {
+        let jitter = jitter.clamp(0.0, 1.0);
+        let backoff = {
+            let doubling = 2u32.saturating_pow(attempts.saturating_sub(1).min(30));
+            let ceiling = self
+                .backoff_base
+                .saturating_mul(doubling)
+                .min(self.backoff_cap);
+            ceiling.mul_f64(jitter)
+        };
+        let wait = match failure {
+            Failure::Status {
+                status: 429,
+                policy: Some("DAILY"),
+                ..
+            } => return Decision::GiveUp("the daily limit is reached; it resets at midnight"),
+            Failure::Status {
+                status: 429,
+                retry_after,
+                ..
+            } => {
+                let spread = (window_wait / 10)
+                    .min(Duration::from_secs(1))
+                    .mul_f64(jitter);
+                retry_after.unwrap_or(window_wait + spread)
+            }
+            Failure::Status {
+                status: 423,
+                retry_after,
+                ..
+            } => retry_after.unwrap_or(backoff).max(LOCKED_MIN_WAIT),
+            Failure::Status { retry_after, .. } if failure.retryable() => {
+                retry_after.unwrap_or(backoff)
+            }
+            Failure::Status { .. } => return Decision::GiveUp("the status is not one to retry"),
+            Failure::Transport { transient: false } => {
+                return Decision::GiveUp("the failure is not transient")
+            }
+            Failure::Transport { transient: true } => backoff,
+        };
+        if attempts > self.max_retries {
+            return Decision::GiveUp("max_retries is reached");
+        }
+        if elapsed + wait > self.deadline {
+            return Decision::GiveUp("the wait would end past the deadline");
+        }
+        Decision::RetryAfter(wait)
+    }
+}
+
+/// Reads `Retry-After` given in seconds (HubSpot's form); an HTTP date is not used.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    fn status(status: u16, retry_after: Option<Duration>, policy: Option<&str>) -> Failure<'_> {
+        Failure::Status {
+            status,
+            retry_after,
+            policy,
+        }
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn table() {
+        let p = RetryPolicy::default();
+        let transient = Failure::Transport { transient: true };
+        let not_retried = Decision::GiveUp("the status is not one to retry");
+        let past_deadline = Decision::GiveUp("the wait would end past the deadline");
+        // (failure, attempts so far, elapsed, window wait, jitter) -> decision
+        let cases: Vec<(Failure<'_>, u32, Duration, Duration, f64, Decision)> = vec![
+            // Never retried.
+            (status(400, None, None), 1, S(0), S(0), 0.5, not_retried),
+            (status(401, None, None), 1, S(0), S(0), 0.5, not_retried),
+            (status(403, None, None), 1, S(0), S(0), 0.5, not_retried),
+            (status(404, None, None), 1, S(0), S(0), 0.5, not_retried),
+            (status(409, None, None), 1, S(0), S(0), 0.5, not_retried),
+            (status(302, None, None), 1, S(0), S(0), 0.5, not_retried),
+            (status(501, None, None), 1, S(0), S(0), 0.5, not_retried),
+            (Failure::Transport { transient: false }, 1, S(0), S(0), 0.5, Decision::GiveUp("the failure is not transient")),
+            (status(429, Some(S(1)), Some("DAILY")), 1, S(0), S(0), 0.5, Decision::GiveUp("the daily limit is reached; it resets at midnight")),
+            // 429: Retry-After wins, else the window plus up to 10 % (at most 1 s) of jitter.
+            (status(429, Some(S(3)), Some("TEN_SECONDLY_ROLLING")), 1, S(0), S(9), 0.5, Decision::RetryAfter(S(3))),
+            (status(429, None, Some("TEN_SECONDLY_ROLLING")), 1, S(0), S(4), 0.5, Decision::RetryAfter(MS(4200))),
+            (status(429, None, Some("SECONDLY")), 1, S(0), MS(800), 0.0, Decision::RetryAfter(MS(800))),
+            (status(429, None, None), 1, S(0), S(20), 0.99, Decision::RetryAfter(MS(20990))),
+            // 423: at least 2 s.
+            (status(423, None, None), 1, S(0), S(0), 0.1, Decision::RetryAfter(S(2))),
+            (status(423, Some(S(5)), None), 1, S(0), S(0), 0.1, Decision::RetryAfter(S(5))),
+            // 477: Retry-After only within the deadline.
+            (status(477, Some(S(60)), None), 1, S(0), S(0), 0.5, Decision::RetryAfter(S(60))),
+            (status(477, Some(S(3600)), None), 1, S(0), S(0), 0.5, past_deadline),
+            // 5xx and transport: full jitter under a doubling ceiling (0.5, 1, 2, 4, 8... s).
+            (status(500, None, None), 1, S(0), S(0), 0.5, Decision::RetryAfter(MS(250))),
+            (status(502, None, None), 2, S(0), S(0), 0.5, Decision::RetryAfter(MS(500))),
+            (status(503, None, None), 3, S(0), S(0), 1.0, Decision::RetryAfter(S(2))),
+            (status(504, None, None), 4, S(0), S(0), 0.0, Decision::RetryAfter(S(0))),
+            (status(521, None, None), 5, S(0), S(0), 0.5, Decision::RetryAfter(S(4))),
+            (status(524, None, None), 1, S(0), S(0), 0.5, Decision::RetryAfter(MS(250))),
+            (status(503, Some(S(7)), None), 1, S(0), S(0), 0.5, Decision::RetryAfter(S(7))),
+            (transient, 1, S(0), S(0), 0.5, Decision::RetryAfter(MS(250))),
+            // Bounds.
+            (transient, 6, S(0), S(0), 0.5, Decision::GiveUp("max_retries is reached")),
+            (status(503, Some(S(30)), None), 1, S(100), S(0), 0.5, past_deadline),
+            (status(429, Some(S(121)), None), 1, S(0), S(0), 0.5, past_deadline),
+        ];
+        for (failure, attempts, elapsed, window, jitter, want) in cases {
+            assert_eq!(p.decide(failure, attempts, elapsed, window, jitter), want, "{failure:?} attempt {attempts}");
+        }
+    }
+
+    #[test]
+    fn retryable_classes() {
+        for status in [423, 429, 477, 500, 502, 503, 504, 521, 522, 523, 524] {
+            assert!(status_failure(status).retryable(), "{status}");
+        }
+        for status in [200, 302, 400, 401, 403, 404, 409, 418, 501, 505, 520, 525] {
+            assert!(!status_failure(status).retryable(), "{status}");
+        }
+        assert!(!status(429, None, Some("DAILY")).retryable());
+        assert!(Failure::Transport { transient: true }.retryable());
+        assert!(!Failure::Transport { transient: false }.retryable());
+    }
+
+    fn status_failure(code: u16) -> Failure<'static> {
+        Failure::Status {
+            status: code,
+            retry_after: None,
+            policy: None,
+        }
+    }
+
+    #[test]
+    fn backoff_ceiling_is_capped() {
+        let p = RetryPolicy {
+            max_retries: 100,
+            deadline: S(10_000),
+            ..RetryPolicy::default()
+        };
+        let f = status(503, None, None);
+        assert_eq!(
+            p.decide(f, 20, S(0), S(0), 1.0),
+            Decision::RetryAfter(S(30))
+        );
+        assert_eq!(
+            p.decide(f, 99, S(0), S(0), 1.0),
+            Decision::RetryAfter(S(30))
+        );
+    }
+
+    #[test]
+    fn no_retries_when_max_retries_is_zero() {
+        let p = RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            p.decide(status(503, None, None), 1, S(0), S(0), 0.5),
+            Decision::GiveUp("max_retries is reached")
+        );
+    }
+
+    #[test]
+    fn retry_after_parsing() {
+        assert_eq!(parse_retry_after("3"), Some(S(3)));
+        assert_eq!(parse_retry_after(" 1.5 "), Some(MS(1500)));
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("NaN"), None);
+    }
+}

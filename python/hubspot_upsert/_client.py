@@ -19,6 +19,14 @@ def _seconds(name: str, value: float) -> float:
     return float(value)
 
 
+def _count(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {value}")
+    return value
+
+
 class HubSpot:
     """A HubSpot client: one connection pool, safe to share between threads.
 
@@ -30,6 +38,13 @@ class HubSpot:
     ``missing`` says what ``None``, NaN, ``pandas.NA`` and ``NaT`` values do: ``"skip"`` leaves
     the property out (nothing changes at HubSpot), ``"clear"`` sends ``""`` (clears it).
     ``assume_utc=True`` reads a ``datetime`` without time zone as UTC instead of refusing it.
+
+    Failures that a retry can mend (429, 423, 477, 500, 502-504, 521-524, refused or reset
+    connections, timeouts) are retried up to ``max_retries`` times, with exponential backoff
+    from ``backoff`` seconds and full jitter, within ``deadline`` seconds for the whole call.
+    The client paces itself by HubSpot's rate-limit headers; ``rate_limit`` requests per
+    ``rate_window`` seconds sets a limit of its own (the tighter one wins).
+    ``ca_bundle`` is a PEM file of extra certificate authorities to trust.
     """
 
     __slots__ = ("_native",)
@@ -43,6 +58,12 @@ class HubSpot:
         connect_timeout: float = 10.0,
         missing: Literal["skip", "clear"] = "skip",
         assume_utc: bool = False,
+        max_retries: int = 5,
+        deadline: float = 120.0,
+        backoff: float = 0.5,
+        rate_limit: int | None = None,
+        rate_window: float = 10.0,
+        ca_bundle: str | os.PathLike[str] | None = None,
     ) -> None:
         if token is None:
             token = os.environ.get(TOKEN_ENV)
@@ -64,12 +85,24 @@ class HubSpot:
             user_agent=USER_AGENT,
             missing=missing,
             assume_utc=bool(assume_utc),
+            max_retries=_count("max_retries", max_retries),
+            deadline=_seconds("deadline", deadline),
+            backoff=_seconds("backoff", backoff),
+            rate_limit=None if rate_limit is None else _count("rate_limit", rate_limit),
+            rate_window=_seconds("rate_window", rate_window),
+            ca_bundle=None if ca_bundle is None else os.fspath(ca_bundle),
         )
 
     @property
     def base_url(self) -> str:
         """The HubSpot address requests go to, without a trailing ``/``."""
         return self._native.base_url
+
+    @property
+    def rate_limit(self) -> tuple[int, float] | None:
+        """``(requests, window_seconds)`` the client paces itself by: the tighter of the one
+        given and the one HubSpot's headers stated; None before either is known."""
+        return self._native.rate_limit
 
     def create_or_update(
         self, email: str, properties: Mapping[str, object] | None = None

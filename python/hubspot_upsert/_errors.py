@@ -35,7 +35,8 @@ class HubSpotError(Exception):
     """A request to HubSpot failed.
 
     ``status`` is the HTTP status (None when no answer came), ``category`` HubSpot's error
-    category, ``correlation_id`` the id HubSpot support asks for, ``body`` the parsed JSON body.
+    category, ``correlation_id`` the id HubSpot support asks for (of the last answer),
+    ``body`` the parsed JSON body, ``attempts`` how many requests were made before giving up.
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class HubSpotError(Exception):
         category: str | None = None,
         correlation_id: str | None = None,
         body: Any = None,
+        attempts: int = 1,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -53,6 +55,7 @@ class HubSpotError(Exception):
         self.category = category
         self.correlation_id = correlation_id
         self.body = body
+        self.attempts = attempts
 
     def __str__(self) -> str:
         return self.message

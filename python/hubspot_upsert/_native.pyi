@@ -33,7 +33,15 @@ class Client:
         user_agent: str,
         missing: str,
         assume_utc: bool,
+        max_retries: int,
+        deadline: float,
+        backoff: float,
+        rate_limit: int | None,
+        rate_window: float,
+        ca_bundle: str | None,
     ) -> Client: ...
     @property
     def base_url(self) -> str: ...
+    @property
+    def rate_limit(self) -> tuple[int, float] | None: ...
     def upsert(self, email: str, properties: Any = None) -> UpsertResult: ...

@@ -16,6 +16,7 @@ import itertools
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -96,6 +97,8 @@ class ReceivedRequest:
     headers: Mapping[str, str]
     body: bytes
     status: int = 0
+    #: ``time.monotonic()`` when the request was read.
+    received_at: float = 0.0
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -107,13 +110,17 @@ class ScriptedResponse:
     """An answer for :meth:`FakeHubSpot.script` to give instead of the normal one.
 
     ``body`` is sent as JSON when it is a dict or list, as it is when ``bytes`` or ``str``
-    (say, an HTML error page); ``content_type`` says what it is.
+    (say, an HTML error page); ``content_type`` says what it is. ``delay`` holds the answer
+    back that many seconds; ``disconnect=True`` closes the connection halfway through the
+    answer instead of finishing it.
     """
 
-    status: int
+    status: int = 200
     body: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
     content_type: str = "application/json;charset=utf-8"
+    delay: float = 0.0
+    disconnect: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,13 +144,23 @@ class _Contact:
 
 
 class _Reply(Exception):
-    """Raised inside a handler to answer at once."""
+    """An answer; raised inside a handler to answer at once."""
 
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        body: Any,
+        headers: Mapping[str, str] | None = None,
+        *,
+        delay: float = 0.0,
+        disconnect: bool = False,
+    ) -> None:
         super().__init__(status)
         self.status = status
         self.body = body
         self.headers = dict(headers or {})
+        self.delay = delay
+        self.disconnect = disconnect
 
 
 def _reason(status: int) -> str:
@@ -175,9 +192,11 @@ class FakeHubSpot:
     HubSpot's rate limiting: its ``X-HubSpot-RateLimit-*`` headers on every answer and 429s past
     the limit. Without them the fake is unlimited and sends no rate-limit headers.
 
-    ``latency`` delays every answer (seconds). ``conflict_style`` picks the 409 body: ``"new"``
-    (with ``category`` and ``errors``) or ``"old"``. ``record_requests=False`` keeps no copy of
-    the requests (for long benchmark runs).
+    ``latency`` delays every answer (seconds). ``keepalive_timeout`` closes a connection that
+    stays idle that long (HubSpot's load balancers do). ``ssl_context`` (a server-side
+    ``ssl.SSLContext``) serves HTTPS. ``conflict_style`` picks the 409 body: ``"new"`` (with
+    ``category`` and ``errors``) or ``"old"``. ``record_requests=False`` keeps no copy of the
+    requests (for long benchmark runs). Faults are scripted with :meth:`script`.
     """
 
     def __init__(
@@ -194,6 +213,8 @@ class FakeHubSpot:
         rate_window: float = 10.0,
         daily_limit: int | None = None,
         latency: float = 0.0,
+        keepalive_timeout: float | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         conflict_style: str = "new",
         first_vid: int = 1001,
         record_requests: bool = True,
@@ -220,6 +241,8 @@ class FakeHubSpot:
         self.rate_window = rate_window
         self.daily_limit = daily_limit
         self.latency = latency
+        self.keepalive_timeout = keepalive_timeout
+        self._ssl_context = ssl_context
         self._first_vid = first_vid
         self._record = record_requests
 
@@ -296,7 +319,10 @@ class FakeHubSpot:
         if self._listener is None:
             raise RuntimeError("the FakeHubSpot is not running: call start() or use `with`")
         host, port = self._listener.getsockname()[:2]
-        return f"http://{host}:{port}"
+        scheme = "https" if self._ssl_context else "http"
+        if scheme == "https" and host == "127.0.0.1":
+            host = "localhost"  # certificates name hosts, rarely addresses
+        return f"{scheme}://{host}:{port}"
 
     # -- what it saw ----------------------------------------------------------------------
 
@@ -371,11 +397,20 @@ class FakeHubSpot:
 
     def _serve_connection(self, conn: socket.socket) -> None:
         try:
+            if self._ssl_context is not None:
+                conn.settimeout(10)
+                tls = self._ssl_context.wrap_socket(conn, server_side=True)
+                with self._lock:
+                    self._connections.discard(conn)
+                    self._connections.add(tls)
+                conn = tls
+            conn.settimeout(self.keepalive_timeout)
             with conn, conn.makefile("rb", buffering=65536) as rfile:
                 while not self._stopping.is_set():
                     if not self._serve_one(conn, rfile):
                         return
-        except OSError:
+        except (OSError, ValueError):
+            # A closed, reset, timed-out (keepalive_timeout) or failed TLS connection.
             return
         finally:
             with self._lock:
@@ -416,17 +451,24 @@ class FakeHubSpot:
         if body is None:
             return False
 
+        received_at = time.monotonic()
         with self._lock:
             self._in_flight += 1
             self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
         try:
             if self.latency:
                 time.sleep(self.latency)
-            status, payload, extra = self._respond(method, target, headers, body)
+            reply = self._respond(method, target, headers, body, received_at)
+            if reply.delay:
+                time.sleep(reply.delay)
         finally:
             with self._lock:
                 self._in_flight -= 1
-        self._send(conn, status, payload, extra, close)
+        if reply.disconnect:
+            conn.sendall(f"HTTP/1.1 {reply.status} {_reason(reply.status)}\r\nContent-Le".encode())
+            conn.shutdown(socket.SHUT_RDWR)
+            return False
+        self._send(conn, reply.status, reply.body, reply.headers, close)
         return not close
 
     @staticmethod
@@ -473,8 +515,13 @@ class FakeHubSpot:
     # -- HubSpot's behaviour --------------------------------------------------------------
 
     def _respond(
-        self, method: str, target: str, headers: Mapping[str, str], body: bytes
-    ) -> tuple[int, Any, dict[str, str]]:
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        received_at: float,
+    ) -> _Reply:
         correlation_id = str(uuid.uuid4())
         extra = {"x-hubspot-correlation-id": correlation_id}
         with self._lock:
@@ -489,19 +536,24 @@ class FakeHubSpot:
                     scripted.status,
                     body_out,
                     {"content-type": scripted.content_type, **scripted.headers},
+                    delay=scripted.delay,
+                    disconnect=scripted.disconnect,
                 )
             if over_policy is not None:
                 raise self._rate_limited(over_policy, correlation_id)
             self._check_auth(headers.get("authorization", ""), correlation_id)
             status, payload = self._route(method, target, body, correlation_id)
-        except _Reply as reply:
-            status, payload = reply.status, reply.body
-            extra.update(reply.headers)
+            reply = _Reply(status, payload)
+        except _Reply as raised:
+            reply = raised
+        reply.headers = {**extra, **reply.headers}
         with self._lock:
-            self._status_counts[status] += 1
+            self._status_counts[reply.status] += 1
             if self._record:
-                self._requests.append(ReceivedRequest(method, target, dict(headers), body, status))
-        return status, payload, extra
+                self._requests.append(
+                    ReceivedRequest(method, target, dict(headers), body, reply.status, received_at)
+                )
+        return reply
 
     def _count_against_limits(self) -> tuple[dict[str, str], str | None]:
         """Counts this request in the rolling window and the day (with the lock held); returns

@@ -81,3 +81,121 @@ mod tests {
         assert_eq!(parse_v1_upsert(b"<html>"), None);
     }
 }
+
+/// v3 batch upsert (at most [`V3_BATCH_MAX`] inputs, each identified by email).
+const V3_BATCH_UPSERT_PATH: &str = "/crm/v3/objects/contacts/batch/upsert";
+
+/// HubSpot's limit of inputs in one batch request.
+pub const V3_BATCH_MAX: usize = 100;
+
+/// One record of a batch: the contact's email and its properties as HubSpot text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchInput {
+    pub email: String,
+    pub properties: Vec<(String, String)>,
+}
+
+/// What a batch answer says of one contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchResult {
+    /// Lower-case email, the key results are matched back to inputs by.
+    pub email: Option<String>,
+    pub vid: i64,
+    pub is_new: bool,
+}
+
+pub fn v3_batch_upsert_url(base_url: &str) -> String {
+    format!("{base_url}{V3_BATCH_UPSERT_PATH}")
+}
+
+/// `{"inputs":[{"id":email,"idProperty":"email","properties":{...}},...]}`.
+pub fn v3_batch_upsert_body(inputs: &[&BatchInput]) -> Vec<u8> {
+    let list: Vec<Json> = inputs
+        .iter()
+        .map(|input| {
+            let properties: serde_json::Map<String, Json> = input
+                .properties
+                .iter()
+                .map(|(k, v)| (k.clone(), Json::String(v.clone())))
+                .collect();
+            json!({"id": input.email, "idProperty": "email", "properties": properties})
+        })
+        .collect();
+    serde_json::to_vec(&json!({ "inputs": list })).expect("strings always serialise")
+}
+
+/// Reads the `results` of a 200 or 207 answer; `None` when the answer is not of that shape.
+/// Results come in no particular order: each is keyed by its `email` property.
+pub fn parse_v3_batch(body: &[u8]) -> Option<Vec<BatchResult>> {
+    let json: Json = serde_json::from_slice(body).ok()?;
+    let results = json.get("results")?.as_array()?;
+    results
+        .iter()
+        .map(|r| {
+            let id = r.get("id")?;
+            let vid = match id {
+                Json::String(s) => s.parse().ok()?,
+                other => other.as_i64()?,
+            };
+            Some(BatchResult {
+                email: r
+                    .get("properties")
+                    .and_then(|p| p.get("email"))
+                    .and_then(Json::as_str)
+                    .map(str::to_lowercase),
+                vid,
+                is_new: r.get("new").and_then(Json::as_bool).unwrap_or(false),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    #[test]
+    fn batch_body_shape() {
+        let a = BatchInput {
+            email: "a@x.io".into(),
+            properties: vec![("firstname".into(), "A".into())],
+        };
+        let b = BatchInput {
+            email: "b@x.io".into(),
+            properties: vec![],
+        };
+        assert_eq!(
+            String::from_utf8(v3_batch_upsert_body(&[&a, &b])).unwrap(),
+            r#"{"inputs":[{"id":"a@x.io","idProperty":"email","properties":{"firstname":"A"}},{"id":"b@x.io","idProperty":"email","properties":{}}]}"#
+        );
+        assert_eq!(
+            v3_batch_upsert_url("https://h"),
+            "https://h/crm/v3/objects/contacts/batch/upsert"
+        );
+    }
+
+    #[test]
+    fn batch_results_are_read_by_email() {
+        let body = br#"{"status":"COMPLETE","results":[
+            {"id":"1002","properties":{"email":"B@x.io"},"new":false},
+            {"id":"1001","properties":{"email":"a@x.io","firstname":"A"},"createdAt":"2024-08-15T17:09:13.648Z","new":true}],
+            "startedAt":"x","completedAt":"y"}"#;
+        assert_eq!(
+            parse_v3_batch(body).unwrap(),
+            vec![
+                BatchResult {
+                    email: Some("b@x.io".into()),
+                    vid: 1002,
+                    is_new: false
+                },
+                BatchResult {
+                    email: Some("a@x.io".into()),
+                    vid: 1001,
+                    is_new: true
+                },
+            ]
+        );
+        assert_eq!(parse_v3_batch(br#"{"results":[{"id":"x"}]}"#), None);
+        assert_eq!(parse_v3_batch(br#"{"status":"COMPLETE"}"#), None);
+    }
+}

@@ -201,17 +201,26 @@ impl ApiError {
 
         let summary = match kind {
             ApiErrorKind::Validation if !errors.is_empty() => {
-                let listed: Vec<String> = errors
+                let mut listed: Vec<String> = errors
                     .iter()
+                    .take(3)
                     .map(|e| {
+                        let said = e
+                            .message
+                            .as_deref()
+                            .map(|m| format!(": {}", snippet(m, 120)));
                         format!(
-                            "{} {}",
+                            "{} {}{}",
                             e.name.as_deref().unwrap_or("?"),
-                            e.code.as_deref().unwrap_or("INVALID")
+                            e.code.as_deref().unwrap_or("INVALID"),
+                            said.unwrap_or_default()
                         )
                     })
                     .collect();
-                format!("HubSpot rejected the request ({})", listed.join(", "))
+                if errors.len() > 3 {
+                    listed.push(format!("and {} more", errors.len() - 3));
+                }
+                format!("HubSpot rejected property values ({})", listed.join("; "))
             }
             ApiErrorKind::Validation => "HubSpot rejected the request as invalid".to_owned(),
             ApiErrorKind::Authentication => {
@@ -241,6 +250,8 @@ impl ApiError {
             ApiErrorKind::Server => format!("HubSpot answered with unexpected status {status}"),
         };
         let said = match (&hubspot_message, &json) {
+            // The codes and messages listed say it all; HubSpot's message repeats them.
+            _ if kind == ApiErrorKind::Validation && !errors.is_empty() => String::new(),
             (Some(m), _) => format!(": {}", snippet(m, 300)),
             (None, None) if !body.is_empty() => {
                 format!(": {}", snippet(&String::from_utf8_lossy(body), 200))
@@ -343,7 +354,7 @@ mod tests {
         assert_eq!(v1.errors[1].code.as_deref(), Some("INVALID_EMAIL"));
         assert!(
             v1.message()
-                .contains("shoe PROPERTY_DOESNT_EXIST, email INVALID_EMAIL"),
+                .contains("(shoe PROPERTY_DOESNT_EXIST: x; email INVALID_EMAIL: y)"),
             "{}",
             v1.message()
         );

@@ -9,21 +9,25 @@ UpsertResult(vid=3234574, is_new=False, email='ada@example.com')
 from ._client import HubSpot
 from ._errors import (
     AuthenticationError,
+    BulkUpsertError,
     EmailConflictError,
     FieldError,
     HubSpotError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RecordError,
     RequestTimeoutError,
     ServerError,
     TransportError,
     ValidationError,
 )
-from ._native import UpsertResult, __version__
+from ._native import BulkResult, UpsertResult, __version__
 
 __all__ = [
     "AuthenticationError",
+    "BulkResult",
+    "BulkUpsertError",
     "EmailConflictError",
     "FieldError",
     "HubSpot",
@@ -31,6 +35,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RecordError",
     "RequestTimeoutError",
     "ServerError",
     "TransportError",
@@ -42,6 +47,7 @@ __all__ = [
 # Public classes show (and pickle) under the package's own name, not their private modules.
 for _cls in (
     AuthenticationError,
+    BulkUpsertError,
     EmailConflictError,
     FieldError,
     HubSpot,
@@ -49,6 +55,7 @@ for _cls in (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RecordError,
     RequestTimeoutError,
     ServerError,
     TransportError,

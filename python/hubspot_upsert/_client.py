@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Literal
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
 
-from . import _native
+from . import _bulk, _native
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
@@ -115,6 +115,50 @@ class HubSpot:
         raise a :class:`HubSpotError` subclass.
         """
         return self._native.upsert(email, properties)
+
+    def create_or_update_many(
+        self,
+        records: Iterable[Mapping[str, Any]] | Any,
+        email_field: str = "email",
+        *,
+        progress: bool | _bulk.ProgressCallback | None = None,
+        keep: Literal["all", "failures"] = "all",
+        workers: int = 4,
+    ) -> _native.BulkResult:
+        """Create or update many contacts with HubSpot's batch API (100 per request).
+
+        ``records`` is any iterable of mappings (read lazily: a generator of a million rows is
+        never held whole), a pandas or a polars DataFrame. Each record holds its email under
+        ``email_field``; every other key is a property, converted by the same rules as
+        :meth:`create_or_update` (missing cells are left out).
+
+        A record that cannot be sent, or that HubSpot refuses, becomes a ``RecordError`` in
+        the result; the others land. The result has ``created``, ``updated``, ``failed`` and
+        ``total``, and one outcome per record in input order (``keep="failures"`` keeps only the
+        failures, for very large runs). ``progress=True`` shows a progress bar (tqdm when
+        installed), a callable gets ``(done, total_or_None)``. ``workers`` batches are in
+        flight at once, all within the client's rate pacing.
+
+        A failure of the whole run (the token refused, the daily limit, HubSpot down beyond
+        the retries, Ctrl-C) is raised with the partial result as its ``bulk_result``.
+        """
+        if not isinstance(email_field, str) or not email_field:
+            raise TypeError(f"email_field must be a non-empty str, got {email_field!r}")
+        if keep not in ("all", "failures"):
+            raise ValueError(f"keep must be 'all' or 'failures', got {keep!r}")
+        workers = _count("workers", workers)
+        rows, total = _bulk.records_and_total(records)
+        on_progress, finish = _bulk.progress_reporter(progress, total)
+        try:
+            return self._native.upsert_many(
+                rows,
+                email_field=email_field,
+                progress=on_progress,
+                keep_all=keep == "all",
+                workers=workers,
+            )
+        finally:
+            finish()
 
     def __repr__(self) -> str:
         return f"HubSpot(base_url={self.base_url!r})"

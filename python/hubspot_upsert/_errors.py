@@ -10,8 +10,11 @@
      ├── EmailConflictError      409: the update sets an email another contact owns
      ├── RateLimitError          429: HubSpot's rate limit (``policy``)
      ├── ServerError             5xx, and any other status HubSpot should not answer
-     └── TransportError          no usable answer: connection refused or reset, TLS, DNS
-          └── RequestTimeoutError
+     ├── TransportError          no usable answer: connection refused or reset, TLS, DNS
+     │    └── RequestTimeoutError
+     └── BulkUpsertError         some records of a bulk upsert failed (``result``)
+
+A bulk upsert reports each failed record as a :class:`RecordError` in its result.
 
 Bad arguments (an invalid email, a value that cannot be sent) are ``ValueError`` or
 ``TypeError``, raised before anything is sent. No message carries the access token.
@@ -19,6 +22,7 @@ Bad arguments (an invalid email, a value that cannot be sent) are ``ValueError``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 
@@ -126,3 +130,41 @@ class TransportError(HubSpotError):
 
 class RequestTimeoutError(TransportError):
     """The request took longer than the client's ``timeout``."""
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One record that ``create_or_update_many`` could not upsert.
+
+    ``index`` is its position in the input, ``email`` its address (None when it had none),
+    ``error`` the exception: a :class:`HubSpotError` from HubSpot (a ``ValidationError`` with
+    HubSpot's codes, say), or the ``ValueError``/``TypeError`` that refused it before sending.
+    """
+
+    index: int
+    email: str | None
+    error: BaseException
+
+    @property
+    def code(self) -> str | None:
+        """HubSpot's error code (``INVALID_EMAIL``, ``PROPERTY_DOESNT_EXIST``...), if any."""
+        errors = getattr(self.error, "errors", None)
+        if errors:
+            return str(errors[0].code) if errors[0].code is not None else None
+        return getattr(self.error, "category", None)
+
+    @property
+    def message(self) -> str:
+        return str(self.error)
+
+    def __str__(self) -> str:
+        return f"record {self.index} ({self.email}): {self.error}"
+
+
+class BulkUpsertError(HubSpotError):
+    """Raised by ``BulkResult.raise_for_errors()`` when any record failed; ``result`` is the
+    whole :class:`BulkResult`."""
+
+    def __init__(self, message: str, *, result: Any = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.result = result

@@ -1,8 +1,11 @@
 """Type stubs of the native core; checked against it by mypy.stubtest."""
 
+from collections.abc import Callable
 from typing import Any, final
 
-__all__ = ["Client", "UpsertResult", "__version__"]
+from ._errors import RecordError
+
+__all__ = ["BulkResult", "Client", "UpsertResult", "__version__"]
 
 __version__: str
 
@@ -20,6 +23,26 @@ class UpsertResult:
     def __getnewargs__(self) -> tuple[int, bool, str]: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
+
+@final
+class BulkResult:
+    """What ``create_or_update_many`` did: counts, and the outcome of each kept record."""
+
+    @property
+    def created(self) -> int: ...
+    @property
+    def updated(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def keep(self) -> str: ...
+    @property
+    def failures(self) -> list[RecordError]: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, key: int, /) -> UpsertResult | RecordError: ...
+    def raise_for_errors(self) -> None: ...
 
 @final
 class Client:
@@ -45,3 +68,12 @@ class Client:
     @property
     def rate_limit(self) -> tuple[int, float] | None: ...
     def upsert(self, email: str, properties: Any = None) -> UpsertResult: ...
+    def upsert_many(
+        self,
+        records: Any,
+        *,
+        email_field: str,
+        progress: Callable[[int], None] | None,
+        keep_all: bool,
+        workers: int,
+    ) -> BulkResult: ...

@@ -53,6 +53,15 @@ pub fn properties(
     obj: Option<&Bound<'_, PyAny>>,
     options: ConvertOptions,
 ) -> PyResult<Vec<(String, String)>> {
+    properties_except(obj, None, options)
+}
+
+/// [`properties`], leaving out the field named `skip` (a record's email field).
+pub fn properties_except(
+    obj: Option<&Bound<'_, PyAny>>,
+    skip: Option<&str>,
+    options: ConvertOptions,
+) -> PyResult<Vec<(String, String)>> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(Vec::new());
     };
@@ -66,6 +75,9 @@ pub fn properties(
             )));
         };
         let name = text(name, "a property name")?;
+        if Some(name.as_str()) == skip {
+            return Ok(());
+        }
         if name.is_empty() {
             return Err(PyValueError::new_err("a property name is empty"));
         }

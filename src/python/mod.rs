@@ -2,9 +2,13 @@
 //! arguments into owned Rust values, runs the core with the GIL released, and turns results and
 //! errors back into Python objects.
 
+pub mod bulk;
 pub mod convert;
 pub mod errors;
 pub mod hooks;
+pub mod results;
+
+pub use results::native_result;
 
 #[pyo3::pymodule]
 mod _native {
@@ -15,7 +19,7 @@ mod _native {
 
     use pyo3::exceptions::{PyTypeError, PyValueError};
     use pyo3::prelude::*;
-    use pyo3::types::{PyString, PyTuple};
+    use pyo3::types::PyString;
 
     use super::convert::{self, ConvertOptions};
     use super::errors;
@@ -71,35 +75,11 @@ mod _native {
             })
     }
 
-    /// The result of one upsert: the contact's id, whether it was created, and its address.
-    #[pyclass(frozen, eq, hash, get_all, module = "hubspot_upsert")]
-    #[derive(Clone, PartialEq, Eq, Hash)]
-    pub struct UpsertResult {
-        vid: i64,
-        is_new: bool,
-        email: String,
-    }
+    #[pymodule_export]
+    use super::results::UpsertResult;
 
-    #[pymethods]
-    impl UpsertResult {
-        #[new]
-        fn new(vid: i64, is_new: bool, email: String) -> Self {
-            UpsertResult { vid, is_new, email }
-        }
-
-        fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-            let email = PyString::new(py, &self.email).repr()?;
-            Ok(format!(
-                "UpsertResult(vid={}, is_new={}, email={email})",
-                self.vid,
-                if self.is_new { "True" } else { "False" }
-            ))
-        }
-
-        fn __getnewargs__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-            (self.vid, self.is_new, self.email.clone()).into_pyobject(py)
-        }
-    }
+    #[pymodule_export]
+    use super::bulk::BulkResult;
 
     /// The native client behind `hubspot_upsert.HubSpot`: one connection pool, shareable
     /// between threads.
@@ -214,11 +194,33 @@ mod _native {
             let outcome = detached(py, "upsert", |hooks| {
                 core.upsert(&email, &properties, hooks)
             })?;
-            Ok(UpsertResult {
-                vid: outcome.vid,
-                is_new: outcome.is_new,
-                email,
-            })
+            Ok(super::native_result(outcome.vid, outcome.is_new, email))
+        }
+
+        /// Upserts many records with v3 batch requests; see `HubSpot.create_or_update_many`.
+        #[pyo3(signature = (records, *, email_field, progress, keep_all, workers))]
+        fn upsert_many<'py>(
+            &self,
+            py: Python<'py>,
+            records: &Bound<'py, PyAny>,
+            email_field: &str,
+            progress: Option<&Bound<'py, PyAny>>,
+            keep_all: bool,
+            workers: usize,
+        ) -> PyResult<Bound<'py, BulkResult>> {
+            if workers == 0 {
+                return Err(PyValueError::new_err("workers must be at least 1"));
+            }
+            super::bulk::upsert_many(
+                py,
+                &self.core,
+                self.options,
+                records,
+                email_field,
+                progress,
+                keep_all,
+                workers,
+            )
         }
     }
 }

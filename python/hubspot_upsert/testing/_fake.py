@@ -27,6 +27,9 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 V1_UPSERT_PREFIX = "/contacts/v1/contact/createOrUpdate/email/"
+# v3, and HubSpot's date-versioned successor of the same shape (/crm/objects/2026-03/...).
+_V3_BATCH_PATH = re.compile(r"/crm/(?:v3/objects|objects/\d{4}-\d{2})/contacts/batch/upsert/?\Z")
+V3_BATCH_MAX = 100
 
 #: A property type: "string", "number", "bool", "date", "datetime", or a sequence of the
 #: allowed option values of an enumeration (several may be sent joined with ";").
@@ -172,6 +175,21 @@ def _reason(status: int) -> str:
 
 def _error_body(message: str, correlation_id: str, **extra: Any) -> dict[str, Any]:
     return {"status": "error", "message": message, "correlationId": correlation_id, **extra}
+
+
+def _v3_error(
+    message: str, correlation_id: str, *, category: str = "VALIDATION_ERROR", **extra: Any
+) -> dict[str, Any]:
+    return _error_body(message, correlation_id, category=category, **extra)
+
+
+def _iso(millis: int) -> str:
+    seconds, ms = divmod(millis, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
+
+
+def _iso_now() -> str:
+    return _iso(int(time.time() * 1000))
 
 
 class FakeHubSpot:
@@ -665,6 +683,10 @@ class FakeHubSpot:
                         400, _error_body("the email in the path is not UTF-8", correlation_id)
                     ) from None
                 return self._v1_upsert(email, body, correlation_id)
+        if _V3_BATCH_PATH.match(path):
+            if method != "POST":
+                raise _Reply(405, _error_body(f"{method} is not allowed here", correlation_id))
+            return self._v3_batch_upsert(body, correlation_id)
         raise _Reply(404, _error_body("resource not found", correlation_id))
 
     def _parse_json(self, body: bytes, correlation_id: str) -> Any:
@@ -730,14 +752,7 @@ class FakeHubSpot:
                 )
             values[name] = value if isinstance(value, str) else json.dumps(value)
 
-        results = []
-        if not _EMAIL.match(path_email):
-            results.append(("email", "INVALID_EMAIL", f"Email address {path_email} is invalid"))
-        for name, value in values.items():
-            if name not in self._schema:
-                results.append((name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
-            elif (problem := self._invalid_value(name, value)) is not None:
-                results.append((name, *problem))
+        results = self._problems(path_email, values)
         if results:
             raise _Reply(
                 400,
@@ -758,25 +773,128 @@ class FakeHubSpot:
             owner = self._contacts.get(new_email)
             if new_email != key and owner is not None and owner is not contact:
                 raise _Reply(409, self._conflict_body(owner, correlation_id))
-            now = str(int(time.time() * 1000))
-            is_new = contact is None
-            if contact is None:
-                contact = _Contact(next(self._vids), {"email": path_email, "createdate": now})
-                self._contacts[key] = contact
-            for name, value in values.items():
-                if value == "":
-                    if name != "email":
-                        contact.properties.pop(name, None)
-                elif value.startswith(";") and not isinstance(self._schema[name], str):
-                    old = contact.properties.get(name, "")
-                    contact.properties[name] = ";".join(filter(None, [old, value[1:]]))
-                else:
-                    contact.properties[name] = value
-            contact.properties["lastmodifieddate"] = now
+            contact, is_new = self._store(path_email, values)
             if new_email != key:
                 del self._contacts[key]
                 self._contacts[new_email] = contact
         return 200, {"vid": contact.vid, "isNew": is_new}
+
+    def _problems(self, email: str, values: Mapping[str, str]) -> list[tuple[str, str, str]]:
+        """``(property, code, message)`` of everything HubSpot would refuse in an upsert."""
+        results = []
+        if not _EMAIL.match(email):
+            results.append(("email", "INVALID_EMAIL", f"Email address {email} is invalid"))
+        for name, value in values.items():
+            if name not in self._schema:
+                results.append((name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
+            elif (problem := self._invalid_value(name, value)) is not None:
+                results.append((name, *problem))
+        return results
+
+    def _store(self, email: str, values: Mapping[str, str]) -> tuple[_Contact, bool]:
+        """Creates or updates the contact with this email (with the lock held)."""
+        key = email.lower()
+        contact = self._contacts.get(key)
+        now = str(int(time.time() * 1000))
+        is_new = contact is None
+        if contact is None:
+            contact = _Contact(next(self._vids), {"email": email, "createdate": now})
+            self._contacts[key] = contact
+        for name, value in values.items():
+            if value == "":
+                if name != "email":
+                    contact.properties.pop(name, None)
+            elif value.startswith(";") and not isinstance(self._schema[name], str):
+                old = contact.properties.get(name, "")
+                contact.properties[name] = ";".join(filter(None, [old, value[1:]]))
+            else:
+                contact.properties[name] = value
+        contact.properties["lastmodifieddate"] = now
+        return contact, is_new
+
+    def _v3_batch_upsert(self, body: bytes, correlation_id: str) -> tuple[int, Any]:
+        payload = self._parse_json(body, correlation_id)
+        inputs = payload.get("inputs") if isinstance(payload, dict) else None
+        if not isinstance(inputs, list) or not inputs:
+            raise _Reply(400, _v3_error("inputs must be a non-empty array", correlation_id))
+        if len(inputs) > V3_BATCH_MAX:
+            raise _Reply(
+                400,
+                _v3_error(
+                    f"Batch input size {len(inputs)} exceeds limit {V3_BATCH_MAX}", correlation_id
+                ),
+            )
+        parsed: list[tuple[str, dict[str, str]]] = []
+        seen: set[str] = set()
+        errors: list[dict[str, Any]] = []
+        for item in inputs:
+            ok = isinstance(item, dict) and isinstance(item.get("id"), str)
+            props = item.get("properties", {}) if ok else None
+            if not ok or item.get("idProperty") != "email" or not isinstance(props, dict):
+                raise _Reply(
+                    400,
+                    _v3_error(
+                        "each input needs a string id, idProperty 'email' and properties",
+                        correlation_id,
+                    ),
+                )
+            if any(not isinstance(v, str) for v in props.values()):
+                raise _Reply(400, _v3_error("property values must be strings", correlation_id))
+            email = item["id"]
+            if email.lower() in seen:
+                raise _Reply(
+                    400, _v3_error(f"Duplicate IDs found in batch input: [{email}]", correlation_id)
+                )
+            seen.add(email.lower())
+            props = {k: v for k, v in props.items() if k != "email" or v.lower() != email.lower()}
+            parsed.append((email, props))
+            for name, code, message in self._problems(email, props):
+                errors.append(
+                    {"message": message, "code": code, "context": {"propertyName": [name]}}
+                )
+        if errors:
+            legacy = [
+                {
+                    "isValid": False,
+                    "message": e["message"],
+                    "error": e["code"],
+                    "name": e["context"]["propertyName"][0],
+                }
+                for e in errors
+            ]
+            raise _Reply(
+                400,
+                _v3_error(
+                    f"Property values were not valid: {json.dumps(legacy)}",
+                    correlation_id,
+                    category="VALIDATION_ERROR",
+                    errors=errors,
+                ),
+            )
+        started = _iso_now()
+        results = []
+        with self._lock:
+            for email, props in parsed:
+                contact, is_new = self._store(email, props)
+                stamp = _iso(int(contact.properties["lastmodifieddate"]))
+                results.append(
+                    {
+                        "id": str(contact.vid),
+                        "properties": {**contact.properties, "hs_object_id": str(contact.vid)},
+                        "createdAt": _iso(int(contact.properties["createdate"])),
+                        "updatedAt": stamp,
+                        "archived": False,
+                        "new": is_new,
+                    }
+                )
+        # HubSpot does not promise input order; neither does the fake.
+        results.reverse()
+        return 200, {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": _iso_now(),
+        }
 
     def _conflict_body(self, owner: _Contact, correlation_id: str) -> dict[str, Any]:
         email = owner.properties["email"]

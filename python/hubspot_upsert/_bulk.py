@@ -1,0 +1,104 @@
+"""Input and progress adapters for ``HubSpot.create_or_update_many``.
+
+Records may be any iterable of mappings (consumed lazily), a pandas DataFrame or a polars
+DataFrame; neither library is imported unless such an object is passed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+ProgressCallback = Callable[[int, "int | None"], object]
+
+_FRAME_CHUNK = 1000
+
+
+def _type_of(obj: object) -> tuple[str, str]:
+    cls = type(obj)
+    return cls.__module__.split(".")[0], cls.__name__
+
+
+def records_and_total(records: object) -> tuple[Iterator[Any], int | None]:
+    """An iterator over the records, and their number when it is known in advance."""
+    module, name = _type_of(records)
+    if module == "pandas" and name == "DataFrame":
+        frame: Any = records
+        return _pandas_rows(frame), len(frame)
+    if module == "polars" and name == "DataFrame":
+        pl_frame: Any = records
+        return iter(pl_frame.iter_rows(named=True)), len(pl_frame)
+    if isinstance(records, (str, bytes, bytearray)) or isinstance(records, Mapping):
+        raise TypeError(
+            "records must be an iterable of mappings (a list of dicts, a generator, a "
+            f"DataFrame), got a single {type(records).__name__}"
+        )
+    if not isinstance(records, Iterable):
+        raise TypeError(f"records must be an iterable of mappings, got {type(records).__name__}")
+    total = len(records) if hasattr(records, "__len__") else None  # type: ignore[arg-type]
+    return iter(records), total
+
+
+def _pandas_rows(frame: Any) -> Iterator[dict[str, Any]]:
+    columns = [str(c) for c in frame.columns]
+    for start in range(0, len(frame), _FRAME_CHUNK):
+        chunk = frame.iloc[start : start + _FRAME_CHUNK]
+        for row in chunk.itertuples(index=False, name=None):
+            yield dict(zip(columns, row, strict=True))
+
+
+class _StderrLine:
+    """A progress line on stderr, for when tqdm is not installed."""
+
+    def __init__(self, total: int | None) -> None:
+        self.total = total
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def __call__(self, done: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.last < 0.5:
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        of = f"/{self.total}" if self.total is not None else ""
+        end = "\n" if final else ""
+        sys.stderr.write(f"\rhubspot-upsert: {done}{of} records, {rate:,.0f}/s{end}")
+        sys.stderr.flush()
+
+
+def progress_reporter(
+    progress: bool | ProgressCallback | None, total: int | None
+) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    """A callback for the native loop (``done`` so far) and one to call at the end."""
+    if progress is None or progress is False:
+        return None, lambda: None
+    if callable(progress):
+        user = progress
+
+        def call_user(done: int) -> None:
+            user(done, total)
+
+        return call_user, lambda: None
+    if progress is not True:
+        raise TypeError(f"progress must be True, False or a callable, got {progress!r}")
+    try:
+        tqdm = importlib.import_module("tqdm.auto").tqdm
+    except ImportError:
+        line = _StderrLine(total)
+        state = {"done": 0}
+
+        def on_line(done: int) -> None:
+            state["done"] = done
+            line(done)
+
+        return on_line, lambda: line(state["done"], final=True)
+    bar = tqdm(total=total, unit="rec", desc="hubspot-upsert")
+
+    def on_bar(done: int) -> None:
+        bar.update(done - bar.n)
+
+    return on_bar, bar.close

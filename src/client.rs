@@ -338,7 +338,7 @@ impl Client {
         let (handle, http) = self.transport()?;
         let mut attempts: u32 = 0;
         loop {
-            let pace = self.pacer.reserve(Instant::now());
+            let (pace, slot) = self.pacer.reserve(Instant::now());
             if !pace.is_zero() {
                 if hooks.enabled(Level::Debug) {
                     hooks.log(
@@ -353,7 +353,9 @@ impl Client {
             }
             attempts += 1;
             let sent = Instant::now();
-            let result = self.run(&handle, send(&http, url, body.clone()), hooks)?;
+            let result = self.run(&handle, send(&http, url, body.clone()), hooks);
+            self.pacer.settle(slot, Instant::now());
+            let result = result?;
             let took_ms = sent.elapsed().as_secs_f64() * 1000.0;
             let (error, status, retry_after, transient) = match result {
                 Ok(answer) => {

@@ -92,19 +92,38 @@ impl Pacer {
         at
     }
 
-    /// Reserves a slot for one request and returns how long to wait before sending it.
-    pub fn reserve(&self, now: Instant) -> Duration {
+    /// Reserves a slot for one request: returns how long to wait before sending it, and the
+    /// slot, to [`settle`](Self::settle) once the answer is in.
+    pub fn reserve(&self, now: Instant) -> (Duration, Instant) {
         let mut state = self.lock();
-        let Some(longest) = self.limits(&state).map(|l| l.window + l.margin()).max() else {
-            return Duration::ZERO;
-        };
+        // With no limit known yet the slot is still recorded: the first answer may state one.
+        let longest = self
+            .limits(&state)
+            .map(|l| l.window + l.margin())
+            .max()
+            .unwrap_or(Duration::from_secs(10));
         while state.sent.front().is_some_and(|t| *t + longest <= now) {
             state.sent.pop_front();
         }
         let at = self.earliest(&state, now);
         let pos = state.sent.partition_point(|t| *t <= at);
         state.sent.insert(pos, at);
-        at - now
+        (at - now, at)
+    }
+
+    /// Moves a slot to the moment its answer came in: HubSpot counted the request somewhere
+    /// between sending and answering, and the later bound is the safe one.
+    pub fn settle(&self, slot: Instant, answered: Instant) {
+        if answered <= slot {
+            return;
+        }
+        let mut state = self.lock();
+        let pos = state.sent.partition_point(|t| *t < slot);
+        if state.sent.get(pos) == Some(&slot) {
+            state.sent.remove(pos);
+            let to = state.sent.partition_point(|t| *t <= answered);
+            state.sent.insert(to, answered);
+        }
     }
 
     /// How long until the window has room again: the wait after a 429 without `Retry-After`.
@@ -173,7 +192,7 @@ mod tests {
         let p = Pacer::new(None);
         let t = Instant::now();
         for _ in 0..1000 {
-            assert_eq!(p.reserve(t), Duration::ZERO);
+            assert_eq!(p.reserve(t).0, Duration::ZERO);
         }
         assert_eq!(p.until_room(t), Duration::from_secs(10));
     }
@@ -182,7 +201,7 @@ mod tests {
     fn explicit_limit_spaces_a_burst_by_windows() {
         let p = Pacer::new(Some(limit(3, 1000)));
         let t = Instant::now();
-        let waits: Vec<Duration> = (0..7).map(|_| p.reserve(t)).collect();
+        let waits: Vec<Duration> = (0..7).map(|_| p.reserve(t).0).collect();
         // margin = max(20 ms, 2 % of 1 s) = 20 ms
         assert_eq!(
             waits,
@@ -194,17 +213,17 @@ mod tests {
     fn slots_free_up_as_time_passes() {
         let p = Pacer::new(Some(limit(2, 1000)));
         let t = Instant::now();
-        assert_eq!(p.reserve(t), MS(0));
-        assert_eq!(p.reserve(t + MS(500)), MS(0));
-        assert_eq!(p.reserve(t + MS(600)), MS(420));
-        assert_eq!(p.reserve(t + MS(2000)), MS(0));
+        assert_eq!(p.reserve(t).0, MS(0));
+        assert_eq!(p.reserve(t + MS(500)).0, MS(0));
+        assert_eq!(p.reserve(t + MS(600)).0, MS(420));
+        assert_eq!(p.reserve(t + MS(2000)).0, MS(0));
     }
 
     #[test]
     fn learns_the_limit_from_headers() {
         let p = Pacer::new(None);
         let t = Instant::now();
-        assert_eq!(p.reserve(t), MS(0));
+        assert_eq!(p.reserve(t).0, MS(0));
         p.observe(
             t,
             RateHeaders {
@@ -215,15 +234,15 @@ mod tests {
             },
         );
         assert_eq!(p.known_limit(), Some(limit(2, 10_000)));
-        assert_eq!(p.reserve(t), MS(0));
-        assert_eq!(p.reserve(t), MS(10_200));
+        assert_eq!(p.reserve(t).0, MS(0));
+        assert_eq!(p.reserve(t).0, MS(10_200));
     }
 
     #[test]
     fn counts_requests_of_others_sharing_the_app() {
         let p = Pacer::new(None);
         let t = Instant::now();
-        p.reserve(t);
+        p.reserve(t).0;
         // HubSpot says 8 of 10 are used, of which this client sent 1.
         p.observe(
             t,
@@ -234,9 +253,9 @@ mod tests {
                 secondly: None,
             },
         );
-        assert_eq!(p.reserve(t), MS(0));
-        assert_eq!(p.reserve(t), MS(0));
-        assert_eq!(p.reserve(t), MS(1020));
+        assert_eq!(p.reserve(t).0, MS(0));
+        assert_eq!(p.reserve(t).0, MS(0));
+        assert_eq!(p.reserve(t).0, MS(1020));
     }
 
     #[test]
@@ -252,17 +271,28 @@ mod tests {
                 secondly: Some(2),
             },
         );
-        assert_eq!(p.reserve(t), MS(0));
-        assert_eq!(p.reserve(t), MS(0));
-        assert_eq!(p.reserve(t), MS(1020));
+        assert_eq!(p.reserve(t).0, MS(0));
+        assert_eq!(p.reserve(t).0, MS(0));
+        assert_eq!(p.reserve(t).0, MS(1020));
         assert_eq!(p.known_limit(), Some(limit(2, 1000)));
+    }
+
+    #[test]
+    fn settled_slots_count_from_the_answer() {
+        let p = Pacer::new(Some(limit(1, 1000)));
+        let t = Instant::now();
+        let (wait, slot) = p.reserve(t);
+        assert_eq!(wait, MS(0));
+        // The answer came 300 ms later: the window is full until 1.32 s, not 1.02 s.
+        p.settle(slot, t + MS(300));
+        assert_eq!(p.reserve(t + MS(400)).0, MS(920));
     }
 
     #[test]
     fn until_room_after_a_full_window() {
         let p = Pacer::new(Some(limit(1, 1000)));
         let t = Instant::now();
-        p.reserve(t);
+        p.reserve(t).0;
         assert_eq!(p.until_room(t + MS(300)), MS(720));
     }
 }

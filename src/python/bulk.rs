@@ -598,3 +598,36 @@ pub fn upsert_many<'py>(
         }
     }
 }
+
+/// Converts records to v3 batch request bodies without sending anything: what
+/// `create_or_update_many` would send, for dry runs and for measuring conversion.
+/// Returns `(records converted, records refused, bytes of request bodies)`.
+pub fn convert_only(
+    records: &Bound<'_, PyAny>,
+    email_field: &str,
+    options: ConvertOptions,
+) -> PyResult<(usize, usize, usize)> {
+    let (mut ok, mut refused, mut bytes) = (0, 0, 0);
+    let mut batch: Vec<BatchInput> = Vec::with_capacity(V3_BATCH_MAX);
+    let flush = |batch: &mut Vec<BatchInput>, bytes: &mut usize| {
+        let refs: Vec<&BatchInput> = batch.iter().collect();
+        *bytes += crate::api::v3_batch_upsert_body(&refs).len();
+        batch.clear();
+    };
+    for record in records.try_iter()? {
+        match read_record(&record?, email_field, options) {
+            Ok(input) => {
+                ok += 1;
+                batch.push(input);
+                if batch.len() == V3_BATCH_MAX {
+                    flush(&mut batch, &mut bytes);
+                }
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    if !batch.is_empty() {
+        flush(&mut batch, &mut bytes);
+    }
+    Ok((ok, refused, bytes))
+}

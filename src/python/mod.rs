@@ -197,6 +197,17 @@ mod _native {
             Ok(super::native_result(outcome.vid, outcome.is_new, email))
         }
 
+        /// Converts records as `upsert_many` would and sends nothing; returns `(converted,
+        /// refused, request body bytes)`.
+        #[pyo3(signature = (records, *, email_field))]
+        fn convert_many(
+            &self,
+            records: &Bound<'_, PyAny>,
+            email_field: &str,
+        ) -> PyResult<(usize, usize, usize)> {
+            super::bulk::convert_only(records, email_field, self.options)
+        }
+
         /// Upserts many records with v3 batch requests; see `HubSpot.create_or_update_many`.
         #[pyo3(signature = (records, *, email_field, progress, keep_all, workers))]
         fn upsert_many<'py>(

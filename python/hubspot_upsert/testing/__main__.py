@@ -7,6 +7,7 @@ language, and manual ``curl`` sessions, can talk to it.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
@@ -58,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
             f"stopped after {fake.request_count} requests, {len(fake.contacts)} contacts",
             file=sys.stderr,
         )
+        stats = {
+            "requests": fake.request_count,
+            "contacts": len(fake.contacts),
+            "status_counts": fake.status_counts,
+            "peak_in_flight": fake.peak_in_flight,
+        }
+        print(f"stats: {json.dumps(stats)}", file=sys.stderr, flush=True)
     return 0
 
 

@@ -1,0 +1,161 @@
+"""Bulk upsert figures: conversion rate, share of the rate-limit ceiling reached, memory.
+
+    python bench/bulk.py                 # the full run (about three minutes)
+    python bench/bulk.py --quick         # a smoke run of a few seconds
+
+The fake HubSpot runs in a process of its own (python -m hubspot_upsert.testing), so the
+client's process measures only the client. Figures are printed as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from hubspot_upsert import HubSpot, __version__
+
+
+class Fake:
+    """A FakeHubSpot in a subprocess."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hubspot_upsert.testing", "--no-record", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().split(" at ")[1].strip()
+        self.token = self.proc.stdout.readline().split(": ")[1].strip()
+
+    def stop(self) -> dict[str, Any]:
+        self.proc.send_signal(2)
+        _, err = self.proc.communicate(timeout=60)
+        line = next(x for x in err.splitlines() if x.startswith("stats: "))
+        return json.loads(line[len("stats: ") :])
+
+
+def records(n: int, prefix: str = "p") -> Iterator[dict[str, Any]]:
+    for i in range(n):
+        yield {
+            "email": f"{prefix}{i}@example.com",
+            "firstname": f"First{i}",
+            "lastname": "Last",
+            "company": "Example Ltd",
+            "annualrevenue": i * 10.5,
+            "lifecyclestage": "lead",
+        }
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def conversion(n: int, repeats: int) -> float:
+    hs = HubSpot("t", base_url="http://127.0.0.1:9")
+    data = list(records(n))
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        ok, refused, _ = hs._native.convert_many(data, email_field="email")
+        rates.append(n / (time.perf_counter() - start))
+        assert (ok, refused) == (n, 0)
+    return statistics.median(rates)
+
+
+def ceiling(n: int, rate: int, window: float) -> dict[str, float]:
+    fake = Fake("--rate-limit", str(rate), "--rate-window", str(window))
+    try:
+        hs = HubSpot(fake.token, base_url=fake.url)
+        start = time.perf_counter()
+        result = hs.create_or_update_many(records(n, "c"), keep="failures")
+        seconds = time.perf_counter() - start
+    finally:
+        stats = fake.stop()
+    requests = stats["requests"]
+    limited = stats["status_counts"].get("429", 0)
+    ceiling_rate = rate / window * 100
+    return {
+        "records": n,
+        "seconds": seconds,
+        "rate": n / seconds,
+        "ceiling": ceiling_rate,
+        "share": n / seconds / ceiling_rate,
+        "failed": result.failed,
+        "requests": requests,
+        "429": limited,
+        "429_share": limited / max(requests, 1),
+    }
+
+
+def memory(n: int) -> dict[str, float]:
+    fake = Fake()
+    try:
+        hs = HubSpot(fake.token, base_url=fake.url)
+        samples: dict[str, float] = {"start": rss_mb()}
+        marks = {n // 10: "10%", n // 2: "50%"}
+
+        def sample(done: int, total: int | None) -> None:
+            for mark, name in marks.items():
+                if done >= mark and name not in samples:
+                    samples[name] = rss_mb()
+
+        start = time.perf_counter()
+        result = hs.create_or_update_many(records(n, "m"), keep="failures", progress=sample)
+        samples["seconds"] = time.perf_counter() - start
+        samples["end"] = rss_mb()
+        samples["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        samples["failed"] = result.failed
+    finally:
+        fake.stop()
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--rate", type=int, default=100, help="fake's limit per window")
+    parser.add_argument("--window", type=float, default=1.0, help="fake's window in seconds")
+    parser.add_argument("--memory-records", type=int, default=1_000_000)
+    args = parser.parse_args()
+    if args.quick:
+        args.records, args.memory_records = 5_000, 20_000
+
+    conv = conversion(20_000 if args.quick else 200_000, 1 if args.quick else 3)
+    ceil = ceiling(args.records, args.rate, args.window)
+    mem = memory(args.memory_records)
+
+    print(f"hubspot-upsert {__version__}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores\n")
+    print("| measure | figure | target |")
+    print("| --- | --- | --- |")
+    print(f"| record conversion (dict to request JSON), one core | {conv:,.0f} records/s | >= 200,000 |")
+    print(
+        f"| bulk, {ceil['records']:,} records, fake limit {args.rate} req / {args.window:g} s | "
+        f"{ceil['rate']:,.0f} records/s = {ceil['share']:.1%} of the {ceil['ceiling']:,.0f}/s "
+        f"ceiling, {ceil['failed']} failed | >= 95%, 0 failed |"
+    )
+    print(
+        f"| requests answered 429 | {ceil['429']} of {ceil['requests']} "
+        f"({ceil['429_share']:.2%}) | < 1% |"
+    )
+    print(
+        f"| peak RSS, {args.memory_records:,} generated records (keep='failures') | "
+        f"{mem['peak']:.0f} MB (RSS at start {mem['start']:.0f}, 10% {mem.get('10%', 0):.0f}, "
+        f"50% {mem.get('50%', 0):.0f}, end {mem['end']:.0f} MB; {mem['seconds']:.0f} s, "
+        f"{mem['failed']} failed) | < 300 MB |"
+    )
+
+
+if __name__ == "__main__":
+    main()

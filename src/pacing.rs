@@ -242,7 +242,7 @@ mod tests {
     fn counts_requests_of_others_sharing_the_app() {
         let p = Pacer::new(None);
         let t = Instant::now();
-        p.reserve(t).0;
+        p.reserve(t);
         // HubSpot says 8 of 10 are used, of which this client sent 1.
         p.observe(
             t,
@@ -292,7 +292,7 @@ mod tests {
     fn until_room_after_a_full_window() {
         let p = Pacer::new(Some(limit(1, 1000)));
         let t = Instant::now();
-        p.reserve(t).0;
+        p.reserve(t);
         assert_eq!(p.until_room(t + MS(300)), MS(720));
     }
 }

@@ -139,7 +139,10 @@ def main() -> None:
     print(f"hubspot-upsert {__version__}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores\n")
     print("| measure | figure | target |")
     print("| --- | --- | --- |")
-    print(f"| record conversion (dict to request JSON), one core | {conv:,.0f} records/s | >= 200,000 |")
+    print(
+        f"| record conversion (dict to request JSON), one core | {conv:,.0f} records/s "
+        "| >= 200,000 |"
+    )
     print(
         f"| bulk, {ceil['records']:,} records, fake limit {args.rate} req / {args.window:g} s | "
         f"{ceil['rate']:,.0f} records/s = {ceil['share']:.1%} of the {ceil['ceiling']:,.0f}/s "

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -27,10 +27,12 @@ class Fake:
     """A FakeHubSpot in a subprocess."""
 
     def __init__(self, *args: str) -> None:
+        # stderr goes to a file: nothing reads a pipe while the run goes on.
+        self.log = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hubspot_upsert.testing", "--no-record", *args],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
             text=True,
         )
         assert self.proc.stdout is not None
@@ -38,10 +40,17 @@ class Fake:
         self.token = self.proc.stdout.readline().split(": ")[1].strip()
 
     def stop(self) -> dict[str, Any]:
-        self.proc.send_signal(2)
-        _, err = self.proc.communicate(timeout=60)
-        line = next(x for x in err.splitlines() if x.startswith("stats: "))
-        return json.loads(line[len("stats: ") :])
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.seek(0)
+        lines = [x for x in self.log.read().splitlines() if x.startswith("stats: ")]
+        if not lines:
+            raise RuntimeError("the fake HubSpot did not report its figures")
+        return dict(json.loads(lines[-1][len("stats: ") :]))
 
 
 def records(n: int, prefix: str = "p") -> Iterator[dict[str, Any]]:
@@ -59,6 +68,16 @@ def records(n: int, prefix: str = "p") -> Iterator[dict[str, Any]]:
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. Not ru_maxrss: Linux carries that over from the parent
+    through fork and exec, so it would report the benchmark's own peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def conversion(n: int, repeats: int) -> float:
@@ -98,6 +117,17 @@ def ceiling(n: int, rate: int, window: float) -> dict[str, float]:
     }
 
 
+def memory_in_fresh_process(n: int) -> dict[str, float]:
+    """Runs :func:`memory` in a new interpreter, so that its peak RSS is the bulk run's own."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-only", str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
 def memory(n: int) -> dict[str, float]:
     fake = Fake()
     try:
@@ -114,7 +144,7 @@ def memory(n: int) -> dict[str, float]:
         result = hs.create_or_update_many(records(n, "m"), keep="failures", progress=sample)
         samples["seconds"] = time.perf_counter() - start
         samples["end"] = rss_mb()
-        samples["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        samples["peak"] = peak_rss_mb()
         samples["failed"] = result.failed
     finally:
         fake.stop()
@@ -128,13 +158,17 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=100, help="fake's limit per window")
     parser.add_argument("--window", type=float, default=1.0, help="fake's window in seconds")
     parser.add_argument("--memory-records", type=int, default=1_000_000)
+    parser.add_argument("--memory-only", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_only:
+        print(json.dumps(memory(args.memory_only)))
+        return
     if args.quick:
         args.records, args.memory_records = 5_000, 20_000
 
     conv = conversion(20_000 if args.quick else 200_000, 1 if args.quick else 3)
     ceil = ceiling(args.records, args.rate, args.window)
-    mem = memory(args.memory_records)
+    mem = memory_in_fresh_process(args.memory_records)
 
     print(f"hubspot-upsert {__version__}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores\n")
     print("| measure | figure | target |")

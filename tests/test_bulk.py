@@ -334,6 +334,7 @@ INTERRUPT = textwrap.dedent(
     import os, signal, threading
     from hubspot_upsert import HubSpot
     from hubspot_upsert.testing import FakeHubSpot
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with FakeHubSpot(latency=0.2) as fake:
         hs = HubSpot(fake.token, base_url=fake.url)
         threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()

@@ -26,6 +26,8 @@ SCRIPT = textwrap.dedent(
         raise TaskTimeout("execution_timeout")
 
     signal.signal(signal.SIGALRM, on_alarm)
+    # A shell may start this process with SIGINT ignored: give it Python's usual handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     where, how = sys.argv[1], sys.argv[2]
     with FakeHubSpot() as fake:
         if where == "request":

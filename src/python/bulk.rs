@@ -306,7 +306,7 @@ impl Run<'_> {
 }
 
 /// Reads one record: its email (under `email_field`) and its other fields as properties.
-fn read_record(
+pub fn read_record(
     record: &Bound<'_, PyAny>,
     email_field: &str,
     options: ConvertOptions,
@@ -427,7 +427,16 @@ pub fn upsert_many<'py>(
                         exhausted = true;
                         break;
                     };
-                    let record = record?;
+                    let record = match record {
+                        Ok(record) => record,
+                        Err(e) => {
+                            // The input failed (or a signal handler raised while Python code
+                            // read it): stop as for an interrupt, keeping what was done.
+                            stop.store(true, Ordering::Relaxed);
+                            ended = Some(Stop::Signal(e));
+                            break;
+                        }
+                    };
                     let index = run.total;
                     run.total += 1;
                     match read_record(&record, email_field, options) {

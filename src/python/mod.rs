@@ -197,6 +197,18 @@ mod _native {
             Ok(super::native_result(outcome.vid, outcome.is_new, email))
         }
 
+        /// One record as `upsert_many` would send it: `(email, {property: text})`, or the
+        /// error that refuses it.
+        #[pyo3(signature = (record, *, email_field))]
+        fn convert_record(
+            &self,
+            record: &Bound<'_, PyAny>,
+            email_field: &str,
+        ) -> PyResult<(String, Vec<(String, String)>)> {
+            let input = super::bulk::read_record(record, email_field, self.options)?;
+            Ok((input.email, input.properties))
+        }
+
         /// Converts records as `upsert_many` would and sends nothing; returns `(converted,
         /// refused, request body bytes)`.
         #[pyo3(signature = (records, *, email_field))]

@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         record_requests=not args.no_record,
     )
     stop = threading.Event()
+    # Both stop it cleanly; SIGINT is handled explicitly because a shell starts background
+    # jobs with it ignored.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     with fake:
         print(f"FakeHubSpot serving at {fake.url}", flush=True)
         print(f"token: {fake.token}", flush=True)

@@ -204,7 +204,8 @@ class FakeHubSpot:
     ``EXPIRED_AUTHENTICATION`` and ``readonly_tokens`` 403 ``MISSING_SCOPES``.
     ``properties`` replaces the portal's property definitions (:data:`STANDARD_PROPERTIES` by
     default); ``extra_properties`` adds to them. Unknown properties are refused with
-    ``PROPERTY_DOESNT_EXIST``, values that do not fit the type with HubSpot's codes.
+    ``PROPERTY_DOESNT_EXIST`` (unless ``strict_properties=False``, which takes any name as a
+    string property), values that do not fit the type with HubSpot's codes.
 
     ``rate_limit`` (requests per ``rate_window`` seconds, rolling) and ``daily_limit`` turn on
     HubSpot's rate limiting: its ``X-HubSpot-RateLimit-*`` headers on every answer and 429s past
@@ -225,6 +226,7 @@ class FakeHubSpot:
         port: int = 0,
         properties: Mapping[str, PropertyType] | None = None,
         extra_properties: Mapping[str, PropertyType] | None = None,
+        strict_properties: bool = True,
         expired_tokens: Iterable[str] = (),
         readonly_tokens: Iterable[str] = (),
         rate_limit: int | None = None,
@@ -240,16 +242,10 @@ class FakeHubSpot:
         self.token = token or f"pat-na1-fake-{uuid.uuid4()}"
         self._host = host
         self._port = port
-        schema = dict(STANDARD_PROPERTIES if properties is None else properties)
-        schema.update(extra_properties or {})
-        for name, kind in schema.items():
-            if isinstance(kind, str) and kind not in _TYPES:
-                raise ValueError(
-                    f"property {name!r}: unknown type {kind!r} "
-                    f"(use one of {sorted(_TYPES)} or a list of options)"
-                )
-        schema.setdefault("email", "string")
-        self._schema = schema
+        self._schema: dict[str, PropertyType] = {"email": "string"}
+        self.add_properties(STANDARD_PROPERTIES if properties is None else properties)
+        self.add_properties(extra_properties or {})
+        self.strict_properties = strict_properties
         self._expired = frozenset(expired_tokens)
         self._readonly = frozenset(readonly_tokens)
         if conflict_style not in ("new", "old"):
@@ -325,6 +321,16 @@ class FakeHubSpot:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def add_properties(self, properties: Mapping[str, PropertyType]) -> None:
+        """Define more contact properties (name to type, as ``extra_properties``)."""
+        for name, kind in properties.items():
+            if isinstance(kind, str) and kind not in _TYPES:
+                raise ValueError(
+                    f"property {name!r}: unknown type {kind!r} "
+                    f"(use one of {sorted(_TYPES)} or a list of options)"
+                )
+        self._schema.update(properties)
 
     def reset(self) -> None:
         """Forget every contact, request and counter (the server keeps running)."""
@@ -706,7 +712,7 @@ class FakeHubSpot:
 
     def _invalid_value(self, name: str, value: str) -> tuple[str, str] | None:
         """HubSpot's error code and message for a value that does not fit, else None."""
-        kind = self._schema[name]
+        kind = self._schema.get(name, "string")
         if value == "":
             return None
         if name == "email":
@@ -785,7 +791,7 @@ class FakeHubSpot:
         if not _EMAIL.match(email):
             results.append(("email", "INVALID_EMAIL", f"Email address {email} is invalid"))
         for name, value in values.items():
-            if name not in self._schema:
+            if name not in self._schema and self.strict_properties:
                 results.append((name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
             elif (problem := self._invalid_value(name, value)) is not None:
                 results.append((name, *problem))
@@ -804,7 +810,7 @@ class FakeHubSpot:
             if value == "":
                 if name != "email":
                     contact.properties.pop(name, None)
-            elif value.startswith(";") and not isinstance(self._schema[name], str):
+            elif value.startswith(";") and not isinstance(self._schema.get(name, ""), str):
                 old = contact.properties.get(name, "")
                 contact.properties[name] = ";".join(filter(None, [old, value[1:]]))
             else:

@@ -1,0 +1,266 @@
+"""The hubspot-upsert command, run as a real console script against the fake."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hubspot_upsert.testing import FakeHubSpot
+
+EXE = shutil.which("hubspot-upsert", path=os.path.dirname(sys.executable)) or "hubspot-upsert"
+
+
+def run(
+    fake: FakeHubSpot | None,
+    *args: str,
+    stdin: str | None = None,
+    token: bool = True,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "HUBSPOT_ACCESS_TOKEN"}
+    argv = [EXE, *args]
+    if fake is not None:
+        argv += ["--base-url", fake.url]
+        if token:
+            env["HUBSPOT_ACCESS_TOKEN"] = fake.token
+    return subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, env=env, cwd=cwd, timeout=60
+    )
+
+
+@pytest.fixture
+def fake() -> FakeHubSpot:
+    with FakeHubSpot(extra_properties={"is_customer": "bool", "score": "number"}) as server:
+        yield server  # type: ignore[misc]
+
+
+def test_csv_with_bom_semicolons_and_rename(fake: FakeHubSpot, tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(
+        "\ufeffemail;First Name;city;is_customer\n"
+        "ada@example.com;Ada;London;true\n"
+        "grace@example.com;Grace;;false\n".encode()
+    )
+    out = run(fake, str(path), "--rename", "First Name=firstname")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("created 2, updated 0, failed 0 of 2 records in ")
+    assert "records/s" in out.stdout
+    ada, grace = fake.contact("ada@example.com"), fake.contact("grace@example.com")
+    assert ada is not None and ada.properties["firstname"] == "Ada"
+    assert grace is not None and "city" not in grace.properties  # empty cell left out
+    (req,) = fake.requests
+    assert req.json()["inputs"][1]["properties"] == {"firstname": "Grace", "is_customer": "false"}
+
+
+def test_empty_cells_clear_when_asked(fake: FakeHubSpot, tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("email,city\nada@example.com,\n")
+    assert run(fake, str(path), "--empty", "clears").returncode == 0
+    assert fake.requests[-1].json()["inputs"][0]["properties"] == {"city": ""}
+
+
+def test_jsonl_with_email_column_only_and_skip(fake: FakeHubSpot, tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    rows = [
+        {"E-mail": "ada@example.com", "firstname": "Ada", "city": "London", "secret": "x"},
+        {"E-mail": "bob@example.com", "firstname": "Bob", "city": None, "secret": "y"},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = run(fake, str(path), "--email-column", "E-mail", "--skip", "secret")
+    assert out.returncode == 0, out.stderr
+    inputs = fake.requests[-1].json()["inputs"]
+    assert {i["id"]: i["properties"] for i in inputs} == {
+        "ada@example.com": {"firstname": "Ada", "city": "London"},
+        "bob@example.com": {"firstname": "Bob"},
+    }
+    fake.reset()
+    out = run(fake, str(path), "--email-column", "E-mail", "--only", "city")
+    assert out.returncode == 0, out.stderr
+    assert fake.requests[-1].json()["inputs"][0]["properties"] == {"city": "London"}
+
+
+def test_stdin_jsonl(fake: FakeHubSpot) -> None:
+    rows = "".join(json.dumps({"email": f"s{i}@example.com"}) + "\n" for i in range(150))
+    out = run(fake, "-", "--format", "jsonl", stdin=rows)
+    assert out.returncode == 0, out.stderr
+    assert "created 150" in out.stdout
+    assert len(fake.contacts) == 150
+
+
+def test_json_array_input(fake: FakeHubSpot, tmp_path: Path) -> None:
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps([{"email": "a@example.com", "score": 1.5}]))
+    assert run(fake, str(path)).returncode == 0
+    assert fake.requests[-1].json()["inputs"][0]["properties"] == {"score": "1.5"}
+
+
+def test_dry_run_sends_nothing(fake: FakeHubSpot, tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("email,firstname,score\nada@example.com,Ada,1.50\nbad-address,X,2\n")
+    out = run(fake, str(path), "--dry-run")
+    assert fake.request_count == 0
+    assert out.returncode == 1
+    lines = out.stdout.strip().splitlines()
+    assert json.loads(lines[0]) == {
+        "id": "ada@example.com",
+        "idProperty": "email",
+        "properties": {"firstname": "Ada", "score": "1.50"},
+    }
+    assert lines[-1].startswith("dry run: 1 records would be sent, 1 refused")
+
+
+def test_bad_rows_exit_1_and_the_failures_file_runs_again(
+    fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(
+        "email,firstname,score\n"
+        "ada@example.com,Ada,1\n"
+        "bob@example.com,Bob,lots\n"
+        "not-an-email,Nobody,3\n"
+        "carl@example.com,Carl,4\n"
+    )
+    failures, report = tmp_path / "failed.jsonl", tmp_path / "report.json"
+    out = run(fake, str(path), "--failures", str(failures), "--report", str(report))
+    assert out.returncode == 1, out.stderr
+    assert "created 2, updated 0, failed 2 of 4" in out.stdout
+    rows = [json.loads(x) for x in failures.read_text().splitlines()]
+    assert [(r["email"], r["__error_code"]) for r in rows] == [
+        ("bob@example.com", "INVALID_INTEGER"),
+        ("not-an-email", None),
+    ]
+    assert "invalid email" in rows[1]["__error_message"]
+    summary = json.loads(report.read_text())
+    assert (summary["created"], summary["failed"], summary["total"]) == (2, 2, 4)
+    assert [f["index"] for f in summary["failures"]] == [1, 2]
+
+    # As it is, the failures file fails the same way (the error fields are not sent) ...
+    again = run(fake, str(failures))
+    assert again.returncode == 1
+    assert "failed 2 of 2" in again.stdout
+    # ... and once fixed, it lands.
+    rows[0]["score"] = "7"
+    rows[1]["email"] = "nobody@example.com"
+    failures.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    fixed = run(fake, str(failures))
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    bob = fake.contact("bob@example.com")
+    assert bob is not None and bob.properties["score"] == "7"
+
+
+def test_failures_from_stdin(fake: FakeHubSpot, tmp_path: Path) -> None:
+    failures = tmp_path / "failed.jsonl"
+    rows = '{"email": "a@example.com"}\n{"email": "b@example.com", "shoe": 1}\nnot json\n'
+    out = run(fake, "-", "--failures", str(failures), stdin=rows)
+    assert out.returncode == 1
+    written = [json.loads(x) for x in failures.read_text().splitlines()]
+    assert written[0]["email"] == "b@example.com" and written[0]["shoe"] == 1
+    assert written[0]["__error_code"] == "PROPERTY_DOESNT_EXIST"
+    assert "line 3 is not a JSON object" in written[1]["__error_message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.csv"], "cannot read missing.csv"),
+        ([], "name an input file"),
+        (["c.csv", "--email-column", "mail"], "no column 'mail' for the email"),
+        (["c.csv", "--rename", "nope=x"], "no column 'nope'"),
+        (["c.csv", "--rename", "firstname"], "--rename takes OLD=NEW"),
+        (["c.csv", "--format", "xml"], "invalid choice"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(
+    fake: FakeHubSpot, tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "c.csv").write_text("email,firstname\nada@example.com,Ada\n")
+    out = run(fake, *args, cwd=tmp_path)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    assert fake.request_count == 0
+
+
+def test_missing_token_exit_2(fake: FakeHubSpot, tmp_path: Path) -> None:
+    (tmp_path / "c.csv").write_text("email\nada@example.com\n")
+    out = run(fake, "c.csv", token=False, cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        "hubspot-upsert: no access token: set HUBSPOT_ACCESS_TOKEN to a private app token "
+        "(or name another variable with --token-env)"
+    )
+    env_named = run(fake, "c.csv", "--token-env", "MY_TOKEN", token=False, cwd=tmp_path)
+    assert env_named.returncode == 2 and "set MY_TOKEN" in env_named.stderr
+
+
+def test_refused_token_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "c.csv").write_text("email\nada@example.com\n")
+    with FakeHubSpot(token="the-right-one") as fake:
+        env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": "pat-na1-wrong-secret"}
+        out = subprocess.run(
+            [EXE, "c.csv", "--base-url", fake.url],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+    assert out.returncode == 2
+    assert "HubSpot refused the token" in out.stderr
+    assert "wrong-secret" not in out.stderr + out.stdout
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_demo_and_fake_rehearsal(tmp_path: Path) -> None:
+    out = run(None, "--demo")
+    assert out.returncode == 0, out.stderr
+    assert "created 11, updated 1, failed 0 of 12 records" in out.stdout
+    path = tmp_path / "c.csv"
+    path.write_text("email,my_custom_field\nada@example.com,x\n")
+    rehearsal = run(None, str(path), "--fake")
+    assert rehearsal.returncode == 0, rehearsal.stderr
+    assert "created 1" in rehearsal.stdout
+
+
+def test_help_and_version() -> None:
+    out = run(None, "--help")
+    assert out.returncode == 0
+    for word in ("--dry-run", "--failures", "--report", "--token-env", "--demo", "exit status"):
+        assert word in out.stdout
+    version = run(None, "--version")
+    assert version.returncode == 0
+    assert version.stdout.startswith("hubspot-upsert ")
+
+
+def test_ctrl_c_prints_what_landed_and_exits_130(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_text(
+        "".join(json.dumps({"email": f"x{i}@example.com"}) + "\n" for i in range(20000))
+    )
+    with FakeHubSpot(latency=0.1) as fake:
+        env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": fake.token}
+        proc = subprocess.Popen(
+            [EXE, str(path), "--base-url", fake.url, "--workers", "2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        deadline = time.monotonic() + 20
+        while fake.request_count < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert out.startswith("created ")
+    assert "interrupted" in err
+    assert "Traceback" not in err

@@ -2,11 +2,12 @@
 #   make test   installs everything into .venv, builds the extension, runs the Rust and Python tests
 #   make lint   formatting, lints, the stub check and mypy --strict over the typed example
 #   make demo   the demo on the built-in FakeHubSpot
+#   make bench  the benchmarks, on a release build in bench/.venv
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: test lint demo dev rust-test py-test
+.PHONY: test lint demo dev rust-test py-test bench
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -34,4 +35,10 @@ lint: dev
 	$(PY) -m mypy --strict examples/typed_usage.py
 
 demo: dev
-	$(PY) -m hubspot_upsert.demo
+	$(VENV)/bin/hubspot-upsert --demo
+
+# Benchmarks run on a release build of their own.
+bench:
+	python3 -m venv bench/.venv
+	bench/.venv/bin/pip install -q --disable-pip-version-check .
+	bench/.venv/bin/python bench/bulk.py

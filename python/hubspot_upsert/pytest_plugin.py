@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from . import HubSpot
-from .testing import STANDARD_PROPERTIES, FakeHubSpot
+from .testing import FakeHubSpot
 
 
 @pytest.fixture(scope="session")
@@ -28,11 +28,8 @@ def _hubspot_fake_server() -> Iterator[FakeHubSpot]:
 @pytest.fixture
 def hubspot_fake(_hubspot_fake_server: FakeHubSpot) -> FakeHubSpot:
     """A running FakeHubSpot with no contacts, requests or scripted faults."""
-    fake = _hubspot_fake_server
-    fake.reset()
-    fake._schema = {"email": "string", **STANDARD_PROPERTIES}
-    fake.strict_properties = True
-    return fake
+    _hubspot_fake_server.reset()
+    return _hubspot_fake_server
 
 
 @pytest.fixture

@@ -246,6 +246,7 @@ class FakeHubSpot:
         self.add_properties(STANDARD_PROPERTIES if properties is None else properties)
         self.add_properties(extra_properties or {})
         self.strict_properties = strict_properties
+        self._initial_schema = (dict(self._schema), strict_properties)
         self._expired = frozenset(expired_tokens)
         self._readonly = frozenset(readonly_tokens)
         if conflict_style not in ("new", "old"):
@@ -333,9 +334,13 @@ class FakeHubSpot:
         self._schema.update(properties)
 
     def reset(self) -> None:
-        """Forget every contact, request and counter (the server keeps running)."""
+        """Back to how it was created: no contacts, requests, counters or scripted answers,
+        and the properties it was created with (the server keeps running)."""
         with self._lock:
             self._reset_state()
+            schema, strict = self._initial_schema
+            self._schema = dict(schema)
+            self.strict_properties = strict
 
     @property
     def url(self) -> str:

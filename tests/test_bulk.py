@@ -358,3 +358,10 @@ def test_ctrl_c_stops_promptly_with_the_partial_result() -> None:
     assert created + failed == total
     # What the result says landed did land (a batch cut off in flight may have landed too).
     assert created <= stored
+
+
+def test_progress_bar_with_tqdm(hs: HubSpot, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("tqdm")
+    hs.create_or_update_many(people(250), progress=True)
+    err = capsys.readouterr().err
+    assert "hubspot-upsert" in err and "250/250" in err

@@ -45,21 +45,8 @@ __all__ = [
 ]
 
 # Public classes show (and pickle) under the package's own name, not their private modules.
-for _cls in (
-    AuthenticationError,
-    BulkUpsertError,
-    EmailConflictError,
-    FieldError,
-    HubSpot,
-    HubSpotError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    RecordError,
-    RequestTimeoutError,
-    ServerError,
-    TransportError,
-    ValidationError,
-):
-    _cls.__module__ = __name__
-del _cls
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith(f"{__name__}._"):
+        _obj.__module__ = __name__
+del _name, _obj

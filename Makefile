@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: test lint demo dev rust-test py-test bench
+.PHONY: test lint demo dev rust-test py-test bench bench-quick
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -37,8 +37,14 @@ lint: dev
 demo: dev
 	$(VENV)/bin/hubspot-upsert --demo
 
-# Benchmarks run on a release build of their own.
-bench:
+# Benchmarks run on a release build of their own, beside the peers they compare with.
+bench/.venv/.installed: bench/requirements.txt Cargo.toml pyproject.toml $(shell find src python -type f)
 	python3 -m venv bench/.venv
-	bench/.venv/bin/pip install -q --disable-pip-version-check .
-	bench/.venv/bin/python bench/bulk.py
+	bench/.venv/bin/pip install -q --disable-pip-version-check . -r bench/requirements.txt
+	touch $@
+
+bench: bench/.venv/.installed
+	bench/.venv/bin/python bench/run.py
+
+bench-quick: bench/.venv/.installed
+	bench/.venv/bin/python bench/run.py --quick

@@ -1,0 +1,295 @@
+"""The benchmark: hubspot-upsert against its peers and its own targets, in one run.
+
+    make bench                          # installs a release build and the peers into bench/.venv
+    bench/.venv/bin/python bench/run.py [--quick]
+
+Prints a Markdown report and writes it to bench/RESULTS.md. The fake HubSpot runs in a
+process of its own, pinned to the second core; the clients run on the first. Every headline
+figure is a ratio against a peer (or the server's floor) measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bulk
+import peers
+
+HERE = Path(__file__).resolve().parent
+
+
+def version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def start_fake(*args: str) -> bulk.Fake:
+    fake = bulk.Fake(*args)
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(fake.proc.pid, {1})
+    return fake
+
+
+def attempt(what: Callable[[], Any]) -> Any:
+    try:
+        return what()
+    except Exception as e:  # a peer that fails is reported, not fatal
+        return f"error: {type(e).__name__}: {str(e)[:80]}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run of well under a minute")
+    parser.add_argument("--output", default=str(HERE / "RESULTS.md"))
+    args = parser.parse_args()
+    quick = args.quick
+    logging.getLogger("hubspot_upsert").setLevel(logging.ERROR)
+    peers.pin(0)
+    repeats = 1 if quick else 3
+    calls = 100 if quick else 1000
+    per_thread = 20 if quick else 250
+    started = time.time()
+
+    # 1 and 2: single upserts, sequential and on eight threads, against an unlimited fake.
+    fake = start_fake()
+    single: dict[str, Any] = {}
+    threads: dict[str, Any] = {}
+    try:
+        clients = {**peers.SINGLE, peers.FLOOR: peers.raw_floor}
+        for name, make in clients.items():
+            runs = [attempt(lambda m=make: peers.sequential(m, fake.url, fake.token, calls))]
+            runs += [
+                attempt(lambda m=make: peers.sequential(m, fake.url, fake.token, calls))
+                for _ in range(repeats - 1)
+            ]
+            good = [r for r in runs if isinstance(r, peers.Latency)]
+            single[name] = (
+                peers.Latency(
+                    statistics.median(r.p50 for r in good),
+                    statistics.median(r.p90 for r in good),
+                    statistics.median(r.p99 for r in good),
+                    statistics.median(r.calls_per_s for r in good),
+                )
+                if good
+                else runs[0]
+            )
+        for name, make in peers.SINGLE.items():
+            runs = [
+                attempt(lambda m=make: peers.threaded(m, fake.url, fake.token, per_thread))
+                for _ in range(repeats)
+            ]
+            good = [r for r in runs if isinstance(r, float)]
+            threads[name] = statistics.median(good) if good else runs[0]
+    finally:
+        fake.stop()
+
+    # 3: bulk against a fake limited to 100 requests a second.
+    bulk_n = 5_000 if quick else 100_000
+    ours_bulk = bulk.ceiling(bulk_n, 100, 1.0)
+    peer_bulk: dict[str, Any] = {}
+    for name, run, budget in (
+        ("hubspot-api-client, chunks of 100", peers.bulk_official, 3 if quick else 30),
+        ("hubspot3, one call per contact", peers.bulk_hubspot3, 2 if quick else 20),
+    ):
+        limited = start_fake("--rate-limit", "100", "--rate-window", "1")
+        try:
+            outcome = attempt(lambda r=run, b=budget, f=limited: r(f.url, f.token, bulk_n, b))
+        finally:
+            stats = limited.stop()
+        peer_bulk[name] = (outcome, stats)
+
+    # 4: cold start; 5 and 6: memory and conversion.
+    cold = {
+        name: attempt(lambda c=code: peers.cold_start(c, 3 if quick else 7))
+        for name, code in peers.COLD.items()
+    }
+    memory = bulk.memory_in_fresh_process(20_000 if quick else 1_000_000)
+    conversion = bulk.conversion(20_000 if quick else 200_000, repeats)
+
+    report = render(quick, single, threads, ours_bulk, peer_bulk, cold, memory, conversion, started)
+    print(report)
+    if not quick:
+        Path(args.output).write_text(report)
+
+
+def fmt(value: Any, spec: str) -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else str(value)
+
+
+def render(
+    quick: bool,
+    single: dict[str, Any],
+    threads: dict[str, Any],
+    ours_bulk: dict[str, float],
+    peer_bulk: dict[str, Any],
+    cold: dict[str, Any],
+    memory: dict[str, float],
+    conversion: float,
+    started: float,
+) -> str:
+    ours = "hubspot-upsert"
+    lines = [
+        "# Benchmark results" + (" (quick smoke run: not for comparison)" if quick else ""),
+        "",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, "
+        f"took {time.time() - started:.0f} s",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
+        f"Python {platform.python_version()}; clients on core 0, the fake HubSpot on core 1",
+        "- versions: "
+        + ", ".join(
+            f"{d} {version(d)}"
+            for d in (
+                "hubspot-upsert",
+                "hubspot3",
+                "hubspot-api-client",
+                "hubspot-sdk",
+                "requests",
+                "httpx",
+            )
+        ),
+        "- server: the project's FakeHubSpot (Python) in its own process; "
+        "`bench/run.py` made these figures",
+        "",
+        "## 1. One upsert at a time, one client",
+        "",
+        "| client | p50 ms | p90 ms | p99 ms | calls/s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, r in single.items():
+        if isinstance(r, peers.Latency):
+            lines.append(
+                f"| {name} | {r.p50:.3f} | {r.p90:.3f} | {r.p99:.3f} | {r.calls_per_s:,.0f} |"
+            )
+        else:
+            lines.append(f"| {name} | {r} | | | |")
+    lines += [
+        "",
+        "## 2. Eight threads sharing one client",
+        "",
+        "| client | calls/s |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {name} | {fmt(v, ',.0f')} |" for name, v in threads.items()]
+    lines += [
+        "",
+        f"## 3. Bulk: {int(ours_bulk['records']):,} contacts, fake limited to 100 requests/s",
+        "",
+        "| client | contacts/s | share of the 10,000/s ceiling | failed | 429s / requests |",
+        "| --- | --- | --- | --- | --- |",
+        f"| hubspot-upsert `create_or_update_many` | {ours_bulk['rate']:,.0f} | "
+        f"{ours_bulk['share']:.1%} | {int(ours_bulk['failed'])} | "
+        f"{int(ours_bulk['429'])} / {int(ours_bulk['requests'])} |",
+    ]
+    for name, (outcome, stats) in peer_bulk.items():
+        limited = stats["status_counts"].get("429", 0)
+        if isinstance(outcome, tuple):
+            done, failed, seconds = outcome
+            lines.append(
+                f"| {name} (stopped after {seconds:.0f} s) | {done / seconds:,.0f} | "
+                f"{done / seconds / 10_000:.1%} | {failed} of {done + failed} tried | "
+                f"{limited} / {stats['requests']} |"
+            )
+        else:
+            lines.append(f"| {name} | {outcome} | | | |")
+    lines += [
+        "",
+        "## 4. Cold start: import and client construction, fresh interpreter (median)",
+        "",
+        "| client | ms |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {name} | {fmt(v, '.1f')} |" for name, v in cold.items()]
+    lines += [
+        "",
+        "## 5 and 6. Memory and conversion",
+        "",
+        f"- peak RSS while bulk-upserting {1_000_000 if not quick else 20_000:,} generated "
+        f'records (`keep="failures"`): {memory["peak"]:.0f} MB '
+        f"(after start-up {memory['start']:.0f} MB, at 50% {memory.get('50%', 0):.0f} MB)",
+        f"- record conversion (dicts to request JSON), one core: {conversion:,.0f} records/s",
+        "",
+        "## Targets (ratios from this run)",
+        "",
+        "| target | figure | met |",
+        "| --- | --- | --- |",
+    ]
+    lines += targets(ours, single, threads, ours_bulk, cold, memory, conversion)
+    return "\n".join(lines) + "\n"
+
+
+def targets(
+    ours: str,
+    single: dict[str, Any],
+    threads: dict[str, Any],
+    ours_bulk: dict[str, float],
+    cold: dict[str, Any],
+    memory: dict[str, float],
+    conversion: float,
+) -> list[str]:
+    rows = []
+
+    def row(target: str, figure: str, met: bool) -> None:
+        rows.append(f"| {target} | {figure} | {'yes' if met else 'NO'} |")
+
+    def fastest(values: dict[str, Any], key: Callable[[Any], float], best: Callable) -> Any:
+        good = {n: v for n, v in values.items() if n != ours and not isinstance(v, str)}
+        good.pop(peers.FLOOR, None)
+        name = best(good, key=lambda n: key(good[n]))
+        return name, good[name]
+
+    if isinstance(single.get(ours), peers.Latency):
+        mine = single[ours].p50
+        name, peer = fastest(single, lambda r: r.p50, min)
+        row(
+            "one upsert p50 <= 0.5 x the fastest peer's",
+            f"{mine:.3f} ms vs {name} {peer.p50:.3f} ms = {mine / peer.p50:.2f}x",
+            mine <= 0.5 * peer.p50,
+        )
+        floor = single.get(peers.FLOOR)
+        if isinstance(floor, peers.Latency):
+            row(
+                "one upsert p50 <= 1.5 x the server's floor",
+                f"{mine:.3f} ms vs {floor.p50:.3f} ms = {mine / floor.p50:.2f}x",
+                mine <= 1.5 * floor.p50,
+            )
+    if isinstance(threads.get(ours), float):
+        name, peer = fastest(threads, lambda v: v, max)
+        row(
+            "eight threads >= 2 x the fastest peer's calls/s",
+            f"{threads[ours]:,.0f} vs {name} {peer:,.0f} = {threads[ours] / peer:.1f}x",
+            threads[ours] >= 2 * peer,
+        )
+    row(
+        "bulk >= 95% of the ceiling, 0 failed, < 1% 429s",
+        f"{ours_bulk['share']:.1%}, {int(ours_bulk['failed'])} failed, "
+        f"{ours_bulk['429_share']:.2%} 429s",
+        ours_bulk["share"] >= 0.95 and ours_bulk["failed"] == 0 and ours_bulk["429_share"] < 0.01,
+    )
+    if isinstance(cold.get(ours), float):
+        name, peer = fastest(cold, lambda v: v, min)
+        row(
+            "cold start <= 0.5 x the fastest peer's",
+            f"{cold[ours]:.1f} ms vs {name} {peer:.1f} ms = {cold[ours] / peer:.2f}x",
+            cold[ours] <= 0.5 * peer,
+        )
+    row("1M-record bulk peak RSS < 300 MB", f"{memory['peak']:.0f} MB", memory["peak"] < 300)
+    row("conversion >= 200k records/s", f"{conversion:,.0f}/s", conversion >= 200_000)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

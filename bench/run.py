@@ -198,8 +198,9 @@ def render(
         limited = stats["status_counts"].get("429", 0)
         if isinstance(outcome, tuple):
             done, failed, seconds = outcome
+            ran = "finished in" if done + failed >= ours_bulk["records"] else "stopped after"
             lines.append(
-                f"| {name} (stopped after {seconds:.0f} s) | {done / seconds:,.0f} | "
+                f"| {name} ({ran} {seconds:.0f} s) | {done / seconds:,.0f} | "
                 f"{done / seconds / 10_000:.1%} | {failed} of {done + failed} tried | "
                 f"{limited} / {stats['requests']} |"
             )

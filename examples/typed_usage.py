@@ -6,10 +6,13 @@ import datetime as dt
 from decimal import Decimal
 
 from hubspot_upsert import (
+    BulkResult,
+    BulkUpsertError,
     EmailConflictError,
     FieldError,
     HubSpot,
     HubSpotError,
+    RecordError,
     UpsertResult,
     ValidationError,
 )
@@ -38,6 +41,21 @@ def sync(hs: HubSpot, email: str) -> UpsertResult | None:
     return None
 
 
+def sync_many(hs: HubSpot) -> int:
+    rows = ({"email": f"user{i}@example.com", "firstname": "U"} for i in range(250))
+    result: BulkResult = hs.create_or_update_many(rows, progress=lambda done, total: None)
+    for outcome in result:
+        if isinstance(outcome, RecordError):
+            print(outcome.index, outcome.email, outcome.code, outcome.message)
+        else:
+            print(outcome.vid, outcome.is_new)
+    try:
+        result.raise_for_errors()
+    except BulkUpsertError as e:
+        print(e.result)
+    return result.created + result.updated
+
+
 def main() -> None:
     with FakeHubSpot() as fake:
         hs = HubSpot(fake.token, base_url=fake.url, timeout=5.0, missing="skip")
@@ -48,6 +66,7 @@ def main() -> None:
             print(vid, new, result.email)
         stored: StoredContact | None = fake.contact("ada@example.com")
         print(stored)
+        print(sync_many(hs))
 
 
 if __name__ == "__main__":

@@ -101,6 +101,13 @@ impl BulkResult {
         self.outcome(py, *index, stored)
     }
 
+    fn __iter__(slf: Bound<'_, Self>) -> BulkResultIter {
+        BulkResultIter {
+            result: slf.unbind(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
     /// The failed records, as `RecordError(index, email, error)`, in input order.
     #[getter]
     fn failures<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
@@ -147,6 +154,29 @@ impl BulkResult {
             "BulkResult(total={}, created={}, updated={}, failed={})",
             self.total, self.created, self.updated, self.failed
         )
+    }
+}
+
+/// Iterates a [`BulkResult`]'s outcomes, making each Python object as it is reached.
+#[pyclass(frozen, module = "hubspot_upsert._native")]
+pub struct BulkResultIter {
+    result: Py<BulkResult>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+#[pymethods]
+impl BulkResultIter {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let result = self.result.get();
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        match result.outcomes.get(i) {
+            Some((index, stored)) => result.outcome(py, *index, stored).map(Some),
+            None => Ok(None),
+        }
     }
 }
 

@@ -38,7 +38,7 @@ demo: dev
 	$(VENV)/bin/hubspot-upsert --demo
 
 # Benchmarks run on a release build of their own, beside the peers they compare with.
-bench/.venv/.installed: bench/requirements.txt Cargo.toml pyproject.toml $(shell find src python -type f)
+bench/.venv/.installed: bench/requirements.txt Cargo.toml pyproject.toml $(shell find src python -type f -not -name '*.so' -not -path '*__pycache__*')
 	python3 -m venv bench/.venv
 	bench/.venv/bin/pip install -q --disable-pip-version-check . -r bench/requirements.txt
 	touch $@

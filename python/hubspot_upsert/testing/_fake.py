@@ -627,29 +627,27 @@ class FakeHubSpot:
         )
 
     def _check_auth(self, authorization: str, correlation_id: str) -> None:
+        def unauthorized(message: str, category: str) -> _Reply:
+            body = _error_body(message, correlation_id, category=category)
+            return _Reply(401, body, {"x-hubspot-auth-failure": "401 Unauthorized"})
+
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise _Reply(
-                401,
-                _error_body(
-                    "Authentication credentials not found. This API supports OAuth 2.0 "
-                    "authentication and you can find more details at "
-                    "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-                    correlation_id,
-                    category="INVALID_AUTHENTICATION",
-                ),
-                {"x-hubspot-auth-failure": "401 Unauthorized"},
+        if (
+            scheme.lower() != "bearer"
+            or not token
+            or (token != self.token and token not in self._expired and token not in self._readonly)
+        ):
+            raise unauthorized(
+                "Authentication credentials not found. This API supports OAuth 2.0 "
+                "authentication and you can find more details at "
+                "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                "INVALID_AUTHENTICATION",
             )
         if token in self._expired:
-            raise _Reply(
-                401,
-                _error_body(
-                    "The OAuth token used to make this call expired 1 hour(s) ago.",
-                    correlation_id,
-                    category="EXPIRED_AUTHENTICATION",
-                ),
-                {"x-hubspot-auth-failure": "401 Unauthorized"},
+            raise unauthorized(
+                "The OAuth token used to make this call expired 1 hour(s) ago.",
+                "EXPIRED_AUTHENTICATION",
             )
         if token in self._readonly:
             raise _Reply(
@@ -665,17 +663,6 @@ class FakeHubSpot:
                         }
                     ],
                 ),
-            )
-        if token != self.token:
-            raise _Reply(
-                401,
-                _error_body(
-                    "Authentication credentials not found. This API supports OAuth 2.0 "
-                    "authentication.",
-                    correlation_id,
-                    category="INVALID_AUTHENTICATION",
-                ),
-                {"x-hubspot-auth-failure": "401 Unauthorized"},
             )
 
     def _route(self, method: str, target: str, body: bytes, correlation_id: str) -> tuple[int, Any]:

@@ -71,10 +71,9 @@ def main() -> None:
     try:
         clients = {**peers.SINGLE, peers.FLOOR: peers.raw_floor}
         for name, make in clients.items():
-            runs = [attempt(lambda m=make: peers.sequential(m, fake.url, fake.token, calls))]
-            runs += [
+            runs = [
                 attempt(lambda m=make: peers.sequential(m, fake.url, fake.token, calls))
-                for _ in range(repeats - 1)
+                for _ in range(repeats)
             ]
             good = [r for r in runs if isinstance(r, peers.Latency)]
             single[name] = (

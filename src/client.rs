@@ -49,19 +49,6 @@ pub trait Hooks: Sync {
     fn log(&self, level: Level, message: &str);
 }
 
-/// Hooks that never interrupt and log nothing.
-pub struct NoHooks;
-
-impl Hooks for NoHooks {
-    fn check(&self) -> Result<()> {
-        Ok(())
-    }
-    fn enabled(&self, _: Level) -> bool {
-        false
-    }
-    fn log(&self, _: Level, _: &str) {}
-}
-
 /// What a [`Client`] is built from.
 #[derive(Clone)]
 pub struct ClientConfig {

@@ -24,7 +24,7 @@ mod _native {
     use super::convert::{self, ConvertOptions};
     use super::errors;
     use super::hooks::PyHooks;
-    use crate::client::{Client as CoreClient, ClientConfig, Hooks, NoHooks};
+    use crate::client::{Client as CoreClient, ClientConfig, Hooks};
     use crate::error::Error;
     use crate::pacing::Limit;
     use crate::retry::RetryPolicy;
@@ -148,9 +148,10 @@ mod _native {
                 },
                 ca_bundle,
             };
+            // Reading a ca_bundle is file I/O: done with the GIL released.
             let core = py
-                .detach(|| CoreClient::new(config).map_err(|e| (e, NoHooks)))
-                .map_err(|(e, _)| errors::to_py(e))?;
+                .detach(|| CoreClient::new(config))
+                .map_err(errors::to_py)?;
             Ok(Client {
                 core: Arc::new(core),
                 options: ConvertOptions {

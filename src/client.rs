@@ -15,7 +15,8 @@ use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
@@ -79,6 +80,8 @@ struct Transport {
     pid: u32,
     runtime: Runtime,
     http: reqwest::Client,
+    /// Calls using it now; [`Client::release_if_idle`] leaves a busy one alone.
+    busy: Arc<AtomicUsize>,
 }
 
 pub struct Client {
@@ -91,6 +94,20 @@ pub struct Client {
     retry: RetryPolicy,
     pacer: Pacer,
     transport: Mutex<Option<Transport>>,
+}
+
+/// The runtime handle and connection pool lent to one call; the transport counts as busy
+/// until it is dropped.
+struct Lease {
+    handle: Handle,
+    http: reqwest::Client,
+    busy: Arc<AtomicUsize>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.busy.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -238,15 +255,23 @@ impl Client {
     }
 
     /// This process's runtime handle and connection pool, built on first use and after a fork.
-    fn transport(&self) -> Result<(Handle, reqwest::Client)> {
+    fn transport(&self) -> Result<Lease> {
         let pid = std::process::id();
         let mut slot = self
             .transport
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let lease = |t: &Transport| {
+            t.busy.fetch_add(1, Ordering::AcqRel);
+            Lease {
+                handle: t.runtime.handle().clone(),
+                http: t.http.clone(),
+                busy: t.busy.clone(),
+            }
+        };
         if let Some(t) = slot.as_ref() {
             if t.pid == pid {
-                return Ok((t.runtime.handle().clone(), t.http.clone()));
+                return Ok(lease(t));
             }
         }
         if let Some(inherited) = slot.take() {
@@ -281,9 +306,41 @@ impl Client {
                 .build()
                 .map_err(|e| transport_error("could not set up the HTTP client", e).0)?
         };
-        let out = (runtime.handle().clone(), http.clone());
-        *slot = Some(Transport { pid, runtime, http });
-        Ok(out)
+        let transport = slot.insert(Transport {
+            pid,
+            runtime,
+            http,
+            busy: Arc::default(),
+        });
+        Ok(lease(transport))
+    }
+
+    /// Stops this process's I/O thread and closes its connections, unless a call is using
+    /// them; the next call builds them again. Called before `fork()`, so that the process forks
+    /// without the client's threads (a fork with threads running is unsafe, and Python 3.12+
+    /// warns of it). Returns whether there is no I/O thread left.
+    pub fn release_if_idle(&self) -> bool {
+        let taken = {
+            let mut slot = self
+                .transport
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            match slot.as_ref() {
+                Some(t) if t.pid == std::process::id() && t.busy.load(Ordering::Acquire) != 0 => {
+                    return false
+                }
+                _ => slot.take(),
+            }
+        };
+        match taken {
+            Some(t) if t.pid == std::process::id() => {
+                // Joins the runtime's threads, so that none is left when fork() copies the process.
+                t.runtime.shutdown_timeout(Duration::from_secs(1));
+            }
+            Some(inherited) => std::mem::forget(inherited),
+            None => {}
+        }
+        true
     }
 
     /// Runs `future` on the client's runtime, asking `hooks` between slices whether to stop.
@@ -322,7 +379,8 @@ impl Client {
         hooks: &dyn Hooks,
     ) -> Result<Answer> {
         let started = Instant::now();
-        let (handle, http) = self.transport()?;
+        let lease = self.transport()?;
+        let (handle, http) = (&lease.handle, &lease.http);
         let mut attempts: u32 = 0;
         loop {
             let (pace, slot) = self.pacer.reserve(Instant::now());
@@ -340,7 +398,7 @@ impl Client {
             }
             attempts += 1;
             let sent = Instant::now();
-            let result = self.run(&handle, send(&http, url, body.clone()), hooks);
+            let result = self.run(handle, send(http, url, body.clone()), hooks);
             self.pacer.settle(slot, Instant::now());
             let result = result?;
             let took_ms = sent.elapsed().as_secs_f64() * 1000.0;

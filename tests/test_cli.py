@@ -264,3 +264,29 @@ def test_ctrl_c_prints_what_landed_and_exits_130(tmp_path: Path) -> None:
     assert out.startswith("created ")
     assert "interrupted" in err
     assert "Traceback" not in err
+
+
+def test_python_dash_m_runs_the_command(fake: FakeHubSpot, tmp_path: Path) -> None:
+    version = subprocess.run(
+        [sys.executable, "-m", "hubspot_upsert", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.startswith("hubspot-upsert ")
+    path = tmp_path / "one.csv"
+    path.write_text("email,firstname\nada@example.com,Ada\n", encoding="utf-8")
+    env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": fake.token}
+    run = subprocess.run(
+        [sys.executable, "-m", "hubspot_upsert", str(path), "--base-url", fake.url, "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    stored = fake.contact("ada@example.com")
+    assert stored is not None and stored.properties["firstname"] == "Ada"

@@ -5,9 +5,12 @@ from typing import Any, final
 
 from ._errors import RecordError
 
-__all__ = ["BulkResult", "Client", "UpsertResult", "__version__"]
+__all__ = ["BulkResult", "Client", "UpsertResult", "__version__", "_release_before_fork"]
 
 __version__: str
+
+def _release_before_fork() -> None:
+    """Run by ``os.fork()``: idle clients stop their I/O threads before the process forks."""
 
 @final
 class UpsertResult:

@@ -10,16 +10,36 @@ pub mod results;
 
 pub use results::native_result;
 
+use pyo3::prelude::*;
+
+/// Adds a note to an exception: `add_note` on Python 3.11+; on 3.10, which has no notes, the
+/// same `__notes__` list is set (3.10's tracebacks do not print it, but handlers can read it).
+pub fn add_note(exception: &Bound<'_, pyo3::exceptions::PyBaseException>, note: &str) {
+    if exception.hasattr("add_note").unwrap_or(false) {
+        let _ = exception.call_method1("add_note", (note,));
+        return;
+    }
+    let notes = match exception.getattr("__notes__") {
+        Ok(notes) => notes,
+        Err(_) => {
+            let list = pyo3::types::PyList::empty(exception.py()).into_any();
+            let _ = exception.setattr("__notes__", &list);
+            list
+        }
+    };
+    let _ = notes.call_method1("append", (note,));
+}
+
 #[pyo3::pymodule]
 mod _native {
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::path::PathBuf;
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex, Weak};
     use std::time::Duration;
 
     use pyo3::exceptions::{PyTypeError, PyValueError};
     use pyo3::prelude::*;
-    use pyo3::types::PyString;
+    use pyo3::types::{PyDict, PyString};
 
     use super::convert::{self, ConvertOptions};
     use super::errors;
@@ -32,7 +52,33 @@ mod _native {
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        m.add("__version__", env!("CARGO_PKG_VERSION"))
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        let kw = PyDict::new(m.py());
+        kw.set_item("before", m.getattr("_release_before_fork")?)?;
+        m.py()
+            .import("os")?
+            .call_method("register_at_fork", (), Some(&kw))?;
+        Ok(())
+    }
+
+    /// Every client of this process, for the fork hook.
+    static CLIENTS: Mutex<Vec<Weak<CoreClient>>> = Mutex::new(Vec::new());
+
+    /// Run by `os.fork()` before it forks: idle clients stop their I/O threads, so that the
+    /// process forks without them (and Python 3.12+ has no threads to warn about). A client in
+    /// use by another thread keeps its thread; the child builds its own either way.
+    #[pyfunction]
+    fn _release_before_fork(py: Python<'_>) {
+        let clients: Vec<Arc<CoreClient>> = {
+            let mut list = CLIENTS.lock().unwrap_or_else(|p| p.into_inner());
+            list.retain(|c| c.strong_count() > 0);
+            list.iter().filter_map(Weak::upgrade).collect()
+        };
+        py.detach(|| {
+            for client in clients {
+                client.release_if_idle();
+            }
+        });
     }
 
     const INTERRUPTED_NOTE: &str = "hubspot_upsert: interrupted while talking to HubSpot; \
@@ -53,10 +99,7 @@ mod _native {
                 let err = hooks
                     .take_interrupt()
                     .unwrap_or_else(|| errors::internal(py, "lost interrupt"));
-                let value = err.value(py);
-                if value.hasattr("add_note").unwrap_or(false) {
-                    let _ = value.call_method1("add_note", (INTERRUPTED_NOTE,));
-                }
+                super::add_note(err.value(py), INTERRUPTED_NOTE);
                 Err(err)
             }
             Ok(Err(error)) => Err(errors::to_py(error)),
@@ -149,11 +192,16 @@ mod _native {
                 ca_bundle,
             };
             // Reading a ca_bundle is file I/O: done with the GIL released.
-            let core = py
-                .detach(|| CoreClient::new(config))
-                .map_err(errors::to_py)?;
+            let core = Arc::new(
+                py.detach(|| CoreClient::new(config))
+                    .map_err(errors::to_py)?,
+            );
+            CLIENTS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Arc::downgrade(&core));
             Ok(Client {
-                core: Arc::new(core),
+                core,
                 options: ConvertOptions {
                     missing,
                     assume_utc,

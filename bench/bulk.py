@@ -1,7 +1,8 @@
-"""Bulk upsert figures: conversion rate, share of the rate-limit ceiling reached, memory.
+"""Bulk upsert figures: conversion rate, share of the rate-limit ceiling reached at zero and at
+real latency, requests spent on bad data, memory.
 
-    python bench/bulk.py                 # the full run (about three minutes)
-    python bench/bulk.py --quick         # a smoke run of a few seconds
+    python bench/bulk.py                 # the full run (about eight minutes)
+    python bench/bulk.py --quick         # a smoke run of half a minute
 
 The fake HubSpot runs in a process of its own (python -m hubspot_upsert.testing), so the
 client's process measures only the client. Figures are printed as a Markdown table.
@@ -117,6 +118,78 @@ def ceiling(n: int, rate: int, window: float) -> dict[str, float]:
     }
 
 
+def at_latency(n: int, latency: float, limit: int = 190, window: float = 10.0) -> dict[str, float]:
+    """A run with the defaults against HubSpot's limit and answers that take ``latency`` s,
+    beside what the rolling window allows: the first window's requests at once, then one
+    window per ``limit`` requests, plus one latency (the definitions read counts as one)."""
+    fake = Fake("--rate-limit", str(limit), "--rate-window", str(window), "--latency", str(latency))
+    try:
+        hs = HubSpot(fake.token, base_url=fake.url)
+        start = time.perf_counter()
+        result = hs.create_or_update_many(records(n, "l"), keep="failures")
+        seconds = time.perf_counter() - start
+    finally:
+        stats = fake.stop()
+    requests = -(-n // 100) + 1
+    ideal = (-(-requests // limit) - 1) * window + latency
+    limited = stats["status_counts"].get("429", 0)
+    return {
+        "records": n,
+        "latency": latency,
+        "seconds": seconds,
+        "ideal": ideal,
+        "ratio": seconds / ideal,
+        "failed": result.failed,
+        "requests": stats["requests"],
+        "429": limited,
+        "429_share": limited / max(stats["requests"], 1),
+        "peak_in_flight": stats["peak_in_flight"],
+    }
+
+
+#: Bad-data mixes, each a function of the record's position, and what it did before.
+MIXES = {
+    "a column the portal lacks, on every record": (
+        lambda i, r: {**r, "shoe_size": "44"},
+        lambda good, bad: 8,
+        "19,900 requests, nothing landed",
+    ),
+    "10% bad enumeration values": (
+        lambda i, r: {**r, "lifecyclestage": "bogus"} if i % 10 == 3 else r,
+        lambda good, bad: -(-good // 100) + 7,
+        "8,300 requests",
+    ),
+    "1% addresses HubSpot refuses": (
+        lambda i, r: {**r, "email": f"x{i}@example.ik"} if i % 100 == 42 else r,
+        lambda good, bad: -(-good // 100) + 2 * bad + 4,
+        "1,300 requests",
+    ),
+}
+
+
+def bad_data(n: int, mix: str, scope: bool) -> dict[str, Any]:
+    """Requests spent on ``n`` records of a bad-data mix, with and without the scope that reads
+    the property definitions; the fake names only the first bad input of a batch."""
+    change, bound, _ = MIXES[mix]
+    fake = Fake(*([] if scope else ["--no-properties-scope"]))
+    try:
+        hs = HubSpot(fake.token, base_url=fake.url)
+        rows = [change(i, r) for i, r in enumerate(records(n, "b"))]
+        result = hs.create_or_update_many(rows, keep="failures")
+    finally:
+        stats = fake.stop()
+    good = result.created + result.updated
+    batches = -(-good // 100)
+    return {
+        "requests": stats["requests"],
+        "good": good,
+        "failed": result.failed,
+        # The definitions show property problems, not addresses HubSpot refuses.
+        "bound": batches + 1 if scope and "address" not in mix else bound(good, result.failed),
+        "codes": sorted({str(f.code) for f in result.failures}),
+    }
+
+
 def memory_in_fresh_process(n: int) -> dict[str, float]:
     """Runs :func:`memory` in a new interpreter, so that its peak RSS is the bulk run's own."""
     out = subprocess.run(
@@ -168,6 +241,15 @@ def main() -> None:
 
     conv = conversion(20_000 if args.quick else 200_000, 1 if args.quick else 3)
     ceil = ceiling(args.records, args.rate, args.window)
+    latencies = [
+        at_latency(5_000 if args.quick else args.records, latency)
+        for latency in ((0.2,) if args.quick else (0.2, 0.8, 2.0))
+    ]
+    mixes = [
+        (mix, scope, bad_data(2_000 if args.quick else 10_000, mix, scope))
+        for mix in MIXES
+        for scope in (False, True)
+    ]
     mem = memory_in_fresh_process(args.memory_records)
 
     print(f"hubspot-upsert {__version__}, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores\n")
@@ -186,6 +268,23 @@ def main() -> None:
         f"| requests answered 429 | {ceil['429']} of {ceil['requests']} "
         f"({ceil['429_share']:.2%}) | < 1% |"
     )
+    for lat in latencies:
+        print(
+            f"| bulk, {lat['records']:,} records, limit 190 req / 10 s, {lat['latency']:g} s per "
+            f"answer | {lat['seconds']:.1f} s = {lat['ratio']:.2f}x the {lat['ideal']:.1f} s the "
+            f"window allows; {lat['failed']} failed, {lat['429']} of {lat['requests']} requests "
+            f"429 ({lat['429_share']:.2%}), {lat['peak_in_flight']} in flight at most "
+            "| <= 1.15x, 0 failed, < 1% 429 |"
+        )
+    for mix, scope, bad in mixes:
+        was = MIXES[mix][2]
+        with_scope = "with" if scope else "without"
+        print(
+            f"| {mix}, {bad['good'] + bad['failed']:,} records, {with_scope} the definitions "
+            f"scope | {bad['requests']:,} requests ({bad['good']:,} landed, {bad['failed']:,} "
+            f"failed with {', '.join(bad['codes'])}); was {was} "
+            f"| <= {bad['bound']:,} requests |"
+        )
     print(
         f"| peak RSS, {args.memory_records:,} generated records (keep='failures') | "
         f"{mem['peak']:.0f} MB (RSS at start {mem['start']:.0f}, 10% {mem.get('10%', 0):.0f}, "

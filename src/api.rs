@@ -84,6 +84,8 @@ mod tests {
 
 /// v3 batch upsert (at most [`V3_BATCH_MAX`] inputs, each identified by email).
 const V3_BATCH_UPSERT_PATH: &str = "/crm/v3/objects/contacts/batch/upsert";
+/// The portal's contact property definitions.
+const V3_PROPERTIES_PATH: &str = "/crm/v3/properties/contacts";
 
 /// HubSpot's limit of inputs in one batch request.
 pub const V3_BATCH_MAX: usize = 100;
@@ -95,10 +97,22 @@ pub struct BatchInput {
     pub properties: Vec<(String, String)>,
 }
 
+impl BatchInput {
+    /// The value this input sets for `name`, if it sets one.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.properties
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// What a batch answer says of one contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchResult {
-    /// Lower-case email, the key results are matched back to inputs by.
+    /// The `objectWriteTraceId` the input was sent with, echoed.
+    pub trace_id: Option<String>,
+    /// The `email` property in the result, lower-case, when HubSpot echoes it.
     pub email: Option<String>,
     pub vid: i64,
     pub is_new: bool,
@@ -108,38 +122,57 @@ pub fn v3_batch_upsert_url(base_url: &str) -> String {
     format!("{base_url}{V3_BATCH_UPSERT_PATH}")
 }
 
-/// `{"inputs":[{"id":email,"idProperty":"email","properties":{...}},...]}`.
-pub fn v3_batch_upsert_body(inputs: &[&BatchInput]) -> Vec<u8> {
+pub fn v3_properties_url(base_url: &str) -> String {
+    format!("{base_url}{V3_PROPERTIES_PATH}")
+}
+
+/// `{"inputs":[{"id":email,"idProperty":"email","objectWriteTraceId":trace,"properties":{...}},...]}`.
+/// The email goes as the `email` property too (unless the input changes it), so that results
+/// name it; `objectWriteTraceId` is what results are matched by.
+pub fn v3_batch_upsert_body<'a>(
+    inputs: impl IntoIterator<Item = (&'a str, &'a BatchInput)>,
+) -> Vec<u8> {
     let list: Vec<Json> = inputs
-        .iter()
-        .map(|input| {
-            let properties: serde_json::Map<String, Json> = input
+        .into_iter()
+        .map(|(trace, input)| {
+            let mut properties: serde_json::Map<String, Json> = input
                 .properties
                 .iter()
                 .map(|(k, v)| (k.clone(), Json::String(v.clone())))
                 .collect();
-            json!({"id": input.email, "idProperty": "email", "properties": properties})
+            properties
+                .entry("email")
+                .or_insert_with(|| Json::String(input.email.clone()));
+            json!({
+                "id": input.email,
+                "idProperty": "email",
+                "objectWriteTraceId": trace,
+                "properties": properties,
+            })
         })
         .collect();
     serde_json::to_vec(&json!({ "inputs": list })).expect("strings always serialise")
 }
 
 /// Reads the `results` of a 200 or 207 answer; `None` when the answer is not of that shape.
-/// Results come in no particular order: each is keyed by its `email` property.
+/// Results come in no particular order.
 pub fn parse_v3_batch(body: &[u8]) -> Option<Vec<BatchResult>> {
     let json: Json = serde_json::from_slice(body).ok()?;
     let results = json.get("results")?.as_array()?;
     results
         .iter()
         .map(|r| {
-            let id = r.get("id")?;
-            let vid = match id {
+            let vid = match r.get("id")? {
                 Json::String(s) => s.parse().ok()?,
                 other => other.as_i64()?,
             };
+            let properties = r.get("properties");
             Some(BatchResult {
-                email: r
-                    .get("properties")
+                trace_id: r
+                    .get("objectWriteTraceId")
+                    .and_then(Json::as_str)
+                    .map(str::to_owned),
+                email: properties
                     .and_then(|p| p.get("email"))
                     .and_then(Json::as_str)
                     .map(str::to_lowercase),
@@ -162,34 +195,41 @@ mod batch_tests {
         };
         let b = BatchInput {
             email: "b@x.io".into(),
-            properties: vec![],
+            properties: vec![("email".into(), "new-b@x.io".into())],
         };
         assert_eq!(
-            String::from_utf8(v3_batch_upsert_body(&[&a, &b])).unwrap(),
-            r#"{"inputs":[{"id":"a@x.io","idProperty":"email","properties":{"firstname":"A"}},{"id":"b@x.io","idProperty":"email","properties":{}}]}"#
+            String::from_utf8(v3_batch_upsert_body([("0", &a), ("7", &b)])).unwrap(),
+            concat!(
+                r#"{"inputs":[{"id":"a@x.io","idProperty":"email","objectWriteTraceId":"0","properties":{"email":"a@x.io","firstname":"A"}},"#,
+                r#"{"id":"b@x.io","idProperty":"email","objectWriteTraceId":"7","properties":{"email":"new-b@x.io"}}]}"#
+            )
         );
         assert_eq!(
             v3_batch_upsert_url("https://h"),
             "https://h/crm/v3/objects/contacts/batch/upsert"
         );
+        assert_eq!(b.get("email"), Some("new-b@x.io"));
+        assert_eq!(a.get("email"), None);
     }
 
     #[test]
-    fn batch_results_are_read_by_email() {
+    fn batch_results_are_read_with_trace_id_and_email() {
         let body = br#"{"status":"COMPLETE","results":[
             {"id":"1002","properties":{"email":"B@x.io"},"new":false},
-            {"id":"1001","properties":{"email":"a@x.io","firstname":"A"},"createdAt":"2024-08-15T17:09:13.648Z","new":true}],
+            {"id":"1001","objectWriteTraceId":"3","properties":{"firstname":"A"},"createdAt":"2024-08-15T17:09:13.648Z","new":true}],
             "startedAt":"x","completedAt":"y"}"#;
         assert_eq!(
             parse_v3_batch(body).unwrap(),
             vec![
                 BatchResult {
+                    trace_id: None,
                     email: Some("b@x.io".into()),
                     vid: 1002,
                     is_new: false
                 },
                 BatchResult {
-                    email: Some("a@x.io".into()),
+                    trace_id: Some("3".into()),
+                    email: None,
                     vid: 1001,
                     is_new: true
                 },

@@ -10,7 +10,6 @@
 //! the process that built them; in any other process it builds new ones and deliberately
 //! leaks the inherited ones, which must not be dropped.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
@@ -23,11 +22,14 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_
 use reqwest::{Certificate, Url};
 use tokio::runtime::{Handle, Runtime};
 
-use crate::api::{self, BatchInput, UpsertOutcome, V3_BATCH_MAX};
+use crate::api::{self, UpsertOutcome};
+use crate::bulk;
 use crate::email;
 use crate::error::{ApiError, Error, Result};
 use crate::pacing::{Limit, Pacer, RateHeaders};
+use crate::planner::{BatchId, Outcome, Planner, Reply};
 use crate::retry::{parse_retry_after, Decision, Failure, RetryPolicy};
+use crate::schema::Schema;
 
 /// At most this much of a response body is read; the rest is not waited for.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -42,12 +44,16 @@ pub enum Level {
     Warning,
 }
 
-/// What the caller lends a call: a way to stop waits, and a logger.
-pub trait Hooks: Sync {
-    /// Called between slices of every wait; an error ends the call with that error.
-    fn check(&self) -> Result<()>;
+/// Where the core's log records go.
+pub trait Log: Send + Sync {
     fn enabled(&self, level: Level) -> bool;
     fn log(&self, level: Level, message: &str);
+}
+
+/// What the caller lends a call: a logger, and a way to stop waits.
+pub trait Hooks: Log {
+    /// Called between slices of every wait; an error ends the call with that error.
+    fn check(&self) -> Result<()>;
 }
 
 /// What a [`Client`] is built from.
@@ -94,6 +100,7 @@ pub struct Client {
     retry: RetryPolicy,
     pacer: Pacer,
     transport: Mutex<Option<Transport>>,
+    definitions: Mutex<Definitions>,
 }
 
 /// The runtime handle and connection pool lent to one call; the transport counts as busy
@@ -242,6 +249,7 @@ impl Client {
             retry: config.retry,
             pacer: Pacer::new(config.rate_limit),
             transport: Mutex::new(None),
+            definitions: Mutex::default(),
         })
     }
 
@@ -356,60 +364,55 @@ impl Client {
         })
     }
 
-    /// Sleeps `duration` in slices, asking `hooks` between them whether to stop.
-    fn sleep(&self, duration: Duration, hooks: &dyn Hooks) -> Result<()> {
-        let until = Instant::now() + duration;
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(());
-            }
-            std::thread::sleep(left.min(SLICE));
-            hooks.check()?;
-        }
-    }
-
-    /// POSTs `body` to `url` until HubSpot answers 2xx, a failure is final, or the retry
-    /// policy gives up. Returns the 2xx answer.
-    fn post(
+    /// Sends one request until HubSpot answers 2xx, a failure is final, or the retry policy
+    /// gives up; returns the 2xx answer. Waits for the rate window and between retries on the
+    /// runtime's timer. `reserved`: the slot in the rate window reserved for the first attempt.
+    async fn request<L: Log + ?Sized>(
         &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
         url: &str,
-        path_for_logs: &str,
-        body: Vec<u8>,
-        hooks: &dyn Hooks,
+        body: Option<Vec<u8>>,
+        log: &L,
+        mut reserved: Option<Instant>,
     ) -> Result<Answer> {
+        // What logs show of the URL: the path, never the host's query or anything else.
+        let path_for_logs = url.get(self.base_url.len()..).unwrap_or(url);
         let started = Instant::now();
-        let lease = self.transport()?;
-        let (handle, http) = (&lease.handle, &lease.http);
         let mut attempts: u32 = 0;
         loop {
-            let (pace, slot) = self.pacer.reserve(Instant::now());
-            if !pace.is_zero() {
-                if hooks.enabled(Level::Debug) {
-                    hooks.log(
-                        Level::Debug,
-                        &format!(
-                            "pacing: waiting {:.3} s for room in the rate window",
-                            pace.as_secs_f64()
-                        ),
-                    );
+            let slot = match reserved.take() {
+                Some(slot) => slot,
+                None => {
+                    let (pace, slot) = self.pacer.reserve(Instant::now());
+                    if !pace.is_zero() {
+                        if log.enabled(Level::Debug) {
+                            log.log(
+                                Level::Debug,
+                                &format!(
+                                    "pacing: waiting {:.3} s for room in the rate window",
+                                    pace.as_secs_f64()
+                                ),
+                            );
+                        }
+                        tokio::time::sleep(pace).await;
+                    }
+                    slot
                 }
-                self.sleep(pace, hooks)?;
-            }
+            };
             attempts += 1;
             let sent = Instant::now();
-            let result = self.run(handle, send(http, url, body.clone()), hooks);
-            self.pacer.settle(slot, Instant::now());
-            let result = result?;
+            let result = send(http, method.clone(), url, body.clone()).await;
+            self.pacer.settle(slot, sent, Instant::now());
             let took_ms = sent.elapsed().as_secs_f64() * 1000.0;
             let (error, status, retry_after, transient) = match result {
                 Ok(answer) => {
                     self.pacer.observe(Instant::now(), answer.rate);
-                    if hooks.enabled(Level::Debug) {
+                    if log.enabled(Level::Debug) {
                         let status = answer.status;
-                        hooks.log(
+                        log.log(
                             Level::Debug,
-                            &format!("POST {path_for_logs} -> {status} in {took_ms:.1} ms (attempt {attempts})"),
+                            &format!("{method} {path_for_logs} -> {status} in {took_ms:.1} ms (attempt {attempts})"),
                         );
                     }
                     if (200..300).contains(&answer.status) {
@@ -425,10 +428,10 @@ impl Client {
                     )
                 }
                 Err((error, transient)) => {
-                    if hooks.enabled(Level::Debug) {
-                        hooks.log(
+                    if log.enabled(Level::Debug) {
+                        log.log(
                             Level::Debug,
-                            &format!("POST {path_for_logs} failed after {took_ms:.1} ms (attempt {attempts}): {error}"),
+                            &format!("{method} {path_for_logs} failed after {took_ms:.1} ms (attempt {attempts}): {error}"),
                         );
                     }
                     (error, None, None, transient)
@@ -460,8 +463,8 @@ impl Client {
                         Some(status) => (Level::Info, format!("HubSpot answered {status}")),
                         None => (Level::Info, "the request failed".to_owned()),
                     };
-                    if hooks.enabled(level) {
-                        hooks.log(
+                    if log.enabled(level) {
+                        log.log(
                             level,
                             &format!(
                                 "{what} ({}); waiting {:.2} s before attempt {} of at most {}",
@@ -472,7 +475,7 @@ impl Client {
                             ),
                         );
                     }
-                    self.sleep(wait, hooks)?;
+                    tokio::time::sleep(wait).await;
                 }
                 Decision::GiveUp(why) => {
                     // Say why no retry was made where the error alone does not tell.
@@ -481,6 +484,22 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// [`Client::request`] on the calling thread, asking `hooks` every slice whether to stop.
+    fn request_blocking(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+        hooks: &dyn Hooks,
+    ) -> Result<Answer> {
+        let lease = self.transport()?;
+        self.run(
+            &lease.handle,
+            self.request(&lease.http, method, url, body, hooks, None),
+            hooks,
+        )?
     }
 
     /// Creates or updates the contact with this email, setting `properties` (already HubSpot text).
@@ -492,8 +511,8 @@ impl Client {
     ) -> Result<UpsertOutcome> {
         email::validate(email)?;
         let url = api::v1_upsert_url(&self.base_url, email);
-        let path = &url[self.base_url.len()..];
-        match self.post(&url, path, api::v1_upsert_body(properties), hooks) {
+        let body = Some(api::v1_upsert_body(properties));
+        match self.request_blocking(reqwest::Method::POST, &url, body, hooks) {
             Ok(answer) => api::parse_v1_upsert(&answer.body).ok_or_else(|| {
                 let mut e =
                     ApiError::from_response(answer.status, answer.correlation_id, &answer.body);
@@ -517,119 +536,272 @@ impl Client {
     }
 }
 
-/// What became of one input of a batch.
-#[derive(Debug)]
-pub enum InputOutcome {
-    Done { vid: i64, is_new: bool },
-    Failed(Error),
+/// How long the portal's property definitions are trusted before they are read again.
+pub const DEFINITIONS_TTL: Duration = Duration::from_secs(600);
+
+/// What the client knows of the portal's property definitions.
+#[derive(Debug, Default)]
+enum Definitions {
+    #[default]
+    Unknown,
+    Known {
+        schema: Arc<Schema>,
+        read_at: Instant,
+    },
+    /// The token lacks the scope to read them (403): not asked again.
+    NoScope,
+    /// Reading them failed otherwise; asked again after [`DEFINITIONS_TTL`].
+    Unreadable { since: Instant },
 }
 
 impl Client {
-    /// Upserts up to 100 inputs with one v3 batch request, and returns one outcome per input,
-    /// in input order. The inputs must have distinct emails (any case).
-    ///
-    /// HubSpot rejects a batch as a whole when one input is bad (400, or 409), without saying
-    /// which: such a batch is split in halves and the halves sent again, until every bad input
-    /// stands alone and gets its own error while the good ones land. For a batch of `n` inputs
-    /// with `b` bad ones this makes at most `1 + 2·b·⌈log2 n⌉` requests (15 for one bad input
-    /// among 100). Inputs a 2xx answer leaves out (a 207) are sent again the same way.
-    ///
-    /// Failures that concern every record (authentication, scopes, the daily limit, HubSpot or
-    /// the network still failing after retries, an interrupt) end the call with that error.
-    pub fn upsert_batch(
-        &self,
-        inputs: &[BatchInput],
+    /// The portal's contact property definitions, read once and kept for [`DEFINITIONS_TTL`].
+    /// `None` when the token may not read them (403) or reading failed: records are then
+    /// checked by HubSpot's answers alone. A refused token or an interrupt is an error.
+    pub fn property_definitions(&self, hooks: &dyn Hooks) -> Result<Option<Arc<Schema>>> {
+        {
+            let known = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
+            match &*known {
+                Definitions::Known { schema, read_at } if read_at.elapsed() < DEFINITIONS_TTL => {
+                    return Ok(Some(schema.clone()))
+                }
+                Definitions::NoScope => return Ok(None),
+                Definitions::Unreadable { since } if since.elapsed() < DEFINITIONS_TTL => {
+                    return Ok(None)
+                }
+                _ => {}
+            }
+        }
+        let url = api::v3_properties_url(&self.base_url);
+        let (now_known, schema) = match self.request_blocking(
+            reqwest::Method::GET,
+            &url,
+            None,
+            hooks,
+        ) {
+            Ok(answer) => match Schema::from_json(&answer.body) {
+                Some(schema) => {
+                    let schema = Arc::new(schema);
+                    let read_at = Instant::now();
+                    (
+                        Definitions::Known {
+                            schema: schema.clone(),
+                            read_at,
+                        },
+                        Some(schema),
+                    )
+                }
+                None => {
+                    hooks.log(
+                        Level::Warning,
+                        "HubSpot's property definitions were not understood; records are checked by HubSpot's answers instead",
+                    );
+                    (
+                        Definitions::Unreadable {
+                            since: Instant::now(),
+                        },
+                        None,
+                    )
+                }
+            },
+            Err(Error::Api(e)) if e.status == 403 => {
+                if hooks.enabled(Level::Info) {
+                    hooks.log(
+                        Level::Info,
+                        "the access token may not read the portal's property definitions (scope crm.schemas.contacts.read); records are checked by HubSpot's answers instead",
+                    );
+                }
+                (Definitions::NoScope, None)
+            }
+            Err(Error::Api(e)) if e.status == 401 => return Err(Error::Api(e)),
+            Err(Error::Interrupted) => return Err(Error::Interrupted),
+            Err(other) => {
+                if hooks.enabled(Level::Warning) {
+                    hooks.log(
+                        Level::Warning,
+                        &format!("HubSpot's property definitions could not be read ({other}); records are checked by HubSpot's answers instead"),
+                    );
+                }
+                (
+                    Definitions::Unreadable {
+                        since: Instant::now(),
+                    },
+                    None,
+                )
+            }
+        };
+        *self.definitions.lock().unwrap_or_else(|p| p.into_inner()) = now_known;
+        Ok(schema)
+    }
+
+    /// Forgets the property definitions, so that the next run reads them again.
+    pub fn forget_definitions(&self) {
+        let mut known = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(*known, Definitions::Known { .. }) {
+            *known = Definitions::Unknown;
+        }
+    }
+
+    /// Upserts every record `source` gives, with v3 batch requests; see [`crate::bulk`].
+    /// `cap` is the most batches in flight.
+    pub fn upsert_many(
+        self: &Arc<Self>,
+        source: &mut dyn bulk::Source,
+        sink: &mut dyn bulk::Sink,
         hooks: &dyn Hooks,
-    ) -> Result<Vec<InputOutcome>> {
-        if inputs.len() > V3_BATCH_MAX {
-            return Err(Error::InvalidInput(format!(
-                "a batch holds at most {V3_BATCH_MAX} inputs, got {}",
-                inputs.len()
-            )));
-        }
-        let url = api::v3_batch_upsert_url(&self.base_url);
-        let path = &url[self.base_url.len()..];
-        let mut outcomes: Vec<Option<InputOutcome>> = inputs.iter().map(|_| None).collect();
-        let mut parts: Vec<Vec<usize>> = vec![(0..inputs.len()).collect()];
-        while let Some(part) = parts.pop() {
-            if part.is_empty() {
-                continue;
-            }
-            let batch: Vec<&BatchInput> = part.iter().map(|&i| &inputs[i]).collect();
-            match self.post(&url, path, api::v3_batch_upsert_body(&batch), hooks) {
-                Ok(answer) => {
-                    let Some(results) = api::parse_v3_batch(&answer.body) else {
-                        let mut e = ApiError::from_response(
-                            answer.status,
-                            answer.correlation_id,
-                            &answer.body,
-                        );
-                        e.summary = format!(
-                            "HubSpot's answer to the batch upsert was not understood: {}",
-                            e.summary
-                        );
-                        return Err(e.into());
-                    };
-                    let by_email: HashMap<&str, &api::BatchResult> = results
-                        .iter()
-                        .filter_map(|r| Some((r.email.as_deref()?, r)))
-                        .collect();
-                    let mut missing = Vec::new();
-                    for &i in &part {
-                        match by_email.get(inputs[i].email.to_lowercase().as_str()) {
-                            Some(r) => {
-                                outcomes[i] = Some(InputOutcome::Done {
-                                    vid: r.vid,
-                                    is_new: r.is_new,
-                                })
-                            }
-                            None => missing.push(i),
-                        }
-                    }
-                    if missing.len() == 1 && part.len() == 1 {
-                        // A 207 whose error is this input's: read it as the 400 it stands for.
-                        let mut e =
-                            ApiError::from_response(400, answer.correlation_id, &answer.body);
-                        e.status = answer.status;
-                        if e.errors.is_empty() {
-                            e.summary =
-                                "HubSpot's answer left this record out without an error".into();
-                        }
-                        outcomes[missing[0]] = Some(InputOutcome::Failed(e.into()));
-                    } else if missing.len() == part.len() {
-                        let (a, b) = missing.split_at(missing.len() / 2);
-                        parts.push(b.to_vec());
-                        parts.push(a.to_vec());
-                    } else if !missing.is_empty() {
-                        parts.push(missing);
-                    }
+        log: Arc<dyn Log>,
+        cap: usize,
+    ) -> Result<()> {
+        // The first records are read before anything is sent: an input that fails at once (a
+        // missing column, say) or holds no record costs no request.
+        let first = source.read(api::V3_BATCH_MAX)?;
+        let schema = if first.records.is_empty() && first.done {
+            Ok(None)
+        } else {
+            self.property_definitions(hooks)
+        };
+        let schema = match schema {
+            Ok(schema) => schema,
+            Err(error) => {
+                // Nothing was sent: the records read so far say so.
+                let mut planner = Planner::new(None, cap);
+                for (index, input) in first.records {
+                    planner.push(index, input);
                 }
-                Err(Error::Api(e)) if matches!(e.status, 400 | 409) => {
-                    if let [only] = part[..] {
-                        outcomes[only] = Some(InputOutcome::Failed(Error::Api(e)));
-                    } else {
-                        if hooks.enabled(Level::Info) {
-                            hooks.log(
-                                Level::Info,
-                                &format!(
-                                    "HubSpot rejected a batch of {} ({}); splitting it to find the bad records",
-                                    part.len(),
-                                    error_brief(&Error::Api(e.clone()))
-                                ),
-                            );
-                        }
-                        let (a, b) = part.split_at(part.len() / 2);
-                        parts.push(b.to_vec());
-                        parts.push(a.to_vec());
-                    }
-                }
-                Err(other) => return Err(other),
+                planner.fail_unsent(|| Error::NotSent {
+                    why: format!("the run stopped before this record ({error})"),
+                });
+                sink.take(planner.take_outcomes())?;
+                return Err(error);
+            }
+        };
+        let mut planner = Planner::new(schema, cap);
+        let mut source = bulk::Prefetched::new(first, source);
+        let source = &mut source;
+        let sender = BatchSender {
+            client: self.clone(),
+            lease: self.transport()?,
+            url: api::v3_batch_upsert_url(&self.base_url),
+            log,
+            tasks: Mutex::default(),
+        };
+        let result = bulk::run(&mut planner, source, &sender, sink, hooks);
+        if planner.contradicts_definitions() {
+            self.forget_definitions();
+        }
+        if planner.unmatched_results > 0 && hooks.enabled(Level::Warning) {
+            hooks.log(
+                Level::Warning,
+                &format!(
+                    "{} batch results named no record of their batch and were ignored",
+                    planner.unmatched_results
+                ),
+            );
+        }
+        result
+    }
+}
+
+impl Client {
+    /// Checks every record `source` gives as [`Client::upsert_many`] would before sending, and
+    /// sends nothing: only records the portal's property definitions refuse reach `sink`.
+    /// `definitions`: read them (one request, kept as for bulk runs); else nothing is checked
+    /// beyond what the source did.
+    pub fn check_many(
+        &self,
+        source: &mut dyn bulk::Source,
+        sink: &mut dyn bulk::Sink,
+        hooks: &dyn Hooks,
+        definitions: bool,
+    ) -> Result<()> {
+        let schema = if definitions {
+            self.property_definitions(hooks)?
+        } else {
+            None
+        };
+        loop {
+            let chunk = source.read(1000)?;
+            if let Some(schema) = &schema {
+                let refused = chunk
+                    .records
+                    .into_iter()
+                    .filter_map(|(index, input)| {
+                        let error = schema.refusal(&input.properties)?;
+                        Some(Outcome {
+                            index,
+                            email: input.email,
+                            result: Err(error),
+                        })
+                    })
+                    .collect();
+                sink.take(refused)?;
+            }
+            if chunk.done {
+                return Ok(());
             }
         }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.expect("every input got an outcome"))
-            .collect())
+    }
+}
+
+/// The batch requests of one bulk run, as tasks on the client's runtime.
+struct BatchSender {
+    client: Arc<Client>,
+    lease: Lease,
+    url: String,
+    log: Arc<dyn Log>,
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl bulk::Sender for BatchSender {
+    fn try_reserve(&self) -> std::result::Result<Instant, Duration> {
+        self.client.pacer.try_reserve(Instant::now())
+    }
+
+    fn send(&self, id: BatchId, body: Vec<u8>, slot: Instant, done: bulk::Done) {
+        let (client, http, url, log) = (
+            self.client.clone(),
+            self.lease.http.clone(),
+            self.url.clone(),
+            self.log.clone(),
+        );
+        let task = self.lease.handle.spawn(async move {
+            let answer = client
+                .request(
+                    &http,
+                    reqwest::Method::POST,
+                    &url,
+                    Some(body),
+                    &*log,
+                    Some(slot),
+                )
+                .await
+                .map(|a| Reply {
+                    status: a.status,
+                    correlation_id: a.correlation_id,
+                    body: a.body,
+                });
+            let _ = done.send((id, answer));
+        });
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task.abort_handle());
+    }
+
+    fn cancel_all(&self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for BatchSender {
+    fn drop(&mut self) {
+        bulk::Sender::cancel_all(self);
     }
 }
 
@@ -674,10 +846,17 @@ fn with_attempts(error: Error, attempts: u32, why: &str, retryable: bool) -> Err
 
 /// One attempt: sends the request and reads the answer (at most [`MAX_BODY_BYTES`] of it).
 /// A failure comes with whether it is transient.
-async fn send(http: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<Answer, (Error, bool)> {
-    let mut response = http
-        .post(url)
-        .body(body)
+async fn send(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<Vec<u8>>,
+) -> Result<Answer, (Error, bool)> {
+    let mut request = http.request(method, url);
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    let mut response = request
         .send()
         .await
         .map_err(|e| transport_error("the request to HubSpot failed", e))?;

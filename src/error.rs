@@ -4,9 +4,14 @@
 //! Error
 //!  ├── InvalidInput   bad arguments, found before anything is sent     (Python: ValueError)
 //!  ├── Api            HubSpot answered with an error status            (Python: HubSpotError tree)
+//!  ├── Refused        one record HubSpot refuses or would refuse, for  (Python: ValidationError)
+//!  │                  a cause an answer named or the portal's property
+//!  │                  definitions show
 //!  ├── Transport      no usable answer: connect, TLS, reset, timeout   (Python: TransportError)
-//!  └── Interrupted    the caller's hooks stopped a wait                (Python: the signal
-//!                     handler's own exception, unchanged)
+//!  ├── NotSent        a record the run stopped before sending          (Python: TransportError)
+//!  ├── Interrupted    the caller's hooks stopped a wait                (Python: the signal
+//!  │                  handler's own exception, unchanged)
+//!  └── Internal       a bug: a panic caught at the boundary            (Python: HubSpotError)
 //! ```
 //!
 //! Every field of HubSpot's error bodies is optional: they vary between APIs and over time.
@@ -17,7 +22,7 @@ use serde_json::Value as Json;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
     InvalidInput(String),
@@ -29,8 +34,22 @@ pub enum Error {
         timeout: bool,
         attempts: u32,
     },
+    #[error("{message}")]
+    Refused {
+        message: String,
+        /// The status of the answer that named the cause; None when the property definitions
+        /// showed it before sending.
+        status: Option<u16>,
+        correlation_id: Option<String>,
+        field: FieldError,
+    },
+    /// Never sent: the run stopped first (`why` says how).
+    #[error("not sent: {why}")]
+    NotSent { why: String },
     #[error("interrupted")]
     Interrupted,
+    #[error("internal error in hubspot_upsert ({0}); please report it")]
+    Internal(String),
 }
 
 /// Which public exception an error status becomes.
@@ -91,6 +110,29 @@ fn existing_id_in(text: &str) -> Option<i64> {
         .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().ok()
+}
+
+/// The v1-style list that batch answers carry as JSON text inside `message`:
+/// `Property values were not valid: [{"isValid":false,"message":...,"error":...,"name":...}]`.
+fn listed_in_message(message: Option<&str>) -> Vec<FieldError> {
+    let Some(list) = message.and_then(|m| m.find('[').map(|at| &m[at..])) else {
+        return Vec::new();
+    };
+    let Ok(Json::Array(items)) = serde_json::from_str::<Json>(list) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter(|r| r.get("isValid").and_then(Json::as_bool) != Some(true))
+        .filter_map(|r| {
+            let e = FieldError {
+                name: str_at(r, "name").map(str::to_owned),
+                code: str_at(r, "error").map(str::to_owned),
+                message: str_at(r, "message").map(str::to_owned),
+            };
+            (e.name.is_some() || e.code.is_some()).then_some(e)
+        })
+        .collect()
 }
 
 /// One line of at most `max` characters from a non-JSON body (an HTML error page, say).
@@ -161,6 +203,9 @@ impl ApiError {
             }
         }
 
+        if kind == ApiErrorKind::Validation && errors.is_empty() {
+            errors.extend(listed_in_message(hubspot_message.as_deref()));
+        }
         let profile = j.get("identityProfile");
         let existing_vid = profile
             .and_then(|p| p.get("vid"))
@@ -378,6 +423,24 @@ mod tests {
         );
         assert!(malformed.errors.is_empty());
         assert!(malformed.message().contains("Invalid input JSON"));
+    }
+
+    #[test]
+    fn the_list_inside_a_batch_message_is_read() {
+        let e = parse(
+            400,
+            r#"{"status":"error","category":"VALIDATION_ERROR","message":"Property values were not valid: [{\"isValid\":false,\"message\":\"bogus was not one of the allowed options\",\"error\":\"INVALID_OPTION\",\"name\":\"lifecyclestage\"}]"}"#,
+        );
+        assert_eq!(
+            e.errors,
+            vec![FieldError {
+                name: Some("lifecyclestage".into()),
+                code: Some("INVALID_OPTION".into()),
+                message: Some("bogus was not one of the allowed options".into()),
+            }]
+        );
+        let plain = parse(400, r#"{"message":"Invalid input JSON [line 1]"}"#);
+        assert!(plain.errors.is_empty());
     }
 
     #[test]

@@ -1,17 +1,22 @@
 //! hubspot-upsert's native core: creates or updates HubSpot contacts.
 //!
 //! Everything but `python/` is plain Rust that knows nothing of Python and is tested with
-//! `cargo test`: the rules for property values (`value`), email addresses (`email`), HubSpot's
-//! wire formats (`api`), its errors (`error`), the retry policy (`retry`), rate pacing
-//! (`pacing`) and the HTTP client (`client`). `python/` is the
-//! binding layer that the `hubspot_upsert._native` extension module is made of.
+//! `cargo test`, in the order data flows: the rules for property values (`value`) and email
+//! addresses (`email`); the portal's property definitions (`schema`); the bulk planner that
+//! forms batches and learns from HubSpot's answers (`planner`) and the driver that runs it
+//! (`bulk`); HubSpot's wire formats (`api`) and errors (`error`); the retry policy (`retry`),
+//! rate pacing (`pacing`) and the HTTP client (`client`). `python/` is the binding layer that
+//! the `hubspot_upsert._native` extension module is made of.
 
 pub mod api;
+pub mod bulk;
 pub mod client;
 pub mod email;
 pub mod error;
 pub mod pacing;
+pub mod planner;
 pub mod retry;
+pub mod schema;
 pub mod value;
 
 mod python;

@@ -40,8 +40,11 @@ pub struct RateHeaders {
 struct State {
     learned: Option<Limit>,
     secondly: Option<Limit>,
-    /// Send times, oldest first; may hold reservations in the near future.
+    /// When requests reached (or will reach) HubSpot, as far as this client can tell, oldest
+    /// first; may hold reservations in the near future.
     sent: VecDeque<Instant>,
+    /// The shortest round trip seen: what an answer takes without waiting in a queue.
+    min_rtt: Option<Duration>,
 }
 
 #[derive(Debug, Default)]
@@ -92,37 +95,65 @@ impl Pacer {
         at
     }
 
-    /// Reserves a slot for one request: returns how long to wait before sending it, and the
-    /// slot, to [`settle`](Self::settle) once the answer is in.
-    pub fn reserve(&self, now: Instant) -> (Duration, Instant) {
-        let mut state = self.lock();
-        // With no limit known yet the slot is still recorded: the first answer may state one.
+    /// The earliest moment at or after `now` when one more request fits, after forgetting
+    /// the requests that no window counts any more.
+    fn room_at(&self, state: &mut State, now: Instant) -> Instant {
+        // With no limit known yet slots are still recorded: the first answer may state one.
         let longest = self
-            .limits(&state)
+            .limits(state)
             .map(|l| l.window + l.margin())
             .max()
             .unwrap_or(Duration::from_secs(10));
         while state.sent.front().is_some_and(|t| *t + longest <= now) {
             state.sent.pop_front();
         }
-        let at = self.earliest(&state, now);
+        self.earliest(state, now)
+    }
+
+    fn insert(state: &mut State, at: Instant) {
         let pos = state.sent.partition_point(|t| *t <= at);
         state.sent.insert(pos, at);
+    }
+
+    /// Reserves a slot for one request: returns how long to wait before sending it, and the
+    /// moment the slot is at.
+    pub fn reserve(&self, now: Instant) -> (Duration, Instant) {
+        let mut state = self.lock();
+        let at = self.room_at(&mut state, now);
+        Self::insert(&mut state, at);
         (at - now, at)
     }
 
-    /// Moves a slot to the moment its answer came in: HubSpot counted the request somewhere
-    /// between sending and answering, and the later bound is the safe one.
-    pub fn settle(&self, slot: Instant, answered: Instant) {
-        if answered <= slot {
+    /// Reserves a slot for a request sent now, if one fits every limit; else says how long
+    /// until one does (reserving nothing).
+    pub fn try_reserve(&self, now: Instant) -> Result<Instant, Duration> {
+        let mut state = self.lock();
+        let at = self.room_at(&mut state, now);
+        if at > now {
+            return Err(at - now);
+        }
+        Self::insert(&mut state, now);
+        Ok(now)
+    }
+
+    /// Moves the slot of a request sent at `sent` and answered at `answered` to when it most
+    /// likely reached HubSpot, which counts it on arrival. A round trip longer than the
+    /// shortest one seen is taken to have waited before it arrived (in a queue on the way, or at
+    /// a busy server): counting from the send alone would let the window roll over early and
+    /// draw 429s; counting from the answer would cost a latency's worth of the window.
+    pub fn settle(&self, slot: Instant, sent: Instant, answered: Instant) {
+        let mut state = self.lock();
+        let rtt = answered.saturating_duration_since(sent);
+        let fastest = state.min_rtt.map_or(rtt, |m| m.min(rtt));
+        state.min_rtt = Some(fastest);
+        let arrived = sent + (rtt - fastest);
+        if arrived <= slot {
             return;
         }
-        let mut state = self.lock();
         let pos = state.sent.partition_point(|t| *t < slot);
         if state.sent.get(pos) == Some(&slot) {
             state.sent.remove(pos);
-            let to = state.sent.partition_point(|t| *t <= answered);
-            state.sent.insert(to, answered);
+            Self::insert(&mut state, arrived);
         }
     }
 
@@ -278,14 +309,32 @@ mod tests {
     }
 
     #[test]
-    fn settled_slots_count_from_the_answer() {
+    fn try_reserve_takes_room_only_when_there_is_some() {
+        let p = Pacer::new(Some(limit(2, 1000)));
+        let t = Instant::now();
+        assert_eq!(p.try_reserve(t), Ok(t));
+        assert_eq!(p.try_reserve(t + MS(100)), Ok(t + MS(100)));
+        assert_eq!(p.try_reserve(t + MS(200)), Err(MS(820)));
+        // Asking reserved nothing: the room opens when the first request leaves the window.
+        assert_eq!(p.try_reserve(t + MS(1020)), Ok(t + MS(1020)));
+        assert_eq!(p.try_reserve(t + MS(1020)), Err(MS(100)));
+    }
+
+    #[test]
+    fn a_slot_counts_from_when_the_request_most_likely_arrived() {
         let p = Pacer::new(Some(limit(1, 1000)));
         let t = Instant::now();
-        let (wait, slot) = p.reserve(t);
-        assert_eq!(wait, MS(0));
-        // The answer came 300 ms later: the window is full until 1.32 s, not 1.02 s.
-        p.settle(slot, t + MS(300));
-        assert_eq!(p.reserve(t + MS(400)).0, MS(920));
+        // A first answer in 300 ms sets the shortest round trip: the slot stays where it was.
+        let slot = p.try_reserve(t).unwrap();
+        p.settle(slot, t, t + MS(300));
+        assert_eq!(p.try_reserve(t + MS(400)), Err(MS(620)));
+        // One that took 500 ms longer than that waited on the way: it counts 500 ms later.
+        let q = Pacer::new(Some(limit(1, 1000)));
+        let slot = q.try_reserve(t).unwrap();
+        q.settle(slot, t, t + MS(100));
+        let slot = q.try_reserve(t + MS(1100)).unwrap();
+        q.settle(slot, t + MS(1100), t + MS(1700));
+        assert_eq!(q.try_reserve(t + MS(2200)), Err(MS(420)));
     }
 
     #[test]

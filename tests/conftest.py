@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from hubspot_upsert import HubSpot
-from hubspot_upsert.testing import FakeHubSpot
+from hubspot_upsert.testing import FakeHubSpot, ReceivedRequest
 
 # Properties of every type the fake knows, beside HubSpot's standard ones.
 EXTRA_PROPERTIES = {
@@ -29,6 +29,19 @@ def fake() -> Iterator[FakeHubSpot]:
 @pytest.fixture
 def hs(fake: FakeHubSpot) -> HubSpot:
     return HubSpot(fake.token, base_url=fake.url, timeout=10)
+
+
+def batch_requests(fake: FakeHubSpot) -> list[ReceivedRequest]:
+    """The batch upsert requests the fake received, oldest first."""
+    return [r for r in fake.requests if r.path.endswith("/contacts/batch/upsert")]
+
+
+def sent_inputs(request: ReceivedRequest) -> dict[str, dict[str, str]]:
+    """A batch request's inputs: id to properties, less the ``email`` that repeats the id."""
+    return {
+        i["id"]: {k: v for k, v in i["properties"].items() if not (k == "email" and v == i["id"])}
+        for i in request.json()["inputs"]
+    }
 
 
 def sent_properties(fake: FakeHubSpot) -> dict[str, str]:

@@ -15,6 +15,8 @@ import pytest
 
 from hubspot_upsert.testing import FakeHubSpot
 
+from .conftest import batch_requests, sent_inputs
+
 EXE = shutil.which("hubspot-upsert", path=os.path.dirname(sys.executable)) or "hubspot-upsert"
 
 
@@ -56,15 +58,15 @@ def test_csv_with_bom_semicolons_and_rename(fake: FakeHubSpot, tmp_path: Path) -
     ada, grace = fake.contact("ada@example.com"), fake.contact("grace@example.com")
     assert ada is not None and ada.properties["firstname"] == "Ada"
     assert grace is not None and "city" not in grace.properties  # empty cell left out
-    (req,) = fake.requests
-    assert req.json()["inputs"][1]["properties"] == {"firstname": "Grace", "is_customer": "false"}
+    (req,) = batch_requests(fake)
+    assert sent_inputs(req)["grace@example.com"] == {"firstname": "Grace", "is_customer": "false"}
 
 
 def test_empty_cells_clear_when_asked(fake: FakeHubSpot, tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_text("email,city\nada@example.com,\n")
     assert run(fake, str(path), "--empty", "clears").returncode == 0
-    assert fake.requests[-1].json()["inputs"][0]["properties"] == {"city": ""}
+    assert sent_inputs(fake.requests[-1]) == {"ada@example.com": {"city": ""}}
 
 
 def test_jsonl_with_email_column_only_and_skip(fake: FakeHubSpot, tmp_path: Path) -> None:
@@ -76,15 +78,14 @@ def test_jsonl_with_email_column_only_and_skip(fake: FakeHubSpot, tmp_path: Path
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = run(fake, str(path), "--email-column", "E-mail", "--skip", "secret")
     assert out.returncode == 0, out.stderr
-    inputs = fake.requests[-1].json()["inputs"]
-    assert {i["id"]: i["properties"] for i in inputs} == {
+    assert sent_inputs(fake.requests[-1]) == {
         "ada@example.com": {"firstname": "Ada", "city": "London"},
         "bob@example.com": {"firstname": "Bob"},
     }
     fake.reset()
     out = run(fake, str(path), "--email-column", "E-mail", "--only", "city")
     assert out.returncode == 0, out.stderr
-    assert fake.requests[-1].json()["inputs"][0]["properties"] == {"city": "London"}
+    assert sent_inputs(fake.requests[-1])["ada@example.com"] == {"city": "London"}
 
 
 def test_stdin_jsonl(fake: FakeHubSpot) -> None:
@@ -99,13 +100,13 @@ def test_json_array_input(fake: FakeHubSpot, tmp_path: Path) -> None:
     path = tmp_path / "rows.json"
     path.write_text(json.dumps([{"email": "a@example.com", "score": 1.5}]))
     assert run(fake, str(path)).returncode == 0
-    assert fake.requests[-1].json()["inputs"][0]["properties"] == {"score": "1.5"}
+    assert sent_inputs(fake.requests[-1]) == {"a@example.com": {"score": "1.5"}}
 
 
 def test_dry_run_sends_nothing(fake: FakeHubSpot, tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_text("email,firstname,score\nada@example.com,Ada,1.50\nbad-address,X,2\n")
-    out = run(fake, str(path), "--dry-run")
+    out = run(fake, str(path), "--dry-run", token=False)
     assert fake.request_count == 0
     assert out.returncode == 1
     lines = out.stdout.strip().splitlines()
@@ -115,6 +116,23 @@ def test_dry_run_sends_nothing(fake: FakeHubSpot, tmp_path: Path) -> None:
         "properties": {"firstname": "Ada", "score": "1.50"},
     }
     assert lines[-1].startswith("dry run: 1 records would be sent, 1 refused")
+
+
+def test_dry_run_with_a_token_checks_the_portals_definitions(
+    fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    path = tmp_path / "export.csv"
+    rows = ["email,firstname,shoe_size,lifecyclestage,hs_object_id"]
+    rows += [f"p{i}@example.com,P{i},44,{'bogus' if i % 4 == 0 else 'lead'},{i}" for i in range(8)]
+    rows += ["q@example.com,Q,,lead,"]
+    path.write_text("\n".join(rows) + "\n")
+    out = run(fake, str(path), "--dry-run")
+    assert out.returncode == 1, out.stderr
+    # One read of the definitions, and nothing written.
+    assert [r.method for r in fake.requests] == ["GET"] * len(fake.requests)
+    assert not fake.contacts
+    assert "PROPERTY_DOESNT_EXIST shoe_size: 8 records (records 0, 1, 2, 3, 4, ...)" in out.stdout
+    assert out.stdout.strip().splitlines()[-1].startswith("dry run: 1 records would be sent, 8")
 
 
 def test_bad_rows_exit_1_and_the_failures_file_runs_again(
@@ -249,7 +267,7 @@ def test_ctrl_c_prints_what_landed_and_exits_130(tmp_path: Path) -> None:
     with FakeHubSpot(latency=0.1) as fake:
         env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": fake.token}
         proc = subprocess.Popen(
-            [EXE, str(path), "--base-url", fake.url, "--workers", "2"],
+            [EXE, str(path), "--base-url", fake.url, "--max-in-flight", "2"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

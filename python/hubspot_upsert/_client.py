@@ -123,7 +123,7 @@ class HubSpot:
         *,
         progress: bool | _bulk.ProgressCallback | None = None,
         keep: Literal["all", "failures"] = "all",
-        workers: int = 4,
+        max_in_flight: int = 64,
     ) -> _native.BulkResult:
         """Create or update many contacts with HubSpot's batch API (100 per request).
 
@@ -136,8 +136,9 @@ class HubSpot:
         the result; the others land. The result has ``created``, ``updated``, ``failed`` and
         ``total``, and one outcome per record in input order (``keep="failures"`` keeps only the
         failures, for very large runs). ``progress=True`` shows a progress bar (tqdm when
-        installed), a callable gets ``(done, total_or_None)``. ``workers`` batches are in
-        flight at once, all within the client's rate pacing.
+        installed), a callable gets ``(done, total_or_None)``. Batches go out as fast as the
+        client's rate pacing allows, up to ``max_in_flight`` at once (one until HubSpot has
+        accepted the first).
 
         A failure of the whole run (the token refused, the daily limit, HubSpot down beyond
         the retries, Ctrl-C) is raised with the partial result as its ``bulk_result``.
@@ -146,7 +147,7 @@ class HubSpot:
             raise TypeError(f"email_field must be a non-empty str, got {email_field!r}")
         if keep not in ("all", "failures"):
             raise ValueError(f"keep must be 'all' or 'failures', got {keep!r}")
-        workers = _count("workers", workers)
+        max_in_flight = _count("max_in_flight", max_in_flight)
         rows, total = _bulk.records_and_total(records)
         on_progress, finish = _bulk.progress_reporter(progress, total)
         try:
@@ -155,10 +156,31 @@ class HubSpot:
                 email_field=email_field,
                 progress=on_progress,
                 keep_all=keep == "all",
-                workers=workers,
+                max_in_flight=max_in_flight,
             )
         finally:
             finish()
+
+    def check_many(
+        self,
+        records: Iterable[Mapping[str, Any]] | Any,
+        email_field: str = "email",
+        *,
+        definitions: bool = True,
+    ) -> _native.BulkResult:
+        """Check records as :meth:`create_or_update_many` would before sending, and send no
+        write.
+
+        Each record is converted by the same rules; with ``definitions=True`` it is also checked
+        against the portal's contact property definitions (one read, kept by the client as for
+        bulk runs; a token without the ``crm.schemas.contacts.read`` scope checks conversion
+        only). The result keeps the failures (``keep="failures"``): ``total`` records, of which
+        ``failed`` would fail, each a ``RecordError`` with HubSpot's code.
+        """
+        if not isinstance(email_field, str) or not email_field:
+            raise TypeError(f"email_field must be a non-empty str, got {email_field!r}")
+        rows, _ = _bulk.records_and_total(records)
+        return self._native.check_many(rows, email_field=email_field, definitions=bool(definitions))
 
     def __repr__(self) -> str:
         return f"HubSpot(base_url={self.base_url!r})"

@@ -76,6 +76,7 @@ class Client:
         self, record: Any, *, email_field: str
     ) -> tuple[str, list[tuple[str, str]]]: ...
     def convert_many(self, records: Any, *, email_field: str) -> tuple[int, int, int]: ...
+    def check_many(self, records: Any, *, email_field: str, definitions: bool) -> BulkResult: ...
     def upsert_many(
         self,
         records: Any,
@@ -83,5 +84,5 @@ class Client:
         email_field: str,
         progress: Callable[[int], None] | None,
         keep_all: bool,
-        workers: int,
+        max_in_flight: int,
     ) -> BulkResult: ...

@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
             '  hubspot-upsert contacts.jsonl --email-column "E-mail" '
             '--rename "First Name=firstname"\n'
             "  cat rows.jsonl | hubspot-upsert - --format jsonl\n"
-            "  hubspot-upsert contacts.csv --dry-run          validate only; nothing is sent\n"
+            "  hubspot-upsert contacts.csv --dry-run          validate only; nothing is written\n"
             "  hubspot-upsert contacts.csv --fake             rehearse against a fake HubSpot\n"
             "  hubspot-upsert --demo                          sample data into a fake HubSpot\n"
             "\n"
@@ -109,10 +109,20 @@ def _parser() -> argparse.ArgumentParser:
         help=f"the environment variable holding the access token (default: {TOKEN_ENV})",
     )
     conn.add_argument("--base-url", help="HubSpot's address (a proxy, a regional host, a fake)")
-    conn.add_argument("--workers", type=int, default=4, help="batches in flight (default: 4)")
+    conn.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=64,
+        help="most batches in flight at once (default: 64; the rate limit paces them)",
+    )
     mode = parser.add_argument_group("mode")
     mode.add_argument(
-        "--dry-run", action="store_true", help="check every record and show what would be sent"
+        "--dry-run",
+        action="store_true",
+        help=(
+            "check every record and show what would be sent; with a token, against the "
+            "portal's property definitions too (one read); nothing is written"
+        ),
     )
     mode.add_argument(
         "--fake", action="store_true", help="send to a built-in fake HubSpot instead (rehearsal)"
@@ -356,30 +366,38 @@ def _summary(result: Any, seconds: float, dry_run: bool = False) -> str:
     )
 
 
-class _DryResult:
-    """Counts and failures of a dry run, shaped like a BulkResult."""
+def _dry_run(
+    hs: HubSpot, records: Iterator[Any], email: str, show: int, quiet: bool, definitions: bool
+) -> Any:
+    """Checks every record and sends no write: with a token, against the portal's property
+    definitions too. Shows the first records as they would be sent, then each cause of failure
+    with its count and first records."""
 
-    def __init__(self) -> None:
-        self.total = self.failed = self.created = self.updated = 0
-        self.failures: list[Any] = []
+    def preview(rows: Iterator[Any]) -> Iterator[Any]:
+        for index, record in enumerate(rows):
+            if index < show and not quiet:
+                try:
+                    address, properties = hs._native.convert_record(record, email_field=email)
+                except (ValueError, TypeError):
+                    pass
+                else:
+                    line = {"id": address, "idProperty": "email", "properties": dict(properties)}
+                    print(json.dumps(line, ensure_ascii=False))
+            yield record
 
-
-def _dry_run(hs: HubSpot, records: Iterator[Any], email: str, show: int, quiet: bool) -> Any:
-    from ._errors import RecordError
-
-    result = _DryResult()
-    for index, record in enumerate(records):
-        result.total += 1
-        try:
-            address, properties = hs._native.convert_record(record, email_field=email)
-        except (ValueError, TypeError) as e:
-            result.failed += 1
-            mail = record.get(email) if isinstance(record, dict) else None
-            result.failures.append(RecordError(index, mail if isinstance(mail, str) else None, e))
-            continue
-        if index < show and not quiet:
-            line = {"id": address, "idProperty": "email", "properties": dict(properties)}
-            print(json.dumps(line, ensure_ascii=False))
+    result = hs.check_many(preview(records), email, definitions=definitions)
+    if not quiet:
+        causes: dict[tuple[str, str], list[int]] = {}
+        for failure in result.failures:
+            errors = getattr(failure.error, "errors", None)
+            name = errors[0].name if errors else None
+            code = failure.code or type(failure.error).__name__
+            causes.setdefault((code, name or ""), []).append(failure.index)
+        for (code, name), indexes in sorted(causes.items(), key=lambda c: -len(c[1])):
+            first = ", ".join(map(str, indexes[:5]))
+            more = ", ..." if len(indexes) > 5 else ""
+            what = f"{code} {name}".strip()
+            print(f"{what}: {len(indexes):,} records (records {first}{more})")
     return result
 
 
@@ -422,14 +440,27 @@ def _write_report(path: str, args: argparse.Namespace, result: Any, seconds: flo
         out.write("\n")
 
 
+def _offline(args: argparse.Namespace) -> bool:
+    """Whether the run talks to a built-in fake: a rehearsal, the demo, or a dry run without a
+    token (one with a token reads the portal's property definitions, and writes nothing)."""
+    return bool(args.fake or args.demo or (args.dry_run and not _token(args)))
+
+
+def _token(args: argparse.Namespace) -> str:
+    return os.environ.get(args.token_env, "").strip()
+
+
 def _client(args: argparse.Namespace, stack: contextlib.ExitStack) -> HubSpot:
     missing: Literal["skip", "clear"] = "clear" if args.empty == "clears" else "skip"
-    if args.fake or args.demo or args.dry_run:
+    if _offline(args):
         from .testing import FakeHubSpot
 
-        fake = stack.enter_context(FakeHubSpot(strict_properties=not args.fake))
+        # A rehearsal takes any column as a property: it cannot know the real portal's.
+        fake = stack.enter_context(
+            FakeHubSpot(strict_properties=not args.fake, properties_scope=not args.fake)
+        )
         return HubSpot(fake.token, base_url=fake.url, missing=missing)
-    token = os.environ.get(args.token_env, "").strip()
+    token = _token(args)
     if not token:
         raise UsageError(
             f"no access token: set {args.token_env} to a private app token"
@@ -457,8 +488,8 @@ def run(args: argparse.Namespace) -> int:
         args.rename = [*args.rename, "First Name=firstname", "Last Name=lastname"]
     if not args.input:
         raise UsageError("name an input file (or - for standard input), or use --demo")
-    if args.workers < 1:
-        raise UsageError("--workers must be at least 1")
+    if args.max_in_flight < 1:
+        raise UsageError("--max-in-flight must be at least 1")
     if args.verbose:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -476,7 +507,8 @@ def run(args: argparse.Namespace) -> int:
         with source.open() as raw:
             records = (transform(r) for r in raw)
             if args.dry_run:
-                result = _dry_run(hs, records, args.email_column, 5, args.quiet)
+                checked = not _offline(args)
+                result = _dry_run(hs, records, args.email_column, 5, args.quiet, checked)
             else:
                 show_bar = not args.quiet and sys.stderr.isatty()
                 try:
@@ -485,7 +517,7 @@ def run(args: argparse.Namespace) -> int:
                         args.email_column,
                         progress=show_bar or None,
                         keep="failures",
-                        workers=args.workers,
+                        max_in_flight=args.max_in_flight,
                     )
                 except KeyboardInterrupt as e:
                     result = getattr(e, "bulk_result", None)

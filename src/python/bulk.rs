@@ -1,29 +1,25 @@
-//! `create_or_update_many`: records stream in from a Python iterator, become batches of at
-//! most 100 distinct emails, and go to HubSpot on a few worker threads that never hold the GIL.
-//!
-//! The calling thread pulls and converts records (attached), hands batches to the workers and
-//! collects their outcomes (detached while it waits, checking Python's signal handlers every
-//! 50 ms), and reports progress. Two records with the same email are merged into one input
-//! (the later record's values win) when they meet in one batch; a record whose email is in a
-//! batch still in flight waits for that batch, so the later record is always applied last.
+//! `create_or_update_many` as Python sees it: records are read from a Python iterator and
+//! converted here; the core (`crate::bulk`, `crate::planner`) does everything else, with the
+//! GIL released, and its outcomes come back here to become `UpsertResult`s and `RecordError`s
+//! in a [`BulkResult`].
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyIterator, PyString};
 
 use super::convert::{self, ConvertOptions};
 use super::errors;
 use super::hooks::PyHooks;
 use crate::api::{BatchInput, V3_BATCH_MAX};
-use crate::client::{Client as CoreClient, Hooks, InputOutcome, Level};
+use crate::bulk::{Chunk, Sink, Source};
+use crate::client::{Client as CoreClient, Log};
 use crate::error::{Error, Result as CoreResult};
+use crate::planner::Outcome;
 
 /// One record's fate, as kept in a [`BulkResult`].
 pub enum Stored {
@@ -180,70 +176,21 @@ impl BulkResultIter {
     }
 }
 
-/// A batch as it is being formed, and then in flight.
-#[derive(Default)]
-struct Forming {
-    inputs: Vec<BatchInput>,
-    /// The record indexes merged into each input, in input order.
-    members: Vec<Vec<usize>>,
-    by_email: HashMap<String, usize>,
-    /// In-flight batches that hold an email of this one: it waits for them.
-    waits_for: HashSet<usize>,
-}
-
-struct Job {
-    id: usize,
-    inputs: Vec<BatchInput>,
-}
-
-struct Finished {
-    id: usize,
-    result: CoreResult<Vec<InputOutcome>>,
-}
-
-/// Hooks for the workers: they stop when the caller says so, and log like the caller.
-struct WorkerHooks<'a> {
-    stop: &'a AtomicBool,
-    caller: &'a PyHooks,
-}
-
-impl Hooks for WorkerHooks<'_> {
-    fn check(&self) -> CoreResult<()> {
-        if self.stop.load(Ordering::Relaxed) {
-            Err(Error::Interrupted)
-        } else {
-            Ok(())
-        }
-    }
-    fn enabled(&self, level: Level) -> bool {
-        self.caller.enabled(level)
-    }
-    fn log(&self, level: Level, message: &str) {
-        self.caller.log(level, message)
-    }
-}
-
-/// Why a run ended early.
-enum Stop {
-    Signal(PyErr),
-    Failure(PyErr),
-}
-
-struct Run<'a> {
+/// What a run has done so far, shared by the reading and the collecting side.
+struct Store {
     keep_all: bool,
     created: usize,
     updated: usize,
     failed: usize,
     total: usize,
-    outcomes: Vec<(usize, Stored)>,
-    in_flight: HashMap<usize, Vec<(String, Vec<usize>)>>,
-    in_flight_emails: HashMap<String, usize>,
-    progress: Option<&'a Bound<'a, PyAny>>,
     done: usize,
+    outcomes: Vec<(usize, Stored)>,
+    /// What stopped the run from Python's side: the input or the progress callback raised.
+    stop: Option<PyErr>,
 }
 
-impl Run<'_> {
-    fn store(&mut self, index: usize, stored: Stored) {
+impl Store {
+    fn put(&mut self, index: usize, stored: Stored) {
         match &stored {
             Stored::Done { is_new: true, .. } => self.created += 1,
             Stored::Done { .. } => self.updated += 1,
@@ -254,84 +201,108 @@ impl Run<'_> {
             self.outcomes.push((index, stored));
         }
     }
+}
 
-    fn report_progress(&self) -> PyResult<()> {
-        if let Some(cb) = self.progress {
-            cb.call1((self.done,))?;
+fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Reads records from the Python iterator, attached only while it reads.
+struct PySource<'a> {
+    iterator: Py<PyIterator>,
+    email_field: String,
+    options: ConvertOptions,
+    store: &'a Mutex<Store>,
+}
+
+impl Source for PySource<'_> {
+    fn read(&mut self, max: usize) -> CoreResult<Chunk> {
+        Python::attach(|py| {
+            let mut iterator = self.iterator.bind(py).clone();
+            let mut store = lock(self.store);
+            let mut records = Vec::with_capacity(max);
+            for _ in 0..max {
+                let record = match iterator.next() {
+                    None => {
+                        return Ok(Chunk {
+                            records,
+                            done: true,
+                        })
+                    }
+                    Some(Ok(record)) => record,
+                    Some(Err(e)) => {
+                        // The input failed, or a signal handler raised while it was read.
+                        store.stop = Some(e);
+                        return Err(Error::Interrupted);
+                    }
+                };
+                let index = store.total;
+                store.total += 1;
+                match read_record(&record, &self.email_field, self.options) {
+                    Ok(input) => records.push((index, input)),
+                    Err(e) => {
+                        let email = record.get_item(&self.email_field).ok().and_then(|v| {
+                            v.cast::<PyString>()
+                                .ok()
+                                .and_then(|s| s.to_str().ok().map(str::to_owned))
+                        });
+                        let error = e.into_value(py).into_any();
+                        store.put(index, Stored::Failed { email, error });
+                    }
+                }
+            }
+            Ok(Chunk {
+                records,
+                done: false,
+            })
+        })
+    }
+}
+
+/// Turns the core's outcomes into Python objects, and reports progress.
+struct PySink<'a> {
+    store: &'a Mutex<Store>,
+    progress: Option<Py<PyAny>>,
+}
+
+impl PySink<'_> {
+    fn report(&self, py: Python<'_>) -> PyResult<()> {
+        if let Some(cb) = &self.progress {
+            let done = lock(self.store).done;
+            cb.bind(py).call1((done,))?;
         }
         Ok(())
     }
+}
 
-    /// Records what a finished batch did. A failure of the whole batch marks its records
-    /// with that error and is returned.
-    fn finish(&mut self, py: Python<'_>, finished: Finished) -> PyResult<Option<PyErr>> {
-        let members = self.in_flight.remove(&finished.id).unwrap_or_default();
-        for (email, _) in &members {
-            let key = email.to_lowercase();
-            if self.in_flight_emails.get(&key) == Some(&finished.id) {
-                self.in_flight_emails.remove(&key);
-            }
+impl Sink for PySink<'_> {
+    fn take(&mut self, outcomes: Vec<Outcome>) -> CoreResult<()> {
+        if outcomes.is_empty() {
+            return Ok(());
         }
-        let systemic = match finished.result {
-            Ok(outcomes) => {
-                for ((email, indexes), outcome) in members.into_iter().zip(outcomes) {
-                    match outcome {
-                        InputOutcome::Done { vid, is_new } => {
-                            for (k, index) in indexes.into_iter().enumerate() {
-                                // Merged duplicates: the first one created the contact, if anyone did.
-                                let is_new = is_new && k == 0;
-                                self.store(
-                                    index,
-                                    Stored::Done {
-                                        email: email.clone(),
-                                        vid,
-                                        is_new,
-                                    },
-                                );
-                            }
-                        }
-                        InputOutcome::Failed(error) => {
-                            let error = errors::to_py(error).into_value(py).into_any();
-                            for index in indexes {
-                                let stored = Stored::Failed {
-                                    email: Some(email.clone()),
-                                    error: error.clone_ref(py),
-                                };
-                                self.store(index, stored);
-                            }
-                        }
-                    }
+        Python::attach(|py| {
+            {
+                let mut store = lock(self.store);
+                for o in outcomes {
+                    let stored = match o.result {
+                        Ok(landed) => Stored::Done {
+                            email: o.email,
+                            vid: landed.vid,
+                            is_new: landed.is_new,
+                        },
+                        Err(error) => Stored::Failed {
+                            email: Some(o.email),
+                            error: errors::to_py(error).into_value(py).into_any(),
+                        },
+                    };
+                    store.put(o.index, stored);
                 }
-                None
             }
-            Err(error) => {
-                let interrupted = matches!(error, Error::Interrupted);
-                let err = if interrupted {
-                    errors::to_py(Error::Transport {
-                        message: "interrupted before HubSpot answered; the batch may or may not have been applied".into(),
-                        timeout: false,
-                        attempts: 0,
-                    })
-                } else {
-                    errors::to_py(error)
-                };
-                let value = err.value(py).clone().into_any().unbind();
-                for (email, indexes) in members {
-                    for index in indexes {
-                        self.store(
-                            index,
-                            Stored::Failed {
-                                email: Some(email.clone()),
-                                error: value.clone_ref(py),
-                            },
-                        );
-                    }
-                }
-                (!interrupted).then_some(err)
-            }
-        };
-        self.report_progress()?;
-        Ok(systemic)
+            self.report(py).map_err(|e| {
+                lock(self.store).stop = Some(e);
+                Error::Interrupted
+            })
+        })
     }
 }
 
@@ -379,260 +350,113 @@ pub fn read_record(
     Ok(BatchInput { email, properties })
 }
 
-/// Runs a whole bulk upsert; see the module comment.
+/// Runs a whole bulk upsert; see the module comment. `max_in_flight` caps the batches in
+/// flight at once.
 #[allow(clippy::too_many_arguments)]
 pub fn upsert_many<'py>(
     py: Python<'py>,
-    core: &CoreClient,
+    core: &Arc<CoreClient>,
     options: ConvertOptions,
     records: &Bound<'py, PyAny>,
     email_field: &str,
     progress: Option<&Bound<'py, PyAny>>,
     keep_all: bool,
-    workers: usize,
+    max_in_flight: usize,
 ) -> PyResult<Bound<'py, BulkResult>> {
-    let mut iterator = records.try_iter()?;
-    let hooks = PyHooks::new(py)?;
-    let stop = AtomicBool::new(false);
-    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(workers);
-    let job_rx = Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::channel::<Finished>();
-    // Receivers are not Sync; the waits below happen with the GIL released, in a closure.
-    let done_rx = Mutex::new(done_rx);
-    let mut run = Run {
+    collect(
+        py,
+        (records, email_field, options),
+        progress,
+        keep_all,
+        |source, sink, hooks, log| core.upsert_many(source, sink, hooks, log, max_in_flight),
+    )
+}
+
+/// Checks records as `upsert_many` would before sending, and sends no write; see
+/// `HubSpot.check_many`.
+pub fn check_many<'py>(
+    py: Python<'py>,
+    core: &Arc<CoreClient>,
+    options: ConvertOptions,
+    records: &Bound<'py, PyAny>,
+    email_field: &str,
+    definitions: bool,
+) -> PyResult<Bound<'py, BulkResult>> {
+    collect(
+        py,
+        (records, email_field, options),
+        None,
+        false,
+        |source, sink, hooks, _| core.check_many(source, sink, hooks, definitions),
+    )
+}
+
+/// Reads `records` into `work` (run with the GIL released) and collects what it reports into
+/// a [`BulkResult`]; a run that ends early raises, with that result as `bulk_result`.
+fn collect<'py>(
+    py: Python<'py>,
+    (records, email_field, options): (&Bound<'py, PyAny>, &str, ConvertOptions),
+    progress: Option<&Bound<'py, PyAny>>,
+    keep_all: bool,
+    work: impl FnOnce(&mut PySource, &mut PySink, &PyHooks, Arc<dyn Log>) -> CoreResult<()> + Send,
+) -> PyResult<Bound<'py, BulkResult>> {
+    let iterator = records.try_iter()?.unbind();
+    let hooks = Arc::new(PyHooks::new(py)?);
+    let store = Mutex::new(Store {
         keep_all,
         created: 0,
         updated: 0,
         failed: 0,
         total: 0,
-        outcomes: Vec::new(),
-        in_flight: HashMap::new(),
-        in_flight_emails: HashMap::new(),
-        progress,
         done: 0,
+        outcomes: Vec::new(),
+        stop: None,
+    });
+    let mut source = PySource {
+        iterator,
+        email_field: email_field.to_owned(),
+        options,
+        store: &store,
     };
-    let mut ended: Option<Stop> = None;
-
-    let worker_hooks = WorkerHooks {
-        stop: &stop,
-        caller: &hooks,
+    let mut sink = PySink {
+        store: &store,
+        progress: progress.map(|p| p.clone().unbind()),
     };
-    std::thread::scope(|scope| -> PyResult<()> {
-        let mut handles = Vec::new();
-        for _ in 0..workers {
-            let done_tx = done_tx.clone();
-            let (job_rx, worker_hooks) = (&job_rx, &worker_hooks);
-            handles.push(scope.spawn(move || loop {
-                let job = match job_rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
-                    Ok(job) => job,
-                    Err(_) => return,
-                };
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    core.upsert_batch(&job.inputs, worker_hooks)
-                }))
-                .unwrap_or_else(|_| {
-                    Err(Error::Transport {
-                        message:
-                            "internal error in hubspot_upsert (batch worker); please report it"
-                                .into(),
-                        timeout: false,
-                        attempts: 0,
-                    })
-                });
-                if done_tx.send(Finished { id: job.id, result }).is_err() {
-                    return;
-                }
-            }));
-        }
-        drop(done_tx);
-
-        let mut forming = Forming::default();
-        let mut next_id = 0usize;
-        let mut exhausted = false;
-        let outcome = (|| -> PyResult<()> {
-            loop {
-                // Fill the batch from the input.
-                while !exhausted && forming.inputs.len() < V3_BATCH_MAX && ended.is_none() {
-                    let Some(record) = iterator.next() else {
-                        exhausted = true;
-                        break;
-                    };
-                    let record = match record {
-                        Ok(record) => record,
-                        Err(e) => {
-                            // The input failed (or a signal handler raised while Python code
-                            // read it): stop as for an interrupt, keeping what was done.
-                            stop.store(true, Ordering::Relaxed);
-                            ended = Some(Stop::Signal(e));
-                            break;
-                        }
-                    };
-                    let index = run.total;
-                    run.total += 1;
-                    match read_record(&record, email_field, options) {
-                        Err(e) => {
-                            let email = record.get_item(email_field).ok().and_then(|v| {
-                                v.cast::<PyString>()
-                                    .ok()
-                                    .and_then(|s| s.to_str().ok().map(str::to_owned))
-                            });
-                            run.store(
-                                index,
-                                Stored::Failed {
-                                    email,
-                                    error: e.into_value(py).into_any(),
-                                },
-                            );
-                        }
-                        Ok(input) => {
-                            let key = input.email.to_lowercase();
-                            if let Some(&job) = run.in_flight_emails.get(&key) {
-                                forming.waits_for.insert(job);
-                            }
-                            match forming.by_email.get(&key) {
-                                Some(&at) => {
-                                    let merged = &mut forming.inputs[at].properties;
-                                    for (name, value) in input.properties {
-                                        match merged.iter_mut().find(|(n, _)| *n == name) {
-                                            Some(slot) => slot.1 = value,
-                                            None => merged.push((name, value)),
-                                        }
-                                    }
-                                    forming.members[at].push(index);
-                                }
-                                None => {
-                                    forming.by_email.insert(key, forming.inputs.len());
-                                    forming.inputs.push(input);
-                                    forming.members.push(vec![index]);
-                                }
-                            }
-                        }
-                    }
-                }
-                let batch_ready = !forming.inputs.is_empty()
-                    && (forming.inputs.len() >= V3_BATCH_MAX || exhausted);
-                let can_send = batch_ready
-                    && ended.is_none()
-                    && run.in_flight.len() < workers
-                    && forming
-                        .waits_for
-                        .iter()
-                        .all(|j| !run.in_flight.contains_key(j));
-                if can_send {
-                    let batch = std::mem::take(&mut forming);
-                    let id = next_id;
-                    next_id += 1;
-                    let mut members = Vec::with_capacity(batch.inputs.len());
-                    for (input, indexes) in batch.inputs.iter().zip(batch.members) {
-                        run.in_flight_emails.insert(input.email.to_lowercase(), id);
-                        members.push((input.email.clone(), indexes));
-                    }
-                    run.in_flight.insert(id, members);
-                    let job = Job {
-                        id,
-                        inputs: batch.inputs,
-                    };
-                    py.detach(|| job_tx.send(job))
-                        .map_err(|_| errors::internal(py, "batch workers stopped"))?;
-                    continue;
-                }
-                if run.in_flight.is_empty() {
-                    if forming.inputs.is_empty() && (exhausted || ended.is_some()) {
-                        run.report_progress()?;
-                        return Ok(());
-                    }
-                    if !batch_ready && !exhausted && ended.is_none() {
-                        continue;
-                    }
-                    if ended.is_some() {
-                        // Records read but never sent: the run stopped before them.
-                        let batch = std::mem::take(&mut forming);
-                        let message = "not sent: the run stopped before this record";
-                        let err = errors::to_py(Error::Transport {
-                            message: message.into(),
-                            timeout: false,
-                            attempts: 0,
-                        });
-                        let value = err.value(py).clone().into_any().unbind();
-                        for (input, indexes) in batch.inputs.iter().zip(batch.members) {
-                            for index in indexes {
-                                run.store(
-                                    index,
-                                    Stored::Failed {
-                                        email: Some(input.email.clone()),
-                                        error: value.clone_ref(py),
-                                    },
-                                );
-                            }
-                        }
-                        continue;
-                    }
-                }
-                // Wait for a batch to finish, letting signal handlers run.
-                let waited = py.detach(|| loop {
-                    match done_rx
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .recv_timeout(Duration::from_millis(50))
-                    {
-                        Ok(finished) => return Ok(Some(finished)),
-                        Err(RecvTimeoutError::Disconnected) => return Ok(None),
-                        Err(RecvTimeoutError::Timeout) => {
-                            if stop.load(Ordering::Relaxed) {
-                                continue;
-                            }
-                            Python::attach(|py| py.check_signals())?;
-                        }
-                    }
-                });
-                match waited {
-                    Ok(Some(finished)) => {
-                        if let Some(err) = run.finish(py, finished)? {
-                            if ended.is_none() {
-                                stop.store(true, Ordering::Relaxed);
-                                ended = Some(Stop::Failure(err));
-                            }
-                        }
-                    }
-                    Ok(None) => return Err(errors::internal(py, "batch workers stopped")),
-                    Err(signal) => {
-                        stop.store(true, Ordering::Relaxed);
-                        ended = Some(Stop::Signal(signal));
-                    }
-                }
-            }
-        })();
-        drop(job_tx);
-        stop.store(true, Ordering::Relaxed);
-        py.detach(|| {
-            for handle in handles {
-                let _ = handle.join();
-            }
-        });
-        // Outcomes of batches that finished while stopping.
-        while let Ok(finished) = done_rx.lock().unwrap_or_else(|p| p.into_inner()).try_recv() {
-            run.finish(py, finished)?;
-        }
-        outcome
-    })?;
-
-    run.outcomes.sort_unstable_by_key(|(index, _)| *index);
+    let log: Arc<dyn Log> = hooks.clone();
+    let ran = py.detach(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            work(&mut source, &mut sink, &hooks, log)
+        }))
+    });
+    let ended = match ran {
+        Ok(Ok(())) => sink.report(py).err(),
+        Ok(Err(Error::Interrupted)) => Some(
+            lock(&store)
+                .stop
+                .take()
+                .or_else(|| hooks.take_interrupt())
+                .unwrap_or_else(|| errors::internal(py, "lost interrupt")),
+        ),
+        Ok(Err(error)) => Some(errors::to_py(error)),
+        Err(_) => Some(errors::internal(py, "bulk upsert")),
+    };
+    let mut store = store.into_inner().unwrap_or_else(|p| p.into_inner());
+    store.outcomes.sort_unstable_by_key(|(index, _)| *index);
     let result = Bound::new(
         py,
         BulkResult {
-            created: run.created,
-            updated: run.updated,
-            failed: run.failed,
-            total: run.total,
-            outcomes: run.outcomes,
+            created: store.created,
+            updated: store.updated,
+            failed: store.failed,
+            total: store.total,
+            outcomes: store.outcomes,
             keep: if keep_all { "all" } else { "failures" },
         },
     )?;
     match ended {
         None => Ok(result),
-        Some(Stop::Signal(err)) | Some(Stop::Failure(err)) => {
-            let value = err.value(py);
-            let _ = value.setattr("bulk_result", &result);
+        Some(err) => {
+            let _ = err.value(py).setattr("bulk_result", &result);
             Err(err)
         }
     }
@@ -649,8 +473,10 @@ pub fn convert_only(
     let (mut ok, mut refused, mut bytes) = (0, 0, 0);
     let mut batch: Vec<BatchInput> = Vec::with_capacity(V3_BATCH_MAX);
     let flush = |batch: &mut Vec<BatchInput>, bytes: &mut usize| {
-        let refs: Vec<&BatchInput> = batch.iter().collect();
-        *bytes += crate::api::v3_batch_upsert_body(&refs).len();
+        let traces: Vec<String> = (0..batch.len()).map(|i| i.to_string()).collect();
+        *bytes +=
+            crate::api::v3_batch_upsert_body(traces.iter().map(String::as_str).zip(batch.iter()))
+                .len();
         batch.clear();
     };
     for record in records.try_iter()? {

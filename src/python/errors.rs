@@ -65,6 +65,33 @@ fn build(py: Python<'_>, error: Error) -> PyResult<PyErr> {
             (cls, message, kw)
         }
         Error::Api(api) => api_error(py, *api)?,
+        Error::Refused {
+            message,
+            status,
+            correlation_id,
+            field,
+        } => {
+            let kw = PyDict::new(py);
+            kw.set_item("status", status)?;
+            kw.set_item("category", "VALIDATION_ERROR")?;
+            kw.set_item("correlation_id", correlation_id)?;
+            kw.set_item("attempts", u32::from(status.is_some()))?;
+            let field_error = class(py, &FIELD_ERROR, "FieldError")?;
+            let list = PyList::empty(py);
+            list.append(field_error.call1((field.name, field.code, field.message))?)?;
+            kw.set_item("errors", list)?;
+            (class(py, &VALIDATION, "ValidationError")?, message, kw)
+        }
+        error @ Error::NotSent { .. } => {
+            let kw = PyDict::new(py);
+            kw.set_item("attempts", 0)?;
+            (
+                class(py, &TRANSPORT, "TransportError")?,
+                error.to_string(),
+                kw,
+            )
+        }
+        Error::Internal(what) => return Ok(internal(py, &what)),
         Error::Interrupted => return Ok(internal(py, "an interrupt without its exception")),
     };
     Ok(PyErr::from_value(cls.call((message,), Some(&kwargs))?))

@@ -8,7 +8,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-use crate::client::{Hooks, Level};
+use crate::client::{Hooks, Level, Log};
 use crate::error::{Error, Result};
 
 static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -71,7 +71,9 @@ impl Hooks for PyHooks {
             }
         })
     }
+}
 
+impl Log for PyHooks {
     fn enabled(&self, level: Level) -> bool {
         python_level(level) >= self.threshold
     }

@@ -269,8 +269,27 @@ mod _native {
             super::bulk::convert_only(records, email_field, self.options)
         }
 
+        /// Checks records as `upsert_many` would and sends no write; see `HubSpot.check_many`.
+        #[pyo3(signature = (records, *, email_field, definitions))]
+        fn check_many<'py>(
+            &self,
+            py: Python<'py>,
+            records: &Bound<'py, PyAny>,
+            email_field: &str,
+            definitions: bool,
+        ) -> PyResult<Bound<'py, BulkResult>> {
+            super::bulk::check_many(
+                py,
+                &self.core,
+                self.options,
+                records,
+                email_field,
+                definitions,
+            )
+        }
+
         /// Upserts many records with v3 batch requests; see `HubSpot.create_or_update_many`.
-        #[pyo3(signature = (records, *, email_field, progress, keep_all, workers))]
+        #[pyo3(signature = (records, *, email_field, progress, keep_all, max_in_flight))]
         fn upsert_many<'py>(
             &self,
             py: Python<'py>,
@@ -278,10 +297,10 @@ mod _native {
             email_field: &str,
             progress: Option<&Bound<'py, PyAny>>,
             keep_all: bool,
-            workers: usize,
+            max_in_flight: usize,
         ) -> PyResult<Bound<'py, BulkResult>> {
-            if workers == 0 {
-                return Err(PyValueError::new_err("workers must be at least 1"));
+            if max_in_flight == 0 {
+                return Err(PyValueError::new_err("max_in_flight must be at least 1"));
             }
             super::bulk::upsert_many(
                 py,
@@ -291,7 +310,7 @@ mod _native {
                 email_field,
                 progress,
                 keep_all,
-                workers,
+                max_in_flight,
             )
         }
     }

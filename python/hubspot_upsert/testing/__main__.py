@@ -32,6 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--daily-limit", type=int, help="requests allowed per day")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
     parser.add_argument(
+        "--no-properties-scope",
+        action="store_true",
+        help="answer the property definitions with 403, as for a token without the scope",
+    )
+    parser.add_argument(
+        "--name-all-errors",
+        action="store_true",
+        help="a rejected batch names every bad input (HubSpot may name only the first)",
+    )
+    parser.add_argument(
         "--no-record", action="store_true", help="keep no copy of requests (long runs)"
     )
     args = parser.parse_args(argv)
@@ -44,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         daily_limit=args.daily_limit,
         latency=args.latency,
         record_requests=not args.no_record,
+        properties_scope=not args.no_properties_scope,
+        name_all_errors=args.name_all_errors,
     )
     stop = threading.Event()
     # Both stop it cleanly; SIGINT is handled explicitly because a shell starts background

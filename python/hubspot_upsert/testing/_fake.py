@@ -30,6 +30,14 @@ V1_UPSERT_PREFIX = "/contacts/v1/contact/createOrUpdate/email/"
 # v3, and HubSpot's date-versioned successor of the same shape (/crm/objects/2026-03/...).
 _V3_BATCH_PATH = re.compile(r"/crm/(?:v3/objects|objects/\d{4}-\d{2})/contacts/batch/upsert/?\Z")
 V3_BATCH_MAX = 100
+_PROPERTIES_PATH = re.compile(r"/crm/(?:v3/properties|properties/\d{4}-\d{2})/contacts/?\Z")
+
+#: Properties HubSpot sets itself: every portal has them, and writes to them are refused.
+READ_ONLY_PROPERTIES: Mapping[str, str] = {
+    "hs_object_id": "number",
+    "createdate": "datetime",
+    "lastmodifieddate": "datetime",
+}
 
 #: A property type: "string", "number", "bool", "date", "datetime", or a sequence of the
 #: allowed option values of an enumeration (several may be sent joined with ";").
@@ -82,9 +90,27 @@ STANDARD_PROPERTIES: Mapping[str, PropertyType] = {
 _TYPES = {"string", "number", "bool", "date", "datetime"}
 _NUMBER = re.compile(r"-?\d+(\.\d+)?\Z")
 _INTEGER = re.compile(r"-?\d+\Z")
-# HubSpot's check, roughly: no quoted local part, no white space, a domain ending in a TLD.
+# HubSpot's check, roughly: no quoted local part, no white space, a domain ending in a real
+# top-level domain (IDN domains and TLDs included).
 _EMAIL = re.compile(
-    r'[^@\s"(),:;<>\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}\Z'
+    r'[^@\s"(),:;<>\[\]\\]+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+([^\W\d_]{2,}|xn--[a-z0-9-]+)\Z'
+)
+# The country-code TLDs (ISO 3166) and the generic ones in common use.
+_TLDS = frozenset(
+    """
+    ac ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bm bn bo br bs
+    bt bw by bz ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec ee
+    eg er es et eu fi fj fk fm fo fr ga gb gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk
+    hm hn hr ht hu id ie il im in io iq ir is it je jm jo jp ke kg kh ki km kn kp kr kw ky kz la
+    lb lc li lk lr ls lt lu lv ly ma mc md me mg mh mk ml mm mn mo mp mq mr ms mt mu mv mw mx my
+    mz na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph pk pl pm pn pr ps pt pw py qa re ro
+    rs ru rw sa sb sc sd se sg sh si sk sl sm sn so sr ss st su sv sx sy sz tc td tf tg th tj tk
+    tl tm tn to tr tt tv tw tz ua ug uk us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw
+    com org net edu gov mil int info biz name pro mobi aero coop museum jobs travel cat tel asia
+    app dev page io ai cloud online site store tech blog shop xyz top club live news email
+    agency digital solutions company services global world media group network systems support
+    academy energy finance health law legal marketing software studio design art example test
+    """.split()
 )
 _DAY_MS = 86_400_000
 _MAX_BODY = 10 * 1024 * 1024
@@ -166,6 +192,14 @@ class _Reply(Exception):
         self.disconnect = disconnect
 
 
+def _valid_email(address: str) -> bool:
+    match = _EMAIL.match(address)
+    if match is None:
+        return False
+    tld = match.group(1)
+    return tld.lower() in _TLDS or not tld.isascii() or tld.startswith("xn--")
+
+
 def _reason(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
@@ -181,6 +215,24 @@ def _v3_error(
     message: str, correlation_id: str, *, category: str = "VALIDATION_ERROR", **extra: Any
 ) -> dict[str, Any]:
     return _error_body(message, correlation_id, category=category, **extra)
+
+
+def _missing_scope(scope: str, correlation_id: str) -> _Reply:
+    """HubSpot's 403 for a token without ``scope``."""
+    return _Reply(
+        403,
+        _error_body(
+            "This app hasn't been granted all required scopes to make this call.",
+            correlation_id,
+            category="MISSING_SCOPES",
+            errors=[
+                {
+                    "message": "One or more of the following scopes are required.",
+                    "context": {"requiredGranularScopes": [scope]},
+                }
+            ],
+        ),
+    )
 
 
 def _iso(millis: int) -> str:
@@ -216,6 +268,14 @@ class FakeHubSpot:
     ``ssl.SSLContext``) serves HTTPS. ``conflict_style`` picks the 409 body: ``"new"`` (with
     ``category`` and ``errors``) or ``"old"``. ``record_requests=False`` keeps no copy of the
     requests (for long benchmark runs). Faults are scripted with :meth:`script`.
+
+    Like HubSpot, a rejected batch names only its first bad input (``name_all_errors=True``
+    names them all); batch results echo only the properties written, ``hs_object_id``,
+    ``createdate``, ``lastmodifieddate`` and the input's ``objectWriteTraceId``; writes to those
+    read-only properties are refused (``READ_ONLY_VALUE``); addresses need a real top-level
+    domain. ``GET /crm/v3/properties/contacts`` lists the property definitions, or answers 403
+    ``MISSING_SCOPES`` with ``properties_scope=False`` (a token without
+    ``crm.schemas.contacts.read``). Rate limits count a request when it arrives.
     """
 
     def __init__(
@@ -238,6 +298,8 @@ class FakeHubSpot:
         conflict_style: str = "new",
         first_vid: int = 1001,
         record_requests: bool = True,
+        name_all_errors: bool = False,
+        properties_scope: bool = True,
     ) -> None:
         self.token = token or f"pat-na1-fake-{uuid.uuid4()}"
         self._host = host
@@ -260,6 +322,8 @@ class FakeHubSpot:
         self._ssl_context = ssl_context
         self._first_vid = first_vid
         self._record = record_requests
+        self.name_all_errors = name_all_errors
+        self.properties_scope = properties_scope
 
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
@@ -484,10 +548,16 @@ class FakeHubSpot:
         with self._lock:
             self._in_flight += 1
             self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+            # HubSpot counts a request against its limits when it arrives, not when it answers.
+            self._request_count += 1
+            admitted = (
+                self._count_against_limits(),
+                (self._scripted.popleft() if self._scripted else None),
+            )
         try:
             if self.latency:
                 time.sleep(self.latency)
-            reply = self._respond(method, target, headers, body, received_at)
+            reply = self._respond(method, target, headers, body, received_at, admitted)
             if reply.delay:
                 time.sleep(reply.delay)
         finally:
@@ -550,13 +620,11 @@ class FakeHubSpot:
         headers: Mapping[str, str],
         body: bytes,
         received_at: float,
+        admitted: tuple[tuple[dict[str, str], str | None], ScriptedResponse | None],
     ) -> _Reply:
         correlation_id = str(uuid.uuid4())
         extra = {"x-hubspot-correlation-id": correlation_id}
-        with self._lock:
-            self._request_count += 1
-            limit_headers, over_policy = self._count_against_limits()
-            scripted = self._scripted.popleft() if self._scripted else None
+        (limit_headers, over_policy), scripted = admitted
         extra.update(limit_headers)
         try:
             if scripted is not None:
@@ -650,20 +718,7 @@ class FakeHubSpot:
                 "EXPIRED_AUTHENTICATION",
             )
         if token in self._readonly:
-            raise _Reply(
-                403,
-                _error_body(
-                    "This app hasn't been granted all required scopes to make this call.",
-                    correlation_id,
-                    category="MISSING_SCOPES",
-                    errors=[
-                        {
-                            "message": "One or more of the following scopes are required.",
-                            "context": {"requiredGranularScopes": ["crm.objects.contacts.write"]},
-                        }
-                    ],
-                ),
-            )
+            raise _missing_scope("crm.objects.contacts.write", correlation_id)
 
     def _route(self, method: str, target: str, body: bytes, correlation_id: str) -> tuple[int, Any]:
         path = target.partition("?")[0]
@@ -685,6 +740,10 @@ class FakeHubSpot:
             if method != "POST":
                 raise _Reply(405, _error_body(f"{method} is not allowed here", correlation_id))
             return self._v3_batch_upsert(body, correlation_id)
+        if _PROPERTIES_PATH.match(path):
+            if method != "GET":
+                raise _Reply(405, _error_body(f"{method} is not allowed here", correlation_id))
+            return self._properties(correlation_id)
         raise _Reply(404, _error_body("resource not found", correlation_id))
 
     def _parse_json(self, body: bytes, correlation_id: str) -> Any:
@@ -708,7 +767,7 @@ class FakeHubSpot:
         if value == "":
             return None
         if name == "email":
-            if not _EMAIL.match(value):
+            if not _valid_email(value):
                 return "INVALID_EMAIL", f"Email address {value} is invalid"
             return None
         if isinstance(kind, str):
@@ -780,10 +839,13 @@ class FakeHubSpot:
     def _problems(self, email: str, values: Mapping[str, str]) -> list[tuple[str, str, str]]:
         """``(property, code, message)`` of everything HubSpot would refuse in an upsert."""
         results = []
-        if not _EMAIL.match(email):
+        if not _valid_email(email):
             results.append(("email", "INVALID_EMAIL", f"Email address {email} is invalid"))
         for name, value in values.items():
-            if name not in self._schema and self.strict_properties:
+            if name in READ_ONLY_PROPERTIES:
+                message = f'"{name}" is a read-only property; its value cannot be set'
+                results.append((name, "READ_ONLY_VALUE", message))
+            elif name not in self._schema and self.strict_properties:
                 results.append((name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
             elif (problem := self._invalid_value(name, value)) is not None:
                 results.append((name, *problem))
@@ -822,7 +884,7 @@ class FakeHubSpot:
                     f"Batch input size {len(inputs)} exceeds limit {V3_BATCH_MAX}", correlation_id
                 ),
             )
-        parsed: list[tuple[str, dict[str, str]]] = []
+        parsed: list[tuple[str, dict[str, str], Any]] = []
         seen: set[str] = set()
         errors: list[dict[str, Any]] = []
         for item in inputs:
@@ -841,16 +903,28 @@ class FakeHubSpot:
             email = item["id"]
             if email.lower() in seen:
                 raise _Reply(
-                    400, _v3_error(f"Duplicate IDs found in batch input: [{email}]", correlation_id)
+                    400,
+                    _v3_error(
+                        f"Duplicate IDs found in batch input: [{email}]. IDs must be unique",
+                        correlation_id,
+                        errors=[
+                            {
+                                "message": "Duplicate IDs found in batch input",
+                                "code": "DUPLICATE_ID",
+                                "context": {"ids": [email]},
+                            }
+                        ],
+                    ),
                 )
             seen.add(email.lower())
-            props = {k: v for k, v in props.items() if k != "email" or v.lower() != email.lower()}
-            parsed.append((email, props))
+            parsed.append((email, dict(props), item.get("objectWriteTraceId")))
             for name, code, message in self._problems(email, props):
                 errors.append(
                     {"message": message, "code": code, "context": {"propertyName": [name]}}
                 )
         if errors:
+            if not self.name_all_errors:
+                errors = errors[:1]  # HubSpot may name only the first bad input
             legacy = [
                 {
                     "isValid": False,
@@ -872,19 +946,33 @@ class FakeHubSpot:
         started = _iso_now()
         results = []
         with self._lock:
-            for email, props in parsed:
+            for email, props, _ in parsed:
+                key, new_email = email.lower(), props.get("email", email).lower()
+                owner = self._contacts.get(new_email)
+                if new_email != key and owner is not None and owner is not self._contacts.get(key):
+                    raise _Reply(409, self._conflict_body(owner, correlation_id))
+            for email, props, trace in parsed:
                 contact, is_new = self._store(email, props)
-                stamp = _iso(int(contact.properties["lastmodifieddate"]))
-                results.append(
-                    {
-                        "id": str(contact.vid),
-                        "properties": {**contact.properties, "hs_object_id": str(contact.vid)},
-                        "createdAt": _iso(int(contact.properties["createdate"])),
-                        "updatedAt": stamp,
-                        "archived": False,
-                        "new": is_new,
-                    }
-                )
+                new_email = props.get("email", email).lower()
+                if new_email != email.lower():
+                    del self._contacts[email.lower()]
+                    self._contacts[new_email] = contact
+                # HubSpot echoes what was written and the properties it sets itself, no more.
+                echoed = {k: contact.properties[k] for k in props if k in contact.properties}
+                echoed["hs_object_id"] = str(contact.vid)
+                echoed["createdate"] = _iso(int(contact.properties["createdate"]))
+                echoed["lastmodifieddate"] = _iso(int(contact.properties["lastmodifieddate"]))
+                result: dict[str, Any] = {
+                    "id": str(contact.vid),
+                    "properties": echoed,
+                    "createdAt": echoed["createdate"],
+                    "updatedAt": echoed["lastmodifieddate"],
+                    "archived": False,
+                    "new": is_new,
+                }
+                if trace is not None:
+                    result["objectWriteTraceId"] = trace
+                results.append(result)
         # HubSpot does not promise input order; neither does the fake.
         results.reverse()
         return 200, {
@@ -893,6 +981,46 @@ class FakeHubSpot:
             "startedAt": started,
             "completedAt": _iso_now(),
         }
+
+    def _properties(self, correlation_id: str) -> tuple[int, Any]:
+        """The portal's contact property definitions, as HubSpot's properties API gives them."""
+        if not self.properties_scope:
+            raise _missing_scope("crm.schemas.contacts.read", correlation_id)
+        results = []
+        with self._lock:
+            schema = {**self._schema, **READ_ONLY_PROPERTIES}
+        for name, kind in schema.items():
+            read_only = name in READ_ONLY_PROPERTIES
+            options: list[dict[str, Any]]
+            if isinstance(kind, str):
+                options = (
+                    [{"label": "Yes", "value": "true"}, {"label": "No", "value": "false"}]
+                    if kind == "bool"
+                    else []
+                )
+                kind_name = kind
+            else:
+                options = [{"label": o, "value": o, "hidden": False} for o in kind]
+                kind_name = "enumeration"
+            results.append(
+                {
+                    "name": name,
+                    "label": name.replace("_", " ").title(),
+                    "type": kind_name,
+                    "fieldType": {"bool": "booleancheckbox", "enumeration": "select"}.get(
+                        kind_name, "text"
+                    ),
+                    "options": options,
+                    "calculated": False,
+                    "hubspotDefined": name in STANDARD_PROPERTIES or read_only,
+                    "modificationMetadata": {
+                        "archivable": not read_only,
+                        "readOnlyDefinition": read_only,
+                        "readOnlyValue": read_only,
+                    },
+                }
+            )
+        return 200, {"results": results}
 
     def _conflict_body(self, owner: _Contact, correlation_id: str) -> dict[str, Any]:
         email = owner.properties["email"]

@@ -1,0 +1,311 @@
+//! The portal's contact property definitions, and the checks they allow before anything is
+//! sent: a property the portal lacks, one nobody may write, an enumeration value outside its
+//! options, a value that does not fit a number, bool, date or datetime property.
+//!
+//! The codes are HubSpot's own, so that a record refused here reads like one HubSpot refused.
+
+use std::collections::HashMap;
+
+use serde_json::Value as Json;
+
+use crate::error::FieldError;
+
+/// What kind of value a property holds (HubSpot's `type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Number,
+    Bool,
+    Date,
+    DateTime,
+    /// The option values (not labels) a value, or each `;`-separated part of it, must be one of.
+    Enumeration(Vec<String>),
+}
+
+/// One property definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Property {
+    pub name: String,
+    pub kind: Kind,
+    /// Calculated, or `modificationMetadata.readOnlyValue`: refused on writes.
+    pub read_only: bool,
+}
+
+/// The definitions of one portal's contact properties, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Schema {
+    properties: HashMap<String, Property>,
+}
+
+fn str_at<'a>(json: &'a Json, key: &str) -> Option<&'a str> {
+    json.get(key).and_then(Json::as_str)
+}
+
+fn is_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_number(text: &str) -> bool {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    match unsigned.split_once('.') {
+        Some((whole, fraction)) => {
+            !whole.is_empty()
+                && whole.bytes().all(|b| b.is_ascii_digit())
+                && !fraction.is_empty()
+                && fraction.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => is_integer(unsigned),
+    }
+}
+
+/// `YYYY-MM-DD`, which HubSpot takes for date properties as well as epoch milliseconds.
+fn is_iso_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && [0, 1, 2, 3, 5, 6, 8, 9]
+            .iter()
+            .all(|&i| b[i].is_ascii_digit())
+}
+
+/// An ISO 8601 date-time (`2024-08-15T17:09:13.648Z`, or with an offset).
+fn is_iso_datetime(text: &str) -> bool {
+    text.len() > 11 && is_iso_date(&text[..10]) && text.as_bytes()[10] == b'T'
+}
+
+const DAY_MS: i128 = 86_400_000;
+
+impl Schema {
+    /// Reads the answer of `GET .../properties/contacts`: `{"results": [{"name", "type",
+    /// "options": [{"value"}], "calculated", "modificationMetadata": {"readOnlyValue"}}]}`.
+    /// `None` when the answer is not of that shape.
+    pub fn from_json(body: &[u8]) -> Option<Schema> {
+        let json: Json = serde_json::from_slice(body).ok()?;
+        let mut properties = HashMap::new();
+        for p in json.get("results")?.as_array()? {
+            let name = str_at(p, "name")?.to_owned();
+            let options = || {
+                p.get("options")
+                    .and_then(Json::as_array)
+                    .map(|list| {
+                        list.iter()
+                            .filter_map(|o| str_at(o, "value").map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let kind = match str_at(p, "type").unwrap_or("string") {
+                "number" => Kind::Number,
+                "bool" => Kind::Bool,
+                "date" => Kind::Date,
+                "datetime" => Kind::DateTime,
+                "enumeration" => Kind::Enumeration(options()),
+                _ => Kind::Text,
+            };
+            let read_only = p.get("calculated").and_then(Json::as_bool) == Some(true)
+                || p.get("modificationMetadata")
+                    .and_then(|m| m.get("readOnlyValue"))
+                    .and_then(Json::as_bool)
+                    == Some(true);
+            properties.insert(
+                name.clone(),
+                Property {
+                    name,
+                    kind,
+                    read_only,
+                },
+            );
+        }
+        Some(Schema { properties })
+    }
+
+    pub fn new(properties: impl IntoIterator<Item = Property>) -> Schema {
+        Schema {
+            properties: properties
+                .into_iter()
+                .map(|p| (p.name.clone(), p))
+                .collect(),
+        }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.properties.contains_key(name)
+    }
+
+    /// Why HubSpot would refuse a record setting `properties`, if it would: the first refused
+    /// property, as the error the record fails with (nothing was sent for it).
+    pub fn refusal(&self, properties: &[(String, String)]) -> Option<crate::error::Error> {
+        let field = properties
+            .iter()
+            .find_map(|(name, value)| self.check(name, value))?;
+        let message = format!(
+            "not sent: the portal's property definitions refuse {} {}: {}",
+            field.name.as_deref().unwrap_or("?"),
+            field.code.as_deref().unwrap_or("INVALID"),
+            field.message.as_deref().unwrap_or("")
+        );
+        Some(crate::error::Error::Refused {
+            message,
+            status: None,
+            correlation_id: None,
+            field,
+        })
+    }
+
+    /// Why HubSpot would refuse `name` = `value`, if it would.
+    pub fn check(&self, name: &str, value: &str) -> Option<FieldError> {
+        let refuse = |code: &str, message: String| {
+            Some(FieldError {
+                name: Some(name.to_owned()),
+                code: Some(code.to_owned()),
+                message: Some(message),
+            })
+        };
+        let Some(property) = self.properties.get(name) else {
+            return refuse(
+                "PROPERTY_DOESNT_EXIST",
+                format!("the portal has no contact property '{name}'"),
+            );
+        };
+        if property.read_only {
+            return refuse(
+                "READ_ONLY_VALUE",
+                format!("'{name}' is a read-only property: HubSpot sets it"),
+            );
+        }
+        if value.is_empty() {
+            return None; // clears the property, whatever its type
+        }
+        match &property.kind {
+            Kind::Text => None,
+            Kind::Number if is_number(value) => None,
+            Kind::Number => refuse(
+                "INVALID_INTEGER",
+                format!("'{value}' is not a number, which '{name}' holds"),
+            ),
+            Kind::Bool if value == "true" || value == "false" => None,
+            Kind::Bool => refuse(
+                "INVALID_OPTION",
+                format!("'{value}' is not one of the allowed options of '{name}': true, false"),
+            ),
+            Kind::Date if is_iso_date(value) => None,
+            Kind::Date if is_integer(value) => match value.parse::<i128>() {
+                Ok(ms) if ms % DAY_MS == 0 => None,
+                _ => refuse(
+                    "INVALID_DATE",
+                    format!(
+                        "'{value}' is not midnight UTC, which the date property '{name}' needs"
+                    ),
+                ),
+            },
+            Kind::DateTime if is_integer(value) || is_iso_datetime(value) || is_iso_date(value) => {
+                None
+            }
+            Kind::Date | Kind::DateTime => refuse(
+                "INVALID_DATE",
+                format!("'{value}' is not epoch milliseconds or an ISO date, which '{name}' holds"),
+            ),
+            Kind::Enumeration(options) => {
+                let bad = value
+                    .strip_prefix(';')
+                    .unwrap_or(value)
+                    .split(';')
+                    .find(|part| !options.iter().any(|o| o == part))?;
+                let mut shown: Vec<&str> = options.iter().map(String::as_str).take(10).collect();
+                if options.len() > 10 {
+                    shown.push("...");
+                }
+                refuse(
+                    "INVALID_OPTION",
+                    format!(
+                        "'{bad}' is not one of the allowed options of '{name}': [{}]",
+                        shown.join(", ")
+                    ),
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> Schema {
+        Schema::from_json(
+            br#"{"results":[
+            {"name":"email","type":"string","fieldType":"text"},
+            {"name":"firstname","type":"string"},
+            {"name":"score","type":"number"},
+            {"name":"vip","type":"bool","options":[{"label":"Yes","value":"true"},{"label":"No","value":"false"}]},
+            {"name":"born","type":"date"},
+            {"name":"seen","type":"datetime"},
+            {"name":"lifecyclestage","type":"enumeration","options":[{"label":"Lead","value":"lead"},{"label":"Customer","value":"customer"}]},
+            {"name":"hs_object_id","type":"number","calculated":false,"modificationMetadata":{"readOnlyValue":true}},
+            {"name":"days_to_close","type":"number","calculated":true}
+            ]}"#,
+        )
+        .unwrap()
+    }
+
+    fn code(name: &str, value: &str) -> Option<String> {
+        schema().check(name, value).and_then(|e| e.code)
+    }
+
+    #[test]
+    fn table() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("firstname", "Ada", None),
+            ("firstname", "", None),
+            ("shoe_size", "44", Some("PROPERTY_DOESNT_EXIST")),
+            (" firstname", "Ada", Some("PROPERTY_DOESNT_EXIST")),
+            ("hs_object_id", "12", Some("READ_ONLY_VALUE")),
+            ("hs_object_id", "", Some("READ_ONLY_VALUE")),
+            ("days_to_close", "3", Some("READ_ONLY_VALUE")),
+            ("score", "-1.5", None),
+            ("score", "12", None),
+            ("score", "1e5", Some("INVALID_INTEGER")),
+            ("score", "1,000", Some("INVALID_INTEGER")),
+            ("score", ".5", Some("INVALID_INTEGER")),
+            ("vip", "true", None),
+            ("vip", "yes", Some("INVALID_OPTION")),
+            ("born", "1723680000000", None),
+            ("born", "2024-08-15", None),
+            ("born", "1723741753648", Some("INVALID_DATE")),
+            ("born", "15/08/2024", Some("INVALID_DATE")),
+            ("seen", "1723741753648", None),
+            ("seen", "2024-08-15T17:09:13.648Z", None),
+            ("seen", "yesterday", Some("INVALID_DATE")),
+            ("lifecyclestage", "lead", None),
+            ("lifecyclestage", "Lead", Some("INVALID_OPTION")),
+            ("lifecyclestage", "bogus", Some("INVALID_OPTION")),
+            ("lifecyclestage", ";customer", None),
+            ("lifecyclestage", "lead;bogus", Some("INVALID_OPTION")),
+        ];
+        for (name, value, want) in cases {
+            assert_eq!(code(name, value).as_deref(), *want, "{name} = {value:?}");
+        }
+    }
+
+    #[test]
+    fn messages_name_the_value_and_options() {
+        let e = schema().check("lifecyclestage", "bogus").unwrap();
+        assert_eq!(e.name.as_deref(), Some("lifecyclestage"));
+        assert_eq!(
+            e.message.as_deref(),
+            Some("'bogus' is not one of the allowed options of 'lifecyclestage': [lead, customer]")
+        );
+    }
+
+    #[test]
+    fn other_shapes_are_refused() {
+        assert_eq!(Schema::from_json(b"{}"), None);
+        assert_eq!(
+            Schema::from_json(br#"{"results":[{"type":"string"}]}"#),
+            None
+        );
+        assert!(Schema::from_json(br#"{"results":[]}"#).is_some());
+    }
+}

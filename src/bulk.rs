@@ -562,6 +562,43 @@ mod tests {
     }
 
     #[test]
+    fn a_split_batch_whose_half_fails_reports_each_half_truly() {
+        let mut planner = Planner::new(None, 8);
+        for (i, r) in records(4, |_| vec![]) {
+            planner.push(i, r);
+        }
+        let (first, _) = planner.next_batch(true).unwrap();
+        // Rejected with nothing named: split in halves.
+        let e = ApiError::from_response(400, None, br#"{"message":"no"}"#);
+        assert!(planner.on_answer(first, Err(Error::from(e))).is_none());
+        let (a, body) = planner.next_batch(true).unwrap();
+        let sent: Json = serde_json::from_slice(&body).unwrap();
+        let results: Vec<Json> = sent["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| json!({"id": "7", "new": true, "objectWriteTraceId": i["objectWriteTraceId"]}))
+            .collect();
+        let ok = Reply {
+            status: 200,
+            correlation_id: None,
+            body: json!({"results": results}).to_string().into_bytes(),
+        };
+        assert!(planner.on_answer(a, Ok(ok)).is_none());
+        let (b, _) = planner.next_batch(true).unwrap();
+        let down = Error::Transport {
+            message: "HubSpot is down".into(),
+            timeout: false,
+            attempts: 6,
+        };
+        assert!(planner.on_answer(b, Err(down)).is_some());
+        let mut outcomes = planner.take_outcomes();
+        outcomes.sort_by_key(|o| o.index);
+        let landed: Vec<bool> = outcomes.iter().map(|o| o.result.is_ok()).collect();
+        assert_eq!(landed, [true, true, false, false]);
+    }
+
+    #[test]
     fn the_window_opens_after_the_first_accepted_batch() {
         let mut planner = Planner::new(None, 8);
         for (i, r) in records(2_000, |_| vec![]) {

@@ -142,9 +142,11 @@ impl Drop for Client {
 /// Checks `base_url`: `https://`, or `http://` to a loopback host; no credentials, query or
 /// fragment. Returns it without a trailing `/`, and whether its host is loopback.
 pub fn check_base_url(base_url: &str) -> Result<(String, bool)> {
+    // A query may hold a legacy API key (`?hapikey=`): it is never repeated in a message.
+    let shown = base_url.split(['?', '#']).next().unwrap_or_default();
     let bad = |why: &str| {
         Err(Error::InvalidInput(format!(
-            "invalid base_url '{base_url}': {why}"
+            "invalid base_url '{shown}': {why}"
         )))
     };
     let url = match Url::parse(base_url) {
@@ -416,7 +418,11 @@ impl Client {
                         );
                     }
                     if (200..300).contains(&answer.status) {
+                        self.pacer.succeeded();
                         return Ok(answer);
+                    }
+                    if answer.status == 429 {
+                        self.pacer.throttled(Instant::now());
                     }
                     let error =
                         ApiError::from_response(answer.status, answer.correlation_id, &answer.body);
@@ -921,7 +927,17 @@ fn transport_error(what: &str, err: reqwest::Error) -> (Error, bool) {
     let err = err.without_url();
     let chain = cause_chain(&err);
     let lower = chain.to_ascii_lowercase();
-    let tls = lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake");
+    // A certificate problem, or TLS spoken to a server that does not (plain http on the port):
+    // neither mends by waiting.
+    let tls = [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "invalidcontenttype",
+    ]
+    .iter()
+    .any(|word| lower.contains(word));
     let transient = !err.is_builder()
         && !tls
         && (timeout || err.is_connect() || err.is_request() || err.is_body());

@@ -45,6 +45,16 @@ struct State {
     sent: VecDeque<Instant>,
     /// The shortest round trip seen: what an answer takes without waiting in a queue.
     min_rtt: Option<Duration>,
+    /// The part of each limit this client takes (1 when nothing else has shown up): halved by
+    /// a 429 that pacing did not prevent (other programs share the app's limit), grown back by
+    /// one request per window of answers, as TCP shares a link.
+    share: Option<f64>,
+    /// When the share was last halved: the 429s of one burst halve it once.
+    cut_at: Option<Instant>,
+    /// HubSpot has counted requests this client did not send: from then on it sends in small
+    /// bursts (an eighth of a limit per eighth of its window), so that programs that share the
+    /// limit, each seeing room, do not all fill it at once.
+    others_seen: bool,
 }
 
 #[derive(Debug, Default)]
@@ -67,10 +77,61 @@ impl Pacer {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn limits(&self, state: &State) -> impl Iterator<Item = Limit> {
+    /// HubSpot's limits and the explicit one, as stated.
+    fn stated(&self, state: &State) -> impl Iterator<Item = Limit> {
         [self.explicit, state.learned, state.secondly]
             .into_iter()
             .flatten()
+    }
+
+    /// The limits this client paces by: its share of each, and in small bursts once others
+    /// have shown up.
+    fn limits(&self, state: &State) -> impl Iterator<Item = Limit> {
+        let share = state.share.unwrap_or(1.0);
+        let own = self.stated(state).map(move |l| Limit {
+            max: ((l.max as f64 * share) as u32).max(1),
+            window: l.window,
+        });
+        let bursts = self
+            .stated(state)
+            .min_by_key(|l| l.max)
+            .filter(|_| state.others_seen)
+            .map(|l| Limit {
+                max: ((l.max as f64 * share / 8.0) as u32).max(1),
+                window: l.window / 8,
+            });
+        own.chain(bursts)
+    }
+
+    /// A 429 came although the client paced itself: others use the same limit. Halves this
+    /// client's share of it, once per half window.
+    pub fn throttled(&self, now: Instant) {
+        let mut state = self.lock();
+        let Some(tightest) = self.stated(&state).min_by_key(|l| l.max) else {
+            return;
+        };
+        if state
+            .cut_at
+            .is_some_and(|at| now.saturating_duration_since(at) < tightest.window / 2)
+        {
+            return;
+        }
+        let floor = 1.0 / tightest.max.max(1) as f64;
+        state.share = Some((state.share.unwrap_or(1.0) / 2.0).max(floor));
+        state.cut_at = Some(now);
+    }
+
+    /// A request went through: the share grows back by about one request per window.
+    pub fn succeeded(&self) {
+        let mut state = self.lock();
+        let (Some(share), Some(tightest)) =
+            (state.share, self.stated(&state).min_by_key(|l| l.max))
+        else {
+            return;
+        };
+        let own = share * tightest.max as f64;
+        let grown = (own + 1.0 / own.max(1.0)) / tightest.max as f64;
+        state.share = (grown < 1.0).then_some(grown);
     }
 
     /// The earliest moment at or after `now` when one more request fits every limit.
@@ -181,6 +242,9 @@ impl Pacer {
                     .count();
                 let used = max.saturating_sub(remaining) as usize;
                 // Others share this app's limit: count their requests as sent now.
+                if used > ours {
+                    state.others_seen = true;
+                }
                 for _ in ours..used {
                     let pos = state.sent.partition_point(|t| *t <= now);
                     state.sent.insert(pos, now);
@@ -198,7 +262,7 @@ impl Pacer {
     /// The limit this client paces itself by, if it knows one (the tightest).
     pub fn known_limit(&self) -> Option<Limit> {
         let state = self.lock();
-        self.limits(&state).min_by(|a, b| {
+        self.stated(&state).min_by(|a, b| {
             (a.max as f64 / a.window.as_secs_f64())
                 .total_cmp(&(b.max as f64 / b.window.as_secs_f64()))
         })
@@ -284,8 +348,10 @@ mod tests {
                 secondly: None,
             },
         );
-        assert_eq!(p.reserve(t).0, MS(0));
-        assert_eq!(p.reserve(t).0, MS(0));
+        // Two more fit the window; with others about, they go in small bursts: one per eighth
+        // of the window (125 ms, plus the 20 ms margin).
+        assert_eq!(p.reserve(t).0, MS(145));
+        assert_eq!(p.reserve(t).0, MS(290));
         assert_eq!(p.reserve(t).0, MS(1020));
     }
 
@@ -335,6 +401,34 @@ mod tests {
         let slot = q.try_reserve(t + MS(1100)).unwrap();
         q.settle(slot, t + MS(1100), t + MS(1700));
         assert_eq!(q.try_reserve(t + MS(2200)), Err(MS(420)));
+    }
+
+    #[test]
+    fn a_429_halves_the_share_and_answers_grow_it_back() {
+        let p = Pacer::new(Some(limit(8, 1000)));
+        let t = Instant::now();
+        p.throttled(t);
+        p.throttled(t + MS(100)); // the same burst: halved once
+        let waits: Vec<Duration> = (0..5).map(|_| p.reserve(t + MS(200)).0).collect();
+        assert_eq!(waits, [MS(0), MS(0), MS(0), MS(0), MS(1020)]);
+        p.throttled(t + MS(700));
+        assert_eq!(
+            p.known_limit(),
+            Some(limit(8, 1000)),
+            "the stated limit is unchanged"
+        );
+        // Two requests a window now; each answer adds about half a request.
+        for _ in 0..4 {
+            p.succeeded();
+        }
+        let q = Pacer::new(Some(limit(8, 1000)));
+        for _ in 0..3 {
+            q.throttled(t);
+            q.succeeded();
+        }
+        let later = t + MS(5000);
+        let sent = (0..8).take_while(|_| q.try_reserve(later).is_ok()).count();
+        assert!((4..8).contains(&sent), "{sent}");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! One function, [`RetryPolicy::decide`], holds every rule, and the table tests below pin them.
 //!
 //! - 429 `DAILY`: never retried (the limit resets at midnight in the account's time zone).
-//! - 429 otherwise: wait `Retry-After` when given, else until the rate window rolls, plus jitter.
+//! - 429 otherwise: wait `Retry-After` when given, else until the rate window rolls, plus
+//!   jitter; bounded by the deadline, not by `max_retries` (other programs sharing the app's
+//!   limit cause them), unless `max_retries` is 0.
 //! - 423 Locked: at least 2 s (HubSpot's advice for heavy upserting on one record).
 //! - 477 Migration in Progress: `Retry-After`, only when it fits in the deadline.
 //! - 500, 502, 503, 504, 521-524 and transient transport failures (refused or reset
@@ -110,10 +112,19 @@ impl RetryPolicy {
                 retry_after,
                 ..
             } => {
-                let spread = (window_wait / 10)
-                    .min(Duration::from_secs(1))
-                    .mul_f64(jitter);
-                retry_after.unwrap_or(window_wait + spread)
+                if self.max_retries == 0 {
+                    return Decision::GiveUp("max_retries is 0");
+                }
+                // Jitter, so that programs sharing the limit do not come back in step.
+                let base = retry_after.unwrap_or(window_wait);
+                let spread = (base / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
+                let wait = base + spread.mul_f64(jitter);
+                // Other programs using the same app cause these: they slow a call down, and
+                // only the deadline ends it, not max_retries.
+                if elapsed + wait > self.deadline {
+                    return Decision::GiveUp("the wait would end past the deadline");
+                }
+                return Decision::RetryAfter(wait);
             }
             Failure::Status {
                 status: 423,
@@ -179,9 +190,12 @@ mod tests {
             (status(501, None, None), 1, S(0), S(0), 0.5, not_retried),
             (Failure::Transport { transient: false }, 1, S(0), S(0), 0.5, Decision::GiveUp("the failure is not transient")),
             (status(429, Some(S(1)), Some("DAILY")), 1, S(0), S(0), 0.5, Decision::GiveUp("the daily limit is reached; it resets at midnight")),
-            // 429: Retry-After wins, else the window plus up to 10 % (at most 1 s) of jitter.
-            (status(429, Some(S(3)), Some("TEN_SECONDLY_ROLLING")), 1, S(0), S(9), 0.5, Decision::RetryAfter(S(3))),
-            (status(429, None, Some("TEN_SECONDLY_ROLLING")), 1, S(0), S(4), 0.5, Decision::RetryAfter(MS(4200))),
+            // 429: Retry-After wins, else the window; plus jitter of up to half of that (50 ms
+            // to 1 s), and max_retries does not count them.
+            (status(429, Some(S(3)), Some("TEN_SECONDLY_ROLLING")), 1, S(0), S(9), 0.5, Decision::RetryAfter(MS(3500))),
+            (status(429, Some(S(1)), None), 1, S(0), S(9), 0.5, Decision::RetryAfter(MS(1250))),
+            (status(429, None, Some("TEN_SECONDLY_ROLLING")), 1, S(0), S(4), 0.5, Decision::RetryAfter(MS(4500))),
+            (status(429, None, Some("TEN_SECONDLY_ROLLING")), 40, S(0), S(1), 0.0, Decision::RetryAfter(S(1))),
             (status(429, None, Some("SECONDLY")), 1, S(0), MS(800), 0.0, Decision::RetryAfter(MS(800))),
             (status(429, None, None), 1, S(0), S(20), 0.99, Decision::RetryAfter(MS(20990))),
             // 423: at least 2 s.

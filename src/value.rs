@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 /// would otherwise become a 100 kB string; no HubSpot number property holds such a thing.
 const MAX_NUMBER_LEN: usize = 1000;
 
+/// The longest property value HubSpot stores, in characters.
+pub const MAX_VALUE_CHARS: usize = 65_536;
+
 /// A property value read from the caller, before it becomes HubSpot text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -91,6 +94,16 @@ impl Value {
             }
             scalar => scalar.scalar_text(name).map(Some),
         }
+        .and_then(|text| match text {
+            Some(t) if t.chars().count() > MAX_VALUE_CHARS => Err(invalid(
+                name,
+                &format!(
+                    "the value has {} characters; HubSpot keeps at most {MAX_VALUE_CHARS}",
+                    t.chars().count()
+                ),
+            )),
+            other => Ok(other),
+        })
     }
 
     fn scalar_text(&self, name: &str) -> Result<String> {

@@ -245,7 +245,10 @@ def test_requests_and_waits_are_logged_without_secrets(
     assert any("-> 200" in m and "(attempt 3)" in m for m in debug)
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "rate limit" in warnings[0]
-    assert "waiting 0.05 s before attempt 2" in warnings[0]
+    # Retry-After 0.05 s, plus up to 50 ms of jitter.
+    waited = float(warnings[0].split("waiting ")[1].split(" s")[0])
+    assert 0.05 <= waited <= 0.1, warnings[0]
+    assert "before attempt 2" in warnings[0]
     infos = [r.getMessage() for r in records if r.levelno == logging.INFO]
     assert len(infos) == 1 and "503" in infos[0]
     for r in records:

@@ -44,6 +44,17 @@ def records_and_total(records: object) -> tuple[Iterator[Any], int | None]:
 
 def _pandas_rows(frame: Any) -> Iterator[dict[str, Any]]:
     columns = [str(c) for c in frame.columns]
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        # A record keeps one value per name: the others would be lost without a word.
+        raise ValueError(
+            f"the DataFrame has duplicate column names ({', '.join(map(repr, twice))}): "
+            "rename or drop them first"
+        )
+    return _pandas_chunks(frame, columns)
+
+
+def _pandas_chunks(frame: Any, columns: list[str]) -> Iterator[dict[str, Any]]:
     for start in range(0, len(frame), _FRAME_CHUNK):
         chunk = frame.iloc[start : start + _FRAME_CHUNK]
         for row in chunk.itertuples(index=False, name=None):

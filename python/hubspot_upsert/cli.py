@@ -1,34 +1,38 @@
 """The ``hubspot-upsert`` command: a CSV or JSON Lines file of contacts into HubSpot.
 
+Every input row ends in one of two places: landed at HubSpot, or in the failures file with its
+original content and the reason, whatever stops the run.
+
 Exit status: 0 when every record landed, 1 when some failed, 2 for usage and set-up errors
-(missing token, unreadable file, unknown column), 130 when interrupted.
+(missing token, unreadable file, unknown column), 3 when the run failed (HubSpot or the network
+beyond the retries), 130 for SIGINT (Ctrl-C) and 143 for SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
 import json
 import logging
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from importlib import resources
-from typing import IO, Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn
 
 from . import AuthenticationError, HubSpot, HubSpotError, PermissionDeniedError, __version__
 from ._client import TOKEN_ENV
+from ._inputs import FORMATS, BadRecord, InputError, Source
 
 PROG = "hubspot-upsert"
 #: Fields a failures file adds to each record; they are never sent as properties.
-ERROR_FIELDS = ("__error_code", "__error_message")
-FORMATS = ("csv", "jsonl", "json")
+#: ``__line`` is the original text of a row that could not be read as a record.
+ERROR_FIELDS = ("__error_code", "__error_message", "__line")
+#: Exit statuses.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUN = 0, 1, 2, 3
 
 
 class UsageError(Exception):
@@ -54,9 +58,11 @@ def _parser() -> argparse.ArgumentParser:
             "  hubspot-upsert contacts.csv --fake             rehearse against a fake HubSpot\n"
             "  hubspot-upsert --demo                          sample data into a fake HubSpot\n"
             "\n"
+            "every row lands or is listed in --failures with its reason, whatever stops the run.\n"
             "exit status: 0 all records landed, 1 some failed, 2 usage or set-up error,\n"
-            "130 interrupted. The token is read from the environment only: a token on the\n"
-            "command line would stay in shell history and in `ps`."
+            "3 the run failed (HubSpot or the network beyond the retries), 130 interrupted\n"
+            "(SIGINT), 143 stopped (SIGTERM). The token is read from the environment only: a\n"
+            "token on the command line would stay in shell history and in `ps`."
         ),
     )
     parser.add_argument("input", nargs="?", help="the file to read, or - for standard input")
@@ -68,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
         help="csv, jsonl or json (default: from the file name; sniffed on standard input)",
     )
     src.add_argument("--delimiter", help="the CSV delimiter (default: sniffed)")
+    src.add_argument(
+        "--encoding",
+        help="the input's text encoding, e.g. latin-1 or cp1252 (default: UTF-8, or UTF-16 "
+        "when a byte-order mark says so)",
+    )
     src.add_argument(
         "--email-column",
         default="email",
@@ -142,151 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-# -- reading records -----------------------------------------------------------------------
-
-
-class _Tee(io.RawIOBase):
-    """Reads from one binary stream and copies what it read into another."""
-
-    def __init__(self, source: IO[bytes], copy: IO[bytes]) -> None:
-        self.source, self.copy = source, copy
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.source.read(len(buffer))
-        if not data:
-            return 0
-        self.copy.write(data)
-        buffer[: len(data)] = data
-        return len(data)
-
-
-class _BadLine(Mapping[str, Any]):
-    """A JSON line that could not be read: converting it fails with that error."""
-
-    def __init__(self, number: int, problem: str) -> None:
-        self.problem = f"line {number} is not a JSON object: {problem}"
-
-    def __getitem__(self, key: str) -> Any:
-        raise ValueError(self.problem)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-
-def _guess_format(name: str, head: bytes) -> str:
-    lower = name.lower()
-    for ending, fmt in ((".csv", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl")):
-        if lower.endswith(ending):
-            return fmt
-    if lower.endswith(".json"):
-        return "json"
-    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    return {b"[": "json", b"{": "jsonl"}.get(first, "csv")
-
-
-def _csv_records(
-    stream: IO[bytes], delimiter: str | None, check: Callable[[list[str]], None]
-) -> Iterator[dict[str, Any]]:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    if delimiter is None:
-        sample = text.read(64 * 1024)
-        try:
-            delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-        except csv.Error:
-            delimiter = ","
-        source: Iterator[str] = _chain_text(sample, text)
-    else:
-        source = text
-    reader = csv.DictReader(source, delimiter=delimiter)
-    check(list(reader.fieldnames or []))
-    for row in reader:
-        row.pop(None, None)  # type: ignore[call-overload]  # cells beyond the header
-        yield row
-
-
-def _chain_text(sample: str, rest: IO[str]) -> Iterator[str]:
-    yield from io.StringIO(sample, newline="")
-    yield from rest
-
-
-def _jsonl_records(stream: IO[bytes]) -> Iterator[Mapping[str, Any]]:
-    for number, raw in enumerate(stream, start=1):
-        line = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors="replace").strip()
-        if not line:
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield _BadLine(number, str(e))
-            continue
-        yield value if isinstance(value, dict) else _BadLine(number, type(value).__name__)
-
-
-def _json_records(stream: IO[bytes]) -> Iterator[Any]:
-    try:
-        value = json.loads(stream.read().decode("utf-8-sig"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise UsageError(f"the input is not valid JSON: {e}") from None
-    if not isinstance(value, list):
-        raise UsageError("a JSON input must be an array of objects (or use JSON Lines)")
-    yield from value
-
-
-class Source:
-    """The input file, read as a stream of raw records (stdin is copied aside as it is read,
-    so that failed records can be written out afterwards)."""
-
-    def __init__(
-        self,
-        path: str,
-        fmt: str | None,
-        delimiter: str | None,
-        check_header: Callable[[list[str]], None] = lambda _: None,
-    ) -> None:
-        self.path = path
-        self.delimiter = delimiter
-        self.check_header = check_header
-        self.copy: IO[bytes] | None = None
-        if path == "-":
-            self.copy = tempfile.TemporaryFile()
-            self._stdin: IO[bytes] = io.BufferedReader(_Tee(sys.stdin.buffer, self.copy))
-            head = self._stdin.peek(4096)[:4096]
-            self.name = "<stdin>"
-        else:
-            try:
-                with open(path, "rb") as f:
-                    head = f.read(4096)
-            except OSError as e:
-                raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
-            self.name = path
-        self.format = fmt or _guess_format(self.name, head)
-
-    @contextlib.contextmanager
-    def open(self, again: bool = False) -> Iterator[Iterator[Any]]:
-        if self.path == "-" and not again:
-            stream: IO[bytes] = self._stdin
-        elif self.path == "-":
-            assert self.copy is not None
-            self.copy.seek(0)
-            stream = self.copy
-        else:
-            stream = open(self.path, "rb")
-        try:
-            if self.format == "csv":
-                yield _csv_records(stream, self.delimiter, self.check_header)
-            elif self.format == "jsonl":
-                yield _jsonl_records(stream)
-            else:
-                yield _json_records(stream)
-        finally:
-            if self.path != "-":
-                stream.close()
+# -- columns -------------------------------------------------------------------------------
 
 
 def _columns(values: list[str]) -> set[str]:
@@ -401,27 +268,67 @@ def _dry_run(
     return result
 
 
+@contextlib.contextmanager
+def _replacing(path: str) -> Iterator[Any]:
+    """Writes ``path`` whole or not at all: into a file beside it, renamed at the end."""
+    temporary = f"{path}.{os.getpid()}.part"
+    _PARTS.append(temporary)
+    try:
+        with open(temporary, "w", encoding="utf-8") as out:
+            yield out
+        os.replace(temporary, path)
+    finally:
+        _PARTS.remove(temporary)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+
+
+#: Files being written, removed if a second signal ends the process at once.
+_PARTS: list[str] = []
+
+
 def _write_failures(
-    path: str, source: Source, transform: Callable[[Any], Any], failures: list[Any]
+    path: str,
+    source: Source,
+    transform: Callable[[Any], Any],
+    failures: list[Any],
+    read: int,
+    stopped: str | None,
 ) -> None:
+    """Every failed record, and (when the run stopped) every record never read, with its
+    original content and the reason: running this file again completes the set."""
     by_index = {f.index: f for f in failures}
-    with open(path, "w", encoding="utf-8") as out, source.open(again=True) as records:
-        for index, record in enumerate(records):
-            failure = by_index.get(index)
-            if failure is None:
-                continue
-            row = transform(record)
-            if not isinstance(row, dict):
-                row = {}
-            row = {k: v for k, v in row.items() if v is not None}
-            row[ERROR_FIELDS[0]] = failure.code
-            row[ERROR_FIELDS[1]] = failure.message
-            out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    with _replacing(path) as out, source.open(again=True) as records:
+        try:
+            for index, record in enumerate(records):
+                failure = by_index.get(index)
+                if failure is not None:
+                    code, message = failure.code, failure.message
+                elif index >= read and stopped is not None:
+                    code, message = "NOT_SENT", f"not sent: the run stopped ({stopped}) first"
+                else:
+                    continue
+                if isinstance(record, BadRecord):
+                    row: dict[str, Any] = {ERROR_FIELDS[2]: record.raw}
+                else:
+                    shaped = transform(record)
+                    row = shaped if isinstance(shaped, dict) else {}
+                    row = {k: v for k, v in row.items() if v is not None}
+                row[ERROR_FIELDS[0]] = code
+                row[ERROR_FIELDS[1]] = message
+                out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        except InputError as e:
+            # The input cannot be read past this point: say so where the records would be.
+            row = {ERROR_FIELDS[0]: "UNREADABLE", ERROR_FIELDS[1]: f"not read: {e}"}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def _write_report(path: str, args: argparse.Namespace, result: Any, seconds: float) -> None:
+def _write_report(
+    path: str, args: argparse.Namespace, result: Any, seconds: float, stopped: str | None
+) -> None:
     report = {
         "input": args.input,
+        "stopped": stopped,
         "dry_run": args.dry_run,
         "fake": args.fake or args.demo,
         "total": result.total,
@@ -435,7 +342,7 @@ def _write_report(path: str, args: argparse.Namespace, result: Any, seconds: flo
             for f in result.failures
         ],
     }
-    with open(path, "w", encoding="utf-8") as out:
+    with _replacing(path) as out:
         json.dump(report, out, indent=2)
         out.write("\n")
 
@@ -479,6 +386,26 @@ def _client(args: argparse.Namespace, stack: contextlib.ExitStack) -> HubSpot:
         raise UsageError(str(e)) from None
 
 
+class Stopped(BaseException):
+    """SIGTERM (or another stop signal) arrived: the run ends as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop_on(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _exit_at_once(signum: int, frame: object) -> None:
+    """A second signal while the run shuts down: leave now, with no file half-written."""
+    for part in list(_PARTS):
+        with contextlib.suppress(OSError):
+            os.remove(part)
+    os._exit(128 + signum)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.demo:
         if args.input:
@@ -496,14 +423,15 @@ def run(args: argparse.Namespace) -> int:
         logger = logging.getLogger("hubspot_upsert")
         logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
-    source = Source(args.input, args.format, args.delimiter, _header_check(args))
+    source = Source(args.input, args.format, args.delimiter, args.encoding, _header_check(args))
     transform = _transform(args)
+    status = EXIT_OK
+    stopped: str | None = None
     with contextlib.ExitStack() as stack:
         hs = _client(args, stack)
         if args.demo and not args.quiet:
             print(f"demo: {args.input} into a fake HubSpot at {hs.base_url}", file=sys.stderr)
         start = time.monotonic()
-        interrupted = False
         with source.open() as raw:
             records = (transform(r) for r in raw)
             if args.dry_run:
@@ -519,36 +447,54 @@ def run(args: argparse.Namespace) -> int:
                         keep="failures",
                         max_in_flight=args.max_in_flight,
                     )
-                except KeyboardInterrupt as e:
-                    result = getattr(e, "bulk_result", None)
-                    if result is None:
-                        raise
-                    interrupted = True
                 except (AuthenticationError, PermissionDeniedError) as e:
                     raise UsageError(f"HubSpot refused the token: {e}") from None
-                except HubSpotError as e:
+                except (KeyboardInterrupt, Stopped, HubSpotError, InputError, UsageError) as e:
                     result = getattr(e, "bulk_result", None)
                     if result is None:
                         raise
-                    print(f"{PROG}: the run stopped: {e}", file=sys.stderr)
+                    # From here a second signal ends the process at once.
+                    for signum in (signal.SIGINT, signal.SIGTERM):
+                        signal.signal(signum, _exit_at_once)
+                    if isinstance(e, KeyboardInterrupt):
+                        stopped, status = "interrupted", 130
+                    elif isinstance(e, Stopped):
+                        stopped, status = f"stopped by {e}", 128 + e.signum
+                    elif isinstance(e, HubSpotError):
+                        stopped, status = f"failed: {e}", EXIT_RUN
+                    else:
+                        stopped, status = f"the input failed: {e}", EXIT_USAGE
+                    with contextlib.suppress(InputError):
+                        source.drain()
         seconds = time.monotonic() - start
     if not args.quiet:
         print(_summary(result, seconds, args.dry_run))
-    if interrupted:
-        print(f"{PROG}: interrupted; the summary above is what landed", file=sys.stderr)
+    if stopped is not None:
+        unread = " and every record not read" if args.failures else ""
+        print(
+            f"{PROG}: the run {stopped}; the summary above is what landed; "
+            f"the failures file lists the rest{unread}"
+            if args.failures
+            else f"{PROG}: the run {stopped}; the summary above is what landed",
+            file=sys.stderr,
+        )
     if args.failures:
-        _write_failures(args.failures, source, transform, list(result.failures))
+        _write_failures(
+            args.failures, source, transform, list(result.failures), result.total, stopped
+        )
     if args.report:
-        _write_report(args.report, args, result, seconds)
-    if interrupted:
-        return 130
-    return 1 if result.failed else 0
+        _write_report(args.report, args, result, seconds, stopped)
+    if status != EXIT_OK:
+        return status
+    return EXIT_FAILED if result.failed else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
-        # Ctrl-C must work even when a shell started this with SIGINT ignored.
+        # Ctrl-C must work even when a shell started this with SIGINT ignored; SIGTERM (what
+        # Airflow, Kubernetes, systemd and CI runners send) ends the run the same way.
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _stop_on)
     parser = _parser()
 
     def one_line_error(message: str) -> NoReturn:
@@ -558,13 +504,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return run(args)
-    except UsageError as e:
+    except (UsageError, InputError) as e:
         _fail(str(e))
     except HubSpotError as e:
-        _fail(str(e), 1)
+        _fail(str(e), EXIT_RUN)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Stopped as e:
+        print(f"{PROG}: stopped by {e}", file=sys.stderr)
+        return 128 + e.signum
 
 
 if __name__ == "__main__":

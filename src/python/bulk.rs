@@ -331,7 +331,8 @@ pub fn read_record(
             )))
         }
         Some(value) => match convert::read(&value, email_field, options, false)? {
-            crate::value::Value::Text(text) if !text.is_empty() => text,
+            // White space around an address is an artefact of the file, not part of it.
+            crate::value::Value::Text(text) if !text.trim().is_empty() => text.trim().to_owned(),
             crate::value::Value::Text(_) | crate::value::Value::Missing => {
                 return Err(PyValueError::new_err(format!(
                     "the record's '{email_field}' is empty"

@@ -143,7 +143,15 @@ pub fn read(
     if let Ok(i) = obj.cast::<PyInt>() {
         return Ok(Value::Integer(match i.extract::<i64>() {
             Ok(small) => small.to_string(),
-            Err(_) => i.str()?.to_str()?.to_owned(),
+            // Python refuses to print an int of thousands of digits: say which property.
+            Err(_) => match i.str() {
+                Ok(digits) => digits.to_str()?.to_owned(),
+                Err(e) => {
+                    return Err(PyValueError::new_err(format!(
+                        "property '{name}': the integer is too large to send ({e})"
+                    )))
+                }
+            },
         }));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
@@ -273,7 +281,14 @@ fn numpy_scalar(
             in_list,
         )?)),
         "f" => {
-            let f: f64 = obj.call_method0(intern!(py, "item"))?.extract()?;
+            let itemsize: usize = dtype.getattr(intern!(py, "itemsize"))?.extract()?;
+            let f: f64 = if itemsize < 8 {
+                // float32 0.1 is 0.10000000149011612 as a double: numpy's own shortest digits
+                // for its width ("0.1") are what the user wrote.
+                obj.str()?.to_str()?.parse().unwrap_or(f64::NAN)
+            } else {
+                obj.call_method0(intern!(py, "item"))?.extract()?
+            };
             Ok(Some(float(f, obj, name)?))
         }
         _ => Ok(None),

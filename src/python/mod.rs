@@ -236,7 +236,7 @@ mod _native {
                     email.get_type().name()?
                 )));
             };
-            let email = convert::text(email, "email")?;
+            let email = convert::text(email, "email")?.trim().to_owned();
             crate::email::validate(&email).map_err(errors::to_py)?;
             let properties = convert::properties(properties, self.options)?;
             let core = &self.core;

@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         help="answer the property definitions with 403, as for a token without the scope",
     )
     parser.add_argument(
+        "--retry-after", type=float, help="send Retry-After (seconds) with each 429"
+    )
+    parser.add_argument(
         "--name-all-errors",
         action="store_true",
         help="a rejected batch names every bad input (HubSpot may name only the first)",
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         record_requests=not args.no_record,
         properties_scope=not args.no_properties_scope,
         name_all_errors=args.name_all_errors,
+        retry_after=args.retry_after,
     )
     stop = threading.Event()
     # Both stop it cleanly; SIGINT is handled explicitly because a shell starts background

@@ -275,7 +275,8 @@ class FakeHubSpot:
     read-only properties are refused (``READ_ONLY_VALUE``); addresses need a real top-level
     domain. ``GET /crm/v3/properties/contacts`` lists the property definitions, or answers 403
     ``MISSING_SCOPES`` with ``properties_scope=False`` (a token without
-    ``crm.schemas.contacts.read``). Rate limits count a request when it arrives.
+    ``crm.schemas.contacts.read``). Rate limits count a request when it arrives; HubSpot does
+    not promise ``Retry-After`` on a 429, ``retry_after`` (seconds) sends one.
     """
 
     def __init__(
@@ -300,6 +301,7 @@ class FakeHubSpot:
         record_requests: bool = True,
         name_all_errors: bool = False,
         properties_scope: bool = True,
+        retry_after: float | None = None,
     ) -> None:
         self.token = token or f"pat-na1-fake-{uuid.uuid4()}"
         self._host = host
@@ -324,6 +326,7 @@ class FakeHubSpot:
         self._record = record_requests
         self.name_all_errors = name_all_errors
         self.properties_scope = properties_scope
+        self.retry_after = retry_after
 
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
@@ -637,7 +640,10 @@ class FakeHubSpot:
                     disconnect=scripted.disconnect,
                 )
             if over_policy is not None:
-                raise self._rate_limited(over_policy, correlation_id)
+                limited = self._rate_limited(over_policy, correlation_id)
+                if self.retry_after is not None and over_policy != "DAILY":
+                    limited.headers["Retry-After"] = f"{self.retry_after:g}"
+                raise limited
             self._check_auth(headers.get("authorization", ""), correlation_id)
             status, payload = self._route(method, target, body, correlation_id)
             reply = _Reply(status, payload)

@@ -1,10 +1,87 @@
 //! HubSpot's wire formats for the endpoints this package calls: paths, request bodies and the
-//! success answers. The API path lives here and nowhere else, so that a move to HubSpot's
-//! date-versioned paths touches one module.
+//! success answers. The API paths live here and nowhere else: the legacy ones (v1 single upsert,
+//! v3 batch upsert and properties) and HubSpot's date-versioned ones (`/crm/objects/2026-09/...`).
 
 use serde_json::{json, Value as Json};
 
 use crate::email::encode_path_segment;
+use crate::error::{Error, Result};
+
+/// Which of HubSpot's API versions a client calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiVersion {
+    /// The numbered paths: v1 single upsert, v3 batch upsert and properties (unsupported by
+    /// HubSpot from September 2027).
+    Legacy,
+    /// A date version, `YYYY-MM`: batch upsert and properties under it, and single upserts as
+    /// a batch of one (HubSpot has no date-versioned single upsert).
+    Dated(String),
+}
+
+/// The first date version HubSpot published.
+pub const OLDEST_DATED: &str = "2026-03";
+/// The newest date version this package knows: bulk runs use it unless told otherwise.
+pub const NEWEST_DATED: &str = "2026-09";
+
+impl ApiVersion {
+    /// Reads `"legacy"` or a date version `YYYY-MM` no older than [`OLDEST_DATED`].
+    pub fn parse(text: &str) -> Result<ApiVersion> {
+        if text == "legacy" {
+            return Ok(ApiVersion::Legacy);
+        }
+        let b = text.as_bytes();
+        let shaped = b.len() == 7
+            && b[4] == b'-'
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || c.is_ascii_digit())
+            && matches!(
+                &text[5..],
+                "01" | "02" | "03" | "04" | "05" | "06" | "07" | "08" | "09" | "10" | "11" | "12"
+            );
+        if !shaped {
+            return Err(Error::InvalidInput(format!(
+                "api_version must be 'legacy' or a date version such as '{NEWEST_DATED}' (YYYY-MM), got '{text}'"
+            )));
+        }
+        if text < OLDEST_DATED {
+            return Err(Error::InvalidInput(format!(
+                "api_version '{text}' is older than HubSpot's first date version, {OLDEST_DATED}"
+            )));
+        }
+        Ok(ApiVersion::Dated(text.to_owned()))
+    }
+
+    /// How the setting is written: `legacy` or the date.
+    pub fn name(&self) -> &str {
+        match self {
+            ApiVersion::Legacy => "legacy",
+            ApiVersion::Dated(date) => date,
+        }
+    }
+
+    pub fn batch_upsert_path(&self) -> String {
+        match self {
+            ApiVersion::Legacy => V3_BATCH_UPSERT_PATH.to_owned(),
+            ApiVersion::Dated(date) => format!("/crm/objects/{date}/contacts/batch/upsert"),
+        }
+    }
+
+    pub fn properties_path(&self) -> String {
+        match self {
+            ApiVersion::Legacy => V3_PROPERTIES_PATH.to_owned(),
+            ApiVersion::Dated(date) => format!("/crm/properties/{date}/contacts"),
+        }
+    }
+
+    /// The path a single upsert of `email` goes to (for logs: the email is not in it).
+    pub fn single_upsert_path(&self) -> String {
+        match self {
+            ApiVersion::Legacy => format!("{V1_UPSERT_PATH}{{email}}"),
+            dated => dated.batch_upsert_path(),
+        }
+    }
+}
 
 /// v1 single upsert; the email follows as one percent-encoded segment.
 const V1_UPSERT_PATH: &str = "/contacts/v1/contact/createOrUpdate/email/";
@@ -118,12 +195,12 @@ pub struct BatchResult {
     pub is_new: bool,
 }
 
-pub fn v3_batch_upsert_url(base_url: &str) -> String {
-    format!("{base_url}{V3_BATCH_UPSERT_PATH}")
+pub fn batch_upsert_url(base_url: &str, version: &ApiVersion) -> String {
+    format!("{base_url}{}", version.batch_upsert_path())
 }
 
-pub fn v3_properties_url(base_url: &str) -> String {
-    format!("{base_url}{V3_PROPERTIES_PATH}")
+pub fn properties_url(base_url: &str, version: &ApiVersion) -> String {
+    format!("{base_url}{}", version.properties_path())
 }
 
 /// `{"inputs":[{"id":email,"idProperty":"email","objectWriteTraceId":trace,"properties":{...}},...]}`.
@@ -205,11 +282,42 @@ mod batch_tests {
             )
         );
         assert_eq!(
-            v3_batch_upsert_url("https://h"),
+            batch_upsert_url("https://h", &ApiVersion::Legacy),
             "https://h/crm/v3/objects/contacts/batch/upsert"
+        );
+        let dated = ApiVersion::parse("2026-09").unwrap();
+        assert_eq!(
+            batch_upsert_url("https://h", &dated),
+            "https://h/crm/objects/2026-09/contacts/batch/upsert"
+        );
+        assert_eq!(
+            properties_url("https://h", &dated),
+            "https://h/crm/properties/2026-09/contacts"
+        );
+        assert_eq!(
+            properties_url("https://h", &ApiVersion::Legacy),
+            "https://h/crm/v3/properties/contacts"
         );
         assert_eq!(b.get("email"), Some("new-b@x.io"));
         assert_eq!(a.get("email"), None);
+    }
+
+    #[test]
+    fn api_versions_are_checked() {
+        assert_eq!(ApiVersion::parse("legacy").unwrap(), ApiVersion::Legacy);
+        for good in ["2026-03", "2026-09", "2027-03", "2031-12"] {
+            assert_eq!(ApiVersion::parse(good).unwrap().name(), good);
+        }
+        for bad in [
+            "2025-09", "2026-02", "2026-3", "2026-13", "26-09", "v3", "", "2026-09 ", "Legacy",
+        ] {
+            assert!(ApiVersion::parse(bad).is_err(), "{bad:?}");
+        }
+        let old = ApiVersion::parse("2025-09").unwrap_err().to_string();
+        assert!(
+            old.contains("older than HubSpot's first date version, 2026-03"),
+            "{old}"
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_
 use reqwest::{Certificate, Url};
 use tokio::runtime::{Handle, Runtime};
 
-use crate::api::{self, UpsertOutcome};
+use crate::api::{self, ApiVersion, BatchInput, UpsertOutcome};
 use crate::bulk;
 use crate::email;
 use crate::error::{ApiError, Error, Result};
@@ -70,6 +70,9 @@ pub struct ClientConfig {
     pub rate_limit: Option<Limit>,
     /// PEM file of extra trusted certificates (a company proxy's CA, say).
     pub ca_bundle: Option<PathBuf>,
+    /// The API version of single upserts, and of bulk runs and property definitions.
+    pub single_api: ApiVersion,
+    pub bulk_api: ApiVersion,
 }
 
 /// An answer read from HubSpot.
@@ -101,6 +104,8 @@ pub struct Client {
     pacer: Pacer,
     transport: Mutex<Option<Transport>>,
     definitions: Mutex<Definitions>,
+    single_api: ApiVersion,
+    bulk_api: ApiVersion,
 }
 
 /// The runtime handle and connection pool lent to one call; the transport counts as busy
@@ -252,6 +257,8 @@ impl Client {
             pacer: Pacer::new(config.rate_limit),
             transport: Mutex::new(None),
             definitions: Mutex::default(),
+            single_api: config.single_api,
+            bulk_api: config.bulk_api,
         })
     }
 
@@ -509,6 +516,58 @@ impl Client {
     }
 
     /// Creates or updates the contact with this email, setting `properties` (already HubSpot text).
+    /// The outcome of a batch upsert of one input: its result, or the error a 207 gave it.
+    fn batch_of_one(&self, answer: Answer) -> Result<(Option<UpsertOutcome>, Answer)> {
+        let outcome = api::parse_v3_batch(&answer.body)
+            .and_then(|results| results.into_iter().next())
+            .map(|r| UpsertOutcome {
+                vid: r.vid,
+                is_new: r.is_new,
+            });
+        if outcome.is_none() && answer.status == 207 {
+            let mut e = ApiError::from_response(400, answer.correlation_id.clone(), &answer.body);
+            e.status = 207;
+            return Err(e.into());
+        }
+        Ok((outcome, answer))
+    }
+
+    /// A 404 from a date-versioned path: HubSpot does not know the version. Says so, naming
+    /// the setting.
+    fn explain_404(&self, version: &ApiVersion, error: Error) -> Error {
+        match error {
+            Error::Api(mut e) if e.status == 404 && *version != ApiVersion::Legacy => {
+                e.summary = format!(
+                    "HubSpot does not serve API version '{}' here (404): set api_version to a \
+                     version HubSpot publishes ('{}', '{}', ...) or to 'legacy'",
+                    version.name(),
+                    api::OLDEST_DATED,
+                    api::NEWEST_DATED
+                );
+                Error::Api(e)
+            }
+            other => other,
+        }
+    }
+
+    /// Says once per process, at INFO, which paths clients of this configuration call.
+    fn log_paths(&self, hooks: &dyn Log) {
+        static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        let line = format!(
+            "HubSpot API paths: single upserts POST {}, bulk POST {} and GET {}",
+            self.single_api.single_upsert_path(),
+            self.bulk_api.batch_upsert_path(),
+            self.bulk_api.properties_path()
+        );
+        let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
+        if !said.contains(&line) {
+            if hooks.enabled(Level::Info) {
+                hooks.log(Level::Info, &line);
+            }
+            said.push(line);
+        }
+    }
+
     pub fn upsert(
         &self,
         email: &str,
@@ -516,10 +575,29 @@ impl Client {
         hooks: &dyn Hooks,
     ) -> Result<UpsertOutcome> {
         email::validate(email)?;
-        let url = api::v1_upsert_url(&self.base_url, email);
-        let body = Some(api::v1_upsert_body(properties));
-        match self.request_blocking(reqwest::Method::POST, &url, body, hooks) {
-            Ok(answer) => api::parse_v1_upsert(&answer.body).ok_or_else(|| {
+        self.log_paths(hooks);
+        let answer = match &self.single_api {
+            ApiVersion::Legacy => {
+                let url = api::v1_upsert_url(&self.base_url, email);
+                let body = Some(api::v1_upsert_body(properties));
+                self.request_blocking(reqwest::Method::POST, &url, body, hooks)
+                    .map(|answer| (api::parse_v1_upsert(&answer.body), answer))
+            }
+            dated => {
+                // No date-versioned single upsert exists: a batch of one, same outcome.
+                let url = api::batch_upsert_url(&self.base_url, dated);
+                let input = BatchInput {
+                    email: email.to_owned(),
+                    properties: properties.to_vec(),
+                };
+                let body = Some(api::v3_batch_upsert_body([("0", &input)]));
+                self.request_blocking(reqwest::Method::POST, &url, body, hooks)
+                    .map_err(|e| self.explain_404(dated, e))
+                    .and_then(|answer| self.batch_of_one(answer))
+            }
+        };
+        match answer {
+            Ok((outcome, answer)) => outcome.ok_or_else(|| {
                 let mut e =
                     ApiError::from_response(answer.status, answer.correlation_id, &answer.body);
                 e.summary = format!(
@@ -578,7 +656,7 @@ impl Client {
                 _ => {}
             }
         }
-        let url = api::v3_properties_url(&self.base_url);
+        let url = api::properties_url(&self.base_url, &self.bulk_api);
         let (now_known, schema) = match self.request_blocking(
             reqwest::Method::GET,
             &url,
@@ -620,6 +698,9 @@ impl Client {
                 (Definitions::NoScope, None)
             }
             Err(Error::Api(e)) if e.status == 401 => return Err(Error::Api(e)),
+            Err(e @ Error::Api(_)) if matches!(&e, Error::Api(a) if a.status == 404) => {
+                return Err(self.explain_404(&self.bulk_api, e))
+            }
             Err(Error::Interrupted) => return Err(Error::Interrupted),
             Err(other) => {
                 if hooks.enabled(Level::Warning) {
@@ -658,6 +739,7 @@ impl Client {
         log: Arc<dyn Log>,
         cap: usize,
     ) -> Result<()> {
+        self.log_paths(hooks);
         // The first records are read before anything is sent: an input that fails at once (a
         // missing column, say) or holds no record costs no request.
         let first = source.read(api::V3_BATCH_MAX)?;
@@ -687,7 +769,7 @@ impl Client {
         let sender = BatchSender {
             client: self.clone(),
             lease: self.transport()?,
-            url: api::v3_batch_upsert_url(&self.base_url),
+            url: api::batch_upsert_url(&self.base_url, &self.bulk_api),
             log,
             tasks: Mutex::default(),
         };
@@ -781,6 +863,7 @@ impl bulk::Sender for BatchSender {
                     Some(slot),
                 )
                 .await
+                .map_err(|e| client.explain_404(&client.bulk_api, e))
                 .map(|a| Reply {
                     status: a.status,
                     correlation_id: a.correlation_id,

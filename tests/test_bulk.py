@@ -17,7 +17,7 @@ from hubspot_upsert.testing import FakeHubSpot, ScriptedResponse
 
 from .conftest import batch_requests, sent_inputs
 
-BATCH_PATH = "/crm/v3/objects/contacts/batch/upsert"
+BATCH_PATH = "/crm/objects/2026-09/contacts/batch/upsert"
 
 
 def people(n: int, start: int = 0, **extra: Any) -> list[dict[str, Any]]:
@@ -29,7 +29,7 @@ def test_250_records_are_created_then_updated(hs: HubSpot, fake: FakeHubSpot) ->
     assert (first.total, first.created, first.updated, first.failed) == (250, 250, 0, 0)
     # The property definitions are read once per client, then three batches.
     assert [r.method for r in fake.requests] == ["GET", "POST", "POST", "POST"]
-    assert fake.requests[0].path == "/crm/v3/properties/contacts"
+    assert fake.requests[0].path == "/crm/properties/2026-09/contacts"
     assert all(r.path == BATCH_PATH for r in batch_requests(fake))
     assert sorted(len(r.json()["inputs"]) for r in batch_requests(fake)) == [50, 100, 100]
     second = hs.create_or_update_many(people(250, lastname="L"))

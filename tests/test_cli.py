@@ -309,3 +309,12 @@ def test_python_dash_m_runs_the_command(fake: FakeHubSpot, tmp_path: Path) -> No
     assert run.returncode == 0, run.stderr
     stored = fake.contact("ada@example.com")
     assert stored is not None and stored.properties["firstname"] == "Ada"
+
+
+def test_api_version_option(fake: FakeHubSpot, tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("email\nada@example.com\n")
+    assert run(fake, str(path), "--api-version", "legacy").returncode == 0
+    assert batch_requests(fake)[0].path == "/crm/v3/objects/contacts/batch/upsert"
+    out = run(fake, str(path), "--api-version", "2019-01")
+    assert out.returncode == 2 and "older than HubSpot's first date version" in out.stderr

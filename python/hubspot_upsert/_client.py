@@ -45,6 +45,12 @@ class HubSpot:
     The client paces itself by HubSpot's rate-limit headers; ``rate_limit`` requests per
     ``rate_window`` seconds sets a limit of its own (the tighter one wins).
     ``ca_bundle`` is a PEM file of extra certificate authorities to trust.
+
+    ``api_version`` picks HubSpot's API version: ``None`` (the default) sends single upserts
+    to v1 ``createOrUpdate`` and bulk runs to the newest date version this package knows
+    (``"2026-09"``); a date version such as ``"2026-03"`` or ``"2026-09"`` sends both there
+    (a single upsert becomes a batch upsert of one); ``"legacy"`` sends both to the numbered
+    paths (v1 and v3), which HubSpot stops supporting in September 2027.
     """
 
     __slots__ = ("_native",)
@@ -64,6 +70,7 @@ class HubSpot:
         rate_limit: int | None = None,
         rate_window: float = 10.0,
         ca_bundle: str | os.PathLike[str] | None = None,
+        api_version: str | None = None,
     ) -> None:
         if token is None:
             token = os.environ.get(TOKEN_ENV)
@@ -91,6 +98,7 @@ class HubSpot:
             rate_limit=None if rate_limit is None else _count("rate_limit", rate_limit),
             rate_window=_seconds("rate_window", rate_window),
             ca_bundle=None if ca_bundle is None else os.fspath(ca_bundle),
+            api_version=api_version,
         )
 
     @property

@@ -66,6 +66,7 @@ class Client:
         rate_limit: int | None,
         rate_window: float,
         ca_bundle: str | None,
+        api_version: str | None,
     ) -> Client: ...
     @property
     def base_url(self) -> str: ...

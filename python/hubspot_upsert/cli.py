@@ -121,6 +121,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     conn.add_argument("--base-url", help="HubSpot's address (a proxy, a regional host, a fake)")
     conn.add_argument(
+        "--api-version",
+        metavar="VERSION",
+        help="HubSpot's API version: a date such as 2026-09, or legacy (default: the client's)",
+    )
+    conn.add_argument(
         "--max-in-flight",
         type=int,
         default=64,
@@ -377,7 +382,7 @@ def _client(args: argparse.Namespace, stack: contextlib.ExitStack) -> HubSpot:
                 else ""
             )
         )
-    options: dict[str, Any] = {"missing": missing}
+    options: dict[str, Any] = {"missing": missing, "api_version": args.api_version}
     if args.base_url:
         options["base_url"] = args.base_url
     try:

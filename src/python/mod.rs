@@ -44,6 +44,7 @@ mod _native {
     use super::convert::{self, ConvertOptions};
     use super::errors;
     use super::hooks::PyHooks;
+    use crate::api::ApiVersion;
     use crate::client::{Client as CoreClient, ClientConfig, Hooks};
     use crate::error::Error;
     use crate::pacing::Limit;
@@ -137,7 +138,7 @@ mod _native {
         #[new]
         #[pyo3(signature = (
             token, *, base_url, timeout, connect_timeout, user_agent, missing, assume_utc,
-            max_retries, deadline, backoff, rate_limit, rate_window, ca_bundle
+            max_retries, deadline, backoff, rate_limit, rate_window, ca_bundle, api_version
         ))]
         #[allow(clippy::too_many_arguments)]
         fn new(
@@ -155,7 +156,20 @@ mod _native {
             rate_limit: Option<u32>,
             rate_window: f64,
             ca_bundle: Option<PathBuf>,
+            api_version: Option<String>,
         ) -> PyResult<Self> {
+            // By default single upserts stay on v1 (see the README's "HubSpot API versions")
+            // and bulk runs use the newest date version; a setting moves both.
+            let (single_api, bulk_api) = match api_version.as_deref() {
+                None => (
+                    ApiVersion::Legacy,
+                    ApiVersion::Dated(crate::api::NEWEST_DATED.to_owned()),
+                ),
+                Some(text) => {
+                    let version = ApiVersion::parse(text).map_err(errors::to_py)?;
+                    (version.clone(), version)
+                }
+            };
             let missing = match missing {
                 "skip" => MissingPolicy::Skip,
                 "clear" => MissingPolicy::Clear,
@@ -190,6 +204,8 @@ mod _native {
                     }),
                 },
                 ca_bundle,
+                single_api,
+                bulk_api,
             };
             // Reading a ca_bundle is file I/O: done with the GIL released.
             let core = Arc::new(

@@ -9,6 +9,7 @@ True
 """
 
 from ._fake import (
+    API_VERSIONS,
     STANDARD_PROPERTIES,
     FakeHubSpot,
     ReceivedRequest,
@@ -17,6 +18,7 @@ from ._fake import (
 )
 
 __all__ = [
+    "API_VERSIONS",
     "STANDARD_PROPERTIES",
     "FakeHubSpot",
     "ReceivedRequest",

@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 
-from ._fake import FakeHubSpot
+from ._fake import API_VERSIONS, FakeHubSpot
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     with fake:
         print(f"FakeHubSpot serving at {fake.url}", flush=True)
         print(f"token: {fake.token}", flush=True)
+        print(
+            "paths: POST /contacts/v1/contact/createOrUpdate/email/{email}, "
+            "POST /crm/v3/objects/contacts/batch/upsert, GET /crm/v3/properties/contacts, and "
+            f"the same under the date versions {', '.join(API_VERSIONS)} "
+            "(/crm/objects/{version}/contacts/batch/upsert, /crm/properties/{version}/contacts)",
+            flush=True,
+        )
         try:
             while not stop.wait(0.5):
                 pass

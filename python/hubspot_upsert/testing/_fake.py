@@ -27,10 +27,16 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 V1_UPSERT_PREFIX = "/contacts/v1/contact/createOrUpdate/email/"
+#: HubSpot's date versions the fake serves; other dates answer 404, as HubSpot does.
+API_VERSIONS = ("2026-03", "2026-09")
 # v3, and HubSpot's date-versioned successor of the same shape (/crm/objects/2026-03/...).
-_V3_BATCH_PATH = re.compile(r"/crm/(?:v3/objects|objects/\d{4}-\d{2})/contacts/batch/upsert/?\Z")
+_V3_BATCH_PATH = re.compile(
+    r"/crm/(?:v3/objects|objects/(?P<date>\d{4}-\d{2}))/contacts/batch/upsert/?\Z"
+)
 V3_BATCH_MAX = 100
-_PROPERTIES_PATH = re.compile(r"/crm/(?:v3/properties|properties/\d{4}-\d{2})/contacts/?\Z")
+_PROPERTIES_PATH = re.compile(
+    r"/crm/(?:v3/properties|properties/(?P<date>\d{4}-\d{2}))/contacts/?\Z"
+)
 
 #: Properties HubSpot sets itself: every portal has them, and writes to them are refused.
 READ_ONLY_PROPERTIES: Mapping[str, str] = {
@@ -742,6 +748,9 @@ class FakeHubSpot:
                         400, _error_body("the email in the path is not UTF-8", correlation_id)
                     ) from None
                 return self._v1_upsert(email, body, correlation_id)
+        route = _V3_BATCH_PATH.match(path) or _PROPERTIES_PATH.match(path)
+        if route and route.group("date") and route.group("date") not in API_VERSIONS:
+            raise _Reply(404, _error_body("resource not found", correlation_id))
         if _V3_BATCH_PATH.match(path):
             if method != "POST":
                 raise _Reply(405, _error_body(f"{method} is not allowed here", correlation_id))
@@ -956,7 +965,15 @@ class FakeHubSpot:
                 key, new_email = email.lower(), props.get("email", email).lower()
                 owner = self._contacts.get(new_email)
                 if new_email != key and owner is not None and owner is not self._contacts.get(key):
-                    raise _Reply(409, self._conflict_body(owner, correlation_id))
+                    # The batch answer's shape: the existing contact's id in the message only.
+                    raise _Reply(
+                        409,
+                        _v3_error(
+                            f"Contact already exists. Existing ID: {owner.vid}",
+                            correlation_id,
+                            category="CONFLICT",
+                        ),
+                    )
             for email, props, trace in parsed:
                 contact, is_new = self._store(email, props)
                 new_email = props.get("email", email).lower()

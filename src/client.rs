@@ -515,7 +515,6 @@ impl Client {
         )?
     }
 
-    /// Creates or updates the contact with this email, setting `properties` (already HubSpot text).
     /// The outcome of a batch upsert of one input: its result, or the error a 207 gave it.
     fn batch_of_one(&self, answer: Answer) -> Result<(Option<UpsertOutcome>, Answer)> {
         let outcome = api::parse_v3_batch(&answer.body)
@@ -551,7 +550,7 @@ impl Client {
     }
 
     /// Says once per process, at INFO, which paths clients of this configuration call.
-    fn log_paths(&self, hooks: &dyn Log) {
+    fn log_paths<L: Log + ?Sized>(&self, hooks: &L) {
         static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
         let line = format!(
             "HubSpot API paths: single upserts POST {}, bulk POST {} and GET {}",
@@ -568,6 +567,8 @@ impl Client {
         }
     }
 
+    /// Creates or updates the contact with this email, setting `properties` (already HubSpot
+    /// text), on the calling thread; `hooks` may stop it between slices.
     pub fn upsert(
         &self,
         email: &str,
@@ -575,12 +576,52 @@ impl Client {
         hooks: &dyn Hooks,
     ) -> Result<UpsertOutcome> {
         email::validate(email)?;
-        self.log_paths(hooks);
+        let lease = self.transport()?;
+        self.run(
+            &lease.handle,
+            self.upsert_on(&lease.http, email, properties, hooks),
+            hooks,
+        )?
+    }
+
+    /// The same upsert as a task on the client's runtime, for callers that do not wait on a
+    /// thread (an asyncio event loop): `done` gets the outcome on the runtime's thread.
+    /// Aborting the returned handle drops the request in flight.
+    pub fn spawn_upsert(
+        self: &Arc<Self>,
+        email: String,
+        properties: Vec<(String, String)>,
+        log: Arc<dyn Log>,
+        done: impl FnOnce(Result<UpsertOutcome>) + Send + 'static,
+    ) -> Result<tokio::task::AbortHandle> {
+        email::validate(&email)?;
+        let lease = self.transport()?;
+        let client = self.clone();
+        let handle = lease.handle.clone();
+        let task = handle.spawn(async move {
+            let http = lease.http.clone();
+            let outcome = client.upsert_on(&http, &email, &properties, &*log).await;
+            drop(lease);
+            done(outcome);
+        });
+        Ok(task.abort_handle())
+    }
+
+    /// The one upsert path of both faces: v1, or a batch of one on a date version.
+    async fn upsert_on<L: Log + ?Sized>(
+        &self,
+        http: &reqwest::Client,
+        email: &str,
+        properties: &[(String, String)],
+        log: &L,
+    ) -> Result<UpsertOutcome> {
+        self.log_paths(log);
         let answer = match &self.single_api {
             ApiVersion::Legacy => {
                 let url = api::v1_upsert_url(&self.base_url, email);
                 let body = Some(api::v1_upsert_body(properties));
-                self.request_blocking(reqwest::Method::POST, &url, body, hooks)
+                self.request(http, reqwest::Method::POST, &url, body, log, None)
+                    .await
                     .map(|answer| (api::parse_v1_upsert(&answer.body), answer))
             }
             dated => {
@@ -591,7 +632,8 @@ impl Client {
                     properties: properties.to_vec(),
                 };
                 let body = Some(api::v3_batch_upsert_body([("0", &input)]));
-                self.request_blocking(reqwest::Method::POST, &url, body, hooks)
+                self.request(http, reqwest::Method::POST, &url, body, log, None)
+                    .await
                     .map_err(|e| self.explain_404(dated, e))
                     .and_then(|answer| self.batch_of_one(answer))
             }

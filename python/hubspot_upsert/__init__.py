@@ -6,6 +6,7 @@
 UpsertResult(vid=3234574, is_new=False, email='ada@example.com')
 """
 
+from ._async import AsyncHubSpot
 from ._client import HubSpot
 from ._errors import (
     AuthenticationError,
@@ -25,6 +26,7 @@ from ._errors import (
 from ._native import BulkResult, UpsertResult, __version__
 
 __all__ = [
+    "AsyncHubSpot",
     "AuthenticationError",
     "BulkResult",
     "BulkUpsertError",

@@ -5,7 +5,7 @@ from typing import Any, final
 
 from ._errors import RecordError
 
-__all__ = ["BulkResult", "Client", "UpsertResult", "__version__", "_release_before_fork"]
+__all__ = ["BulkResult", "Client", "Task", "UpsertResult", "__version__", "_release_before_fork"]
 
 __version__: str
 
@@ -49,6 +49,12 @@ class BulkResult:
     def raise_for_errors(self) -> None: ...
 
 @final
+class Task:
+    """An upsert running on the client's runtime."""
+
+    def cancel(self) -> None: ...
+
+@final
 class Client:
     def __new__(
         cls,
@@ -73,6 +79,9 @@ class Client:
     @property
     def rate_limit(self) -> tuple[int, float] | None: ...
     def upsert(self, email: str, properties: Any = None) -> UpsertResult: ...
+    def upsert_async(
+        self, email: str, properties: Any, on_done: Callable[[bool, Any], None]
+    ) -> Task: ...
     def convert_record(
         self, record: Any, *, email_field: str
     ) -> tuple[str, list[tuple[str, str]]]: ...

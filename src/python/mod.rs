@@ -125,6 +125,19 @@ mod _native {
     #[pymodule_export]
     use super::bulk::BulkResult;
 
+    /// An upsert running on the client's runtime; `cancel()` drops its request in flight.
+    #[pyclass(frozen, module = "hubspot_upsert._native")]
+    pub struct Task {
+        abort: tokio::task::AbortHandle,
+    }
+
+    #[pymethods]
+    impl Task {
+        fn cancel(&self) {
+            self.abort.abort();
+        }
+    }
+
     /// The native client behind `hubspot_upsert.HubSpot`: one connection pool, shareable
     /// between threads.
     #[pyclass(frozen, module = "hubspot_upsert._native")]
@@ -260,6 +273,49 @@ mod _native {
                 core.upsert(&email, &properties, hooks)
             })?;
             Ok(super::native_result(outcome.vid, outcome.is_new, email))
+        }
+
+        /// Starts the upsert as a task on the client's runtime and returns at once; when it
+        /// ends, `on_done(ok, value)` is called (from the runtime's thread, with the GIL) with
+        /// the `UpsertResult` or the exception. The returned `Task` cancels it.
+        #[pyo3(signature = (email, properties, on_done))]
+        fn upsert_async(
+            &self,
+            py: Python<'_>,
+            email: &Bound<'_, PyAny>,
+            properties: Option<&Bound<'_, PyAny>>,
+            on_done: Py<PyAny>,
+        ) -> PyResult<Task> {
+            let Ok(email) = email.cast::<PyString>() else {
+                return Err(PyTypeError::new_err(format!(
+                    "email must be a str, got {}",
+                    email.get_type().name()?
+                )));
+            };
+            let email = convert::text(email, "email")?.trim().to_owned();
+            crate::email::validate(&email).map_err(errors::to_py)?;
+            let properties = convert::properties(properties, self.options)?;
+            let log: Arc<dyn crate::client::Log> = Arc::new(PyHooks::new(py)?);
+            let shown = email.clone();
+            let done = move |outcome: crate::error::Result<crate::api::UpsertOutcome>| {
+                Python::attach(|py| {
+                    let (ok, value) = match outcome {
+                        Ok(o) => match Bound::new(py, super::native_result(o.vid, o.is_new, shown)) {
+                            Ok(result) => (true, result.into_any().unbind()),
+                            Err(e) => (false, e.into_value(py).into_any()),
+                        },
+                        Err(error) => (false, errors::to_py(error).into_value(py).into_any()),
+                    };
+                    // The loop may be closed by now: nobody waits for the answer then.
+                    if let Err(e) = on_done.call1(py, (ok, value)) {
+                        e.write_unraisable(py, None);
+                    }
+                })
+            };
+            let abort = py
+                .detach(|| self.core.spawn_upsert(email, properties, log, done))
+                .map_err(errors::to_py)?;
+            Ok(Task { abort })
         }
 
         /// One record as `upsert_many` would send it: `(email, {property: text})`, or the

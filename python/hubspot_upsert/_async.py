@@ -1,0 +1,207 @@
+"""The asyncio face: :class:`AsyncHubSpot`.
+
+A single upsert runs as a task on the client's own Rust runtime (the same one, and the same
+request path, as the sync client's); the event loop only waits on a future that the runtime
+settles with ``call_soon_threadsafe``, so it never waits on the network. Cancelling the awaiting
+task aborts the request in flight.
+
+A bulk run is the sync one on a worker thread (it waits with the GIL released); records may
+come from an async iterable, read on the event loop and handed over through a bounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
+from typing import Any, Literal
+
+from . import _bulk, _native
+from ._client import HubSpot
+
+#: The note a cancelled upsert carries (the request may have reached HubSpot).
+CANCELLED_NOTE = (
+    "hubspot_upsert: cancelled while talking to HubSpot; a request in flight may still have "
+    "been applied"
+)
+_END = object()
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():  # cancelled meanwhile
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+def _note(error: BaseException, note: str) -> None:
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:  # Python 3.10
+        error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]
+
+
+class _Cancelled(Exception):
+    """Stops a bulk run whose awaiting task was cancelled."""
+
+
+class AsyncHubSpot:
+    """The asyncio face of :class:`HubSpot`: the same options, results and exceptions, with
+    ``await``. Use one per event loop (or share it: it is thread-safe), ideally as
+    ``async with AsyncHubSpot(...) as hs``."""
+
+    __slots__ = ("_sync",)
+
+    def __init__(self, token: str | None = None, **options: Any) -> None:
+        self._sync = HubSpot(token, **options)
+
+    @property
+    def base_url(self) -> str:
+        return self._sync.base_url
+
+    @property
+    def rate_limit(self) -> tuple[int, float] | None:
+        return self._sync.rate_limit
+
+    async def create_or_update(
+        self, email: str, properties: Mapping[str, object] | None = None
+    ) -> _native.UpsertResult:
+        """Create or update the contact with this email; see
+        :meth:`HubSpot.create_or_update`. The event loop is free while HubSpot answers;
+        cancelling the awaiting task (``asyncio.timeout``, say) aborts the request."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_native.UpsertResult] = loop.create_future()
+
+        def on_done(ok: bool, value: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(_settle, future, ok, value)
+            except RuntimeError:
+                pass  # the loop is closed: nobody waits for the answer
+
+        task = self._sync._native.upsert_async(email, properties, on_done)
+        try:
+            return await future
+        except asyncio.CancelledError as e:
+            task.cancel()
+            _note(e, CANCELLED_NOTE)
+            raise
+
+    async def create_or_update_many(
+        self,
+        records: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]] | Any,
+        email_field: str = "email",
+        *,
+        progress: bool | _bulk.ProgressCallback | None = None,
+        keep: Literal["all", "failures"] = "all",
+        max_in_flight: int = 64,
+    ) -> _native.BulkResult:
+        """Create or update many contacts; see :meth:`HubSpot.create_or_update_many`.
+        ``records`` may also be an async iterable. Cancelling the awaiting task stops the run
+        (within one answer from HubSpot) and raises ``CancelledError`` at once."""
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+        feeder: asyncio.Task[None] | None = None
+        if isinstance(records, AsyncIterable):
+            handover: queue.Queue[Any] = queue.Queue(maxsize=1000)
+            feeder = asyncio.ensure_future(_feed(records, handover, stop))
+            rows: Any = _drain(handover, stop)
+            total = None
+        else:
+            rows, total = _bulk.records_and_total(records)
+        report, finish = _bulk.progress_reporter(progress, total)
+
+        def watch(done: int, _total: int | None) -> None:
+            # Called as outcomes come in: the place a cancelled run notices it.
+            if stop.is_set():
+                raise _Cancelled("the awaiting task was cancelled")
+            if report is not None:
+                report(done)
+
+        run = loop.run_in_executor(
+            None,
+            lambda: self._sync.create_or_update_many(
+                rows, email_field, progress=watch, keep=keep, max_in_flight=max_in_flight
+            ),
+        )
+        try:
+            return await run
+        except asyncio.CancelledError as e:
+            stop.set()
+            _note(e, CANCELLED_NOTE)
+            raise
+        finally:
+            finish()
+            if feeder is not None:
+                stop.set()
+                feeder.cancel()
+
+    async def check_many(
+        self,
+        records: Iterable[Mapping[str, Any]] | Any,
+        email_field: str = "email",
+        *,
+        definitions: bool = True,
+    ) -> _native.BulkResult:
+        """:meth:`HubSpot.check_many` on a worker thread."""
+        return await asyncio.get_running_loop().run_in_executor(
+            None,
+            lambda: self._sync.check_many(records, email_field, definitions=definitions),
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to release at once: the connection pool closes when the client is gone."""
+
+    async def __aenter__(self) -> AsyncHubSpot:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncHubSpot(base_url={self.base_url!r})"
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        return self._sync.__reduce__()
+
+
+async def _feed(
+    records: AsyncIterable[Mapping[str, Any]], handover: queue.Queue[Any], stop: threading.Event
+) -> None:
+    """Reads an async iterable on the event loop into the queue the bulk thread reads."""
+    try:
+        async for record in records:
+            while not stop.is_set():
+                try:
+                    handover.put_nowait(record)
+                    break
+                except queue.Full:
+                    await asyncio.sleep(0.005)
+            if stop.is_set():
+                return
+    except Exception as e:  # the input failed: the run stops with that error
+        handover.put(_Failed(e))
+        return
+    handover.put(_END)
+
+
+class _Failed:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _drain(handover: queue.Queue[Any], stop: threading.Event) -> Iterator[Any]:
+    while True:
+        try:
+            item = handover.get(timeout=0.05)
+        except queue.Empty:
+            if stop.is_set():
+                raise _Cancelled("the awaiting task was cancelled") from None
+            continue
+        if item is _END:
+            return
+        if isinstance(item, _Failed):
+            raise item.error
+        yield item

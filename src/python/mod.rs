@@ -300,7 +300,8 @@ mod _native {
             let done = move |outcome: crate::error::Result<crate::api::UpsertOutcome>| {
                 Python::attach(|py| {
                     let (ok, value) = match outcome {
-                        Ok(o) => match Bound::new(py, super::native_result(o.vid, o.is_new, shown)) {
+                        Ok(o) => match Bound::new(py, super::native_result(o.vid, o.is_new, shown))
+                        {
                             Ok(result) => (true, result.into_any().unbind()),
                             Err(e) => (false, e.into_value(py).into_any()),
                         },

@@ -3,6 +3,7 @@
 #   make lint    formatting, lints, the stub check, mypy --strict over the typed example, actionlint
 #   make demo    the demo on the built-in FakeHubSpot
 #   make wheel   release wheels (manylinux2014, abi3, stripped) and the sdist, into dist/
+#   make test-integrations   the recipes in real Django, FastAPI, Airflow 3 and Jupyter
 #   make bench   the benchmarks, on a release build in bench/.venv
 #
 # PYTHON picks the interpreter the venv is made from; VENV where it goes. Another Python:
@@ -15,7 +16,7 @@ PY := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PYO3_PYTHON := $(abspath $(PY))
 
-.PHONY: test lint demo dev rust-test py-test wheel wheel-check bench bench-quick
+.PHONY: test lint demo dev rust-test py-test wheel wheel-check bench bench-quick test-integrations
 
 $(VENV)/.installed: requirements-dev.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +46,20 @@ lint: dev
 
 demo: dev
 	$(VENV)/bin/hubspot-upsert --demo
+
+# The recipes in their real frameworks, in a venv of their own (Airflow 3 pins much of what it
+# runs with), on the extension built as a wheel (abi3: any Python from 3.10 takes it).
+INTEGRATIONS_PYTHON ?= $(PYTHON)
+.venv-integrations/.installed: requirements-integrations.txt
+	$(INTEGRATIONS_PYTHON) -m venv .venv-integrations
+	.venv-integrations/bin/pip install -q --disable-pip-version-check -r requirements-integrations.txt
+	touch $@
+
+test-integrations: $(VENV)/.installed .venv-integrations/.installed
+	rm -rf target/integrations-wheel
+	$(VENV)/bin/maturin build -q -o target/integrations-wheel
+	.venv-integrations/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps target/integrations-wheel/*.whl
+	.venv-integrations/bin/python -m pytest -c integrations/pytest.ini integrations
 
 # Wheels for glibc 2.17 and later (manylinux2014), linked with zig from PyPI. aarch64 is
 # cross-compiled when its Rust target is installed (`rustup target add aarch64-unknown-linux-gnu`);

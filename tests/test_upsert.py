@@ -206,3 +206,14 @@ def test_loopback_never_goes_through_a_proxy(
     monkeypatch.delenv("no_proxy", raising=False)
     hs = HubSpot(fake.token, base_url=fake.url, timeout=5)
     assert hs.create_or_update("ada@example.com").is_new
+
+
+def test_the_base_url_comes_from_the_environment(
+    fake: FakeHubSpot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUBSPOT_BASE_URL", fake.url)
+    hs = HubSpot(fake.token)
+    assert hs.base_url == fake.url
+    assert hs.create_or_update("ada@example.com").is_new
+    monkeypatch.delenv("HUBSPOT_BASE_URL")
+    assert HubSpot(fake.token).base_url == "https://api.hubapi.com"

@@ -1,72 +1,76 @@
-"""An Airflow DAG that upserts a day's contacts into HubSpot.
+"""An Airflow 3 DAG that upserts a day's contacts into HubSpot.
 
-The token comes from the Airflow connection ``hubspot_default`` (its password field), or the
-variable ``hubspot_access_token``. Transient trouble (rate limits, HubSpot's bad minutes) is
-retried inside the client; records HubSpot refuses are logged to the task log and fail the
-task at the end, after every good record has landed; a refused token or a daily limit fails it
-at once, so Airflow's own retries can take over.
+- The token and address come from the Airflow connection ``hubspot_default``: its password
+  (a Service Key or private app token) and its host (empty for HubSpot's own,
+  ``https://...`` for a proxy or a regional host, ``http://127.0.0.1:...`` for a FakeHubSpot).
+- Transient trouble (rate limits, HubSpot's bad minutes) is retried inside the client first,
+  then by Airflow's own retries. Records HubSpot refused are listed in the task log and fail the
+  task with ``AirflowFailException``, without retries: sending them again changes nothing.
+- The records come from the CSV file that the Variable ``hubspot_contacts_csv`` names (by
+  default the package's sample contacts); replace ``load_rows`` with your extract step.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from typing import Any
+
+import pendulum
+from airflow.exceptions import AirflowFailException
+from airflow.sdk import BaseHook, Variable, dag, task
 
 from hubspot_upsert import HubSpot
 
-# Airflow shows this logger in the task log.
-log = logging.getLogger("airflow.task")
+log = logging.getLogger(__name__)
 
 
-class ContactsRejected(Exception):
-    """Some records were refused by HubSpot; the others landed."""
+def hubspot_from_connection(conn_id: str = "hubspot_default") -> HubSpot:
+    """A client made inside the task (never pickled into XCom or across workers)."""
+    conn = BaseHook.get_connection(conn_id)
+    host = (conn.host or "").strip()
+    if host and "://" not in host:
+        host = f"https://{host}" + (f":{conn.port}" if conn.port else "")
+    return HubSpot(conn.password, base_url=host or None)
 
 
-def hubspot_from_airflow() -> HubSpot:
-    """A client built inside the task (never pickled into XCom or across workers)."""
-    from airflow.hooks.base import BaseHook
-    from airflow.models import Variable
-
-    try:
-        token = BaseHook.get_connection("hubspot_default").password
-    except Exception:
-        token = Variable.get("hubspot_access_token")
-    return HubSpot(token)
+def load_rows(path: str | None) -> list[dict[str, Any]]:
+    """The day's contacts, as dicts whose keys are HubSpot property names."""
+    source = path or str(resources.files("hubspot_upsert") / "data" / "demo_contacts.csv")
+    renames = {"First Name": "firstname", "Last Name": "lastname"}
+    with open(source, newline="", encoding="utf-8-sig") as f:
+        return [
+            {renames.get(k, k): (v or None) for k, v in row.items()} for row in csv.DictReader(f)
+        ]
 
 
 def upsert_contacts(rows: Iterable[Mapping[str, Any]], hs: HubSpot) -> dict[str, int]:
-    """The task's work: upsert, log failures, fail only on records HubSpot refused."""
+    """Upserts, logs each refused record, and fails the task (no retry) if any was refused."""
     result = hs.create_or_update_many(rows, keep="failures")
     summary = {"created": result.created, "updated": result.updated, "failed": result.failed}
     log.info("HubSpot upsert: %s", summary)
-    for failure in result.failures[:50]:
+    for failure in result.failures[:100]:
         log.warning(
             "row %s (%s): %s %s", failure.index, failure.email, failure.code, failure.message
         )
     if result.failed:
-        raise ContactsRejected(f"{result.failed} of {result.total} contacts were rejected")
+        raise AirflowFailException(
+            f"HubSpot refused {result.failed} of {result.total} contacts (see the log); "
+            "the others landed"
+        )
     return summary
 
 
-def load_rows(ds: str) -> list[dict[str, Any]]:
-    """Stands for your extract step: the day's contacts as dicts."""
-    raise NotImplementedError("read the day's contacts from your source system here")
+@dag(schedule="@daily", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False)
+def hubspot_contacts() -> None:
+    @task(retries=2)
+    def upsert() -> dict[str, int]:
+        path = Variable.get("hubspot_contacts_csv", default=None)
+        return upsert_contacts(load_rows(path), hubspot_from_connection())
+
+    upsert()
 
 
-try:
-    import pendulum
-    from airflow.decorators import dag, task
-except ImportError:  # Airflow is not installed: the functions above still work.
-    pass
-else:
-
-    @dag(schedule="@daily", start_date=pendulum.datetime(2024, 1, 1), catchup=False)
-    def hubspot_contacts() -> None:
-        @task(retries=3)
-        def upsert(ds: str | None = None) -> dict[str, int]:
-            return upsert_contacts(load_rows(ds or ""), hubspot_from_airflow())
-
-        upsert()
-
-    hubspot_contacts()
+hubspot_contacts()

@@ -10,6 +10,7 @@ from . import _bulk, _native
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
+BASE_URL_ENV = "HUBSPOT_BASE_URL"
 USER_AGENT = f"hubspot-upsert/{_native.__version__}"
 
 
@@ -31,8 +32,9 @@ class HubSpot:
     """A HubSpot client: one connection pool, safe to share between threads.
 
     ``token`` is a private-app or OAuth access token; when it is None the token is read from
-    the ``HUBSPOT_ACCESS_TOKEN`` environment variable. ``base_url`` must be ``https://``, or
-    ``http://`` to a loopback host (a :class:`~hubspot_upsert.testing.FakeHubSpot`).
+    the ``HUBSPOT_ACCESS_TOKEN`` environment variable. ``base_url`` (else ``HUBSPOT_BASE_URL``,
+    else HubSpot's) must be ``https://``, or ``http://`` to a loopback host (a
+    :class:`~hubspot_upsert.testing.FakeHubSpot`).
     ``timeout`` bounds each request, ``connect_timeout`` the connection set-up.
 
     ``missing`` says what ``None``, NaN, ``pandas.NA`` and ``NaT`` values do: ``"skip"`` leaves
@@ -59,7 +61,7 @@ class HubSpot:
         self,
         token: str | None = None,
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout: float = 30.0,
         connect_timeout: float = 10.0,
         missing: Literal["skip", "clear"] = "skip",
@@ -82,6 +84,8 @@ class HubSpot:
                 f"no HubSpot access token: pass HubSpot(token) or set {TOKEN_ENV} "
                 "(a private app token, pat-...)"
             )
+        if base_url is None:
+            base_url = os.environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
         if not isinstance(base_url, str):
             raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
         self._native = _native.Client(

@@ -412,11 +412,11 @@ impl Client {
             attempts += 1;
             let sent = Instant::now();
             let result = send(http, method.clone(), url, body.clone()).await;
-            self.pacer.settle(slot, sent, Instant::now());
+            let arrived = self.pacer.settle(slot, sent, Instant::now());
             let took_ms = sent.elapsed().as_secs_f64() * 1000.0;
             let (error, status, retry_after, transient) = match result {
                 Ok(answer) => {
-                    self.pacer.observe(Instant::now(), answer.rate);
+                    self.pacer.observe(arrived, Instant::now(), answer.rate);
                     if log.enabled(Level::Debug) {
                         let status = answer.status;
                         log.log(

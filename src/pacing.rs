@@ -51,9 +51,10 @@ struct State {
     share: Option<f64>,
     /// When the share was last halved: the 429s of one burst halve it once.
     cut_at: Option<Instant>,
-    /// HubSpot has counted requests this client did not send: from then on it sends in small
-    /// bursts (an eighth of a limit per eighth of its window), so that programs that share the
-    /// limit, each seeing room, do not all fill it at once.
+    /// Others share the limit (a 429 came although the client paced itself, or HubSpot counted
+    /// clearly more requests than it sent): from then on it sends in small bursts (an eighth of
+    /// a limit per eighth of its window), so that programs that share the limit, each seeing
+    /// room, do not all fill it at once.
     others_seen: bool,
 }
 
@@ -119,6 +120,7 @@ impl Pacer {
         let floor = 1.0 / tightest.max.max(1) as f64;
         state.share = Some((state.share.unwrap_or(1.0) / 2.0).max(floor));
         state.cut_at = Some(now);
+        state.others_seen = true;
     }
 
     /// A request went through: the share grows back by about one request per window.
@@ -202,20 +204,23 @@ impl Pacer {
     /// shortest one seen is taken to have waited before it arrived (in a queue on the way, or at
     /// a busy server): counting from the send alone would let the window roll over early and
     /// draw 429s; counting from the answer would cost a latency's worth of the window.
-    pub fn settle(&self, slot: Instant, sent: Instant, answered: Instant) {
+    /// Returns that moment: when HubSpot counted the request, and computed the rate-limit
+    /// headers of its answer.
+    pub fn settle(&self, slot: Instant, sent: Instant, answered: Instant) -> Instant {
         let mut state = self.lock();
         let rtt = answered.saturating_duration_since(sent);
         let fastest = state.min_rtt.map_or(rtt, |m| m.min(rtt));
         state.min_rtt = Some(fastest);
         let arrived = sent + (rtt - fastest);
         if arrived <= slot {
-            return;
+            return arrived;
         }
         let pos = state.sent.partition_point(|t| *t < slot);
         if state.sent.get(pos) == Some(&slot) {
             state.sent.remove(pos);
             Self::insert(&mut state, arrived);
         }
+        arrived
     }
 
     /// How long until the window has room again: the wait after a 429 without `Retry-After`.
@@ -227,8 +232,12 @@ impl Pacer {
         }
     }
 
-    /// Learns from an answer's rate-limit headers.
-    pub fn observe(&self, now: Instant, headers: RateHeaders) {
+    /// Learns from an answer's rate-limit headers, which describe the window when the request
+    /// arrived (`arrived`), not when its answer did (`answered`: a slow answer's headers are old
+    /// news). Requests of others are counted only beyond every request of this client that may
+    /// have been counted then: any sent before the answer, whose arrival order is unknown.
+    pub fn observe(&self, arrived: Instant, answered: Instant, headers: RateHeaders) {
+        let now = arrived;
         let mut state = self.lock();
         if let Some(max) = headers.max {
             let window = headers.interval.unwrap_or(Duration::from_secs(10));
@@ -238,11 +247,13 @@ impl Pacer {
                 let ours = state
                     .sent
                     .iter()
-                    .filter(|t| **t <= now && **t + hold > now)
+                    .filter(|t| **t <= answered && **t + hold > now)
                     .count();
                 let used = max.saturating_sub(remaining) as usize;
-                // Others share this app's limit: count their requests as sent now.
-                if used > ours {
+                // Others share this app's limit: count their requests as sent now. More than a
+                // stray one or two (a request's arrival is only estimated) also means small
+                // bursts from now on.
+                if used > ours + (max as usize / 50).max(2) {
                     state.others_seen = true;
                 }
                 for _ in ours..used {
@@ -321,6 +332,7 @@ mod tests {
         assert_eq!(p.reserve(t).0, MS(0));
         p.observe(
             t,
+            t,
             RateHeaders {
                 max: Some(2),
                 remaining: Some(1),
@@ -341,6 +353,7 @@ mod tests {
         // HubSpot says 8 of 10 are used, of which this client sent 1.
         p.observe(
             t,
+            t,
             RateHeaders {
                 max: Some(10),
                 remaining: Some(2),
@@ -360,6 +373,7 @@ mod tests {
         let p = Pacer::new(Some(limit(100, 10_000)));
         let t = Instant::now();
         p.observe(
+            t,
             t,
             RateHeaders {
                 max: Some(190),
@@ -408,9 +422,11 @@ mod tests {
         let p = Pacer::new(Some(limit(8, 1000)));
         let t = Instant::now();
         p.throttled(t);
-        p.throttled(t + MS(100)); // the same burst: halved once
+        // The same burst halves it once; then half the limit, in small bursts (one per eighth
+        // of the window).
+        p.throttled(t + MS(100));
         let waits: Vec<Duration> = (0..5).map(|_| p.reserve(t + MS(200)).0).collect();
-        assert_eq!(waits, [MS(0), MS(0), MS(0), MS(0), MS(1020)]);
+        assert_eq!(waits, [MS(0), MS(145), MS(290), MS(435), MS(1020)]);
         p.throttled(t + MS(700));
         assert_eq!(
             p.known_limit(),
@@ -421,14 +437,18 @@ mod tests {
         for _ in 0..4 {
             p.succeeded();
         }
+        // Halved to 2 of 8, then grown back by answers: over a window, more than 2 go again.
         let q = Pacer::new(Some(limit(8, 1000)));
-        for _ in 0..3 {
-            q.throttled(t);
+        q.throttled(t);
+        q.throttled(t + MS(600));
+        for _ in 0..12 {
             q.succeeded();
         }
-        let later = t + MS(5000);
-        let sent = (0..8).take_while(|_| q.try_reserve(later).is_ok()).count();
-        assert!((4..8).contains(&sent), "{sent}");
+        let start = t + MS(5000);
+        let sent = (0..100)
+            .filter(|i| q.try_reserve(start + MS(i * 10)).is_ok())
+            .count();
+        assert!((3..8).contains(&sent), "{sent}");
     }
 
     #[test]

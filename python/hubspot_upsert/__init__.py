@@ -6,7 +6,8 @@
 UpsertResult(vid=3234574, is_new=False, email='ada@example.com')
 """
 
-from ._async import AsyncHubSpot
+from typing import TYPE_CHECKING, Any
+
 from ._client import HubSpot
 from ._errors import (
     AuthenticationError,
@@ -46,9 +47,25 @@ __all__ = [
     "__version__",
 ]
 
+if TYPE_CHECKING:
+    from ._async import AsyncHubSpot
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncHubSpot brings asyncio in: loaded on first use, so that `import hubspot_upsert`
+    # stays quick for the programs that never await.
+    if name == "AsyncHubSpot":
+        from ._async import AsyncHubSpot
+
+        AsyncHubSpot.__module__ = __name__
+        globals()[name] = AsyncHubSpot
+        return AsyncHubSpot
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # Public classes show (and pickle) under the package's own name, not their private modules.
 for _name in __all__:
-    _obj = globals()[_name]
+    _obj = globals().get(_name)
     if isinstance(_obj, type) and _obj.__module__.startswith(f"{__name__}._"):
         _obj.__module__ = __name__
 del _name, _obj

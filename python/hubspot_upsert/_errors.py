@@ -22,7 +22,6 @@ Bad arguments (an invalid email, a value that cannot be sent) are ``ValueError``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 
@@ -132,18 +131,37 @@ class RequestTimeoutError(TransportError):
     """The request took longer than the client's ``timeout``."""
 
 
-@dataclass(frozen=True)
 class RecordError:
-    """One record that ``create_or_update_many`` could not upsert.
+    """One record that ``create_or_update_many`` could not upsert (immutable).
 
     ``index`` is its position in the input, ``email`` its address (None when it had none),
     ``error`` the exception: a :class:`HubSpotError` from HubSpot (a ``ValidationError`` with
     HubSpot's codes, say), or the ``ValueError``/``TypeError`` that refused it before sending.
     """
 
+    __slots__ = ("email", "error", "index")
     index: int
     email: str | None
     error: BaseException
+
+    def __init__(self, index: int, email: str | None, error: BaseException) -> None:
+        object.__setattr__(self, "index", index)
+        object.__setattr__(self, "email", email)
+        object.__setattr__(self, "error", error)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"RecordError is immutable: cannot set {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RecordError):
+            return NotImplemented
+        return (self.index, self.email, self.error) == (other.index, other.email, other.error)
+
+    def __hash__(self) -> int:
+        return hash((self.index, self.email, id(self.error)))
+
+    def __repr__(self) -> str:
+        return f"RecordError(index={self.index!r}, email={self.email!r}, error={self.error!r})"
 
     @property
     def code(self) -> str | None:

@@ -24,6 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import async_bench
 import bulk
 import peers
 
@@ -111,8 +112,10 @@ def main() -> None:
             stats = limited.stop()
         peer_bulk[name] = (outcome, stats)
 
-    # 7: bulk against a HubSpot that behaves like the real one.
+    # 7: bulk against a HubSpot that behaves like the real one; 8: the async face.
     latencies, mixes = bulk.real_hubspot(quick)
+    concurrent = async_bench.concurrent(100 if quick else 1000, repeats)
+    split = async_bench.hand_offs(200 if quick else 2000)
 
     # 4: cold start; 5 and 6: memory and conversion.
     cold = {
@@ -139,6 +142,22 @@ def main() -> None:
             "names only the first bad input of a rejected batch.",
             "",
             *real_tables,
+            "",
+            f"## 8. Async: {100 if quick else 1000} concurrent upserts with asyncio.gather",
+            "",
+            "The event loop's lag is how late a 1 ms ticker ran meanwhile.",
+            "",
+            "| client | calls/s | loop lag p99 ms | loop lag max ms |",
+            "| --- | --- | --- | --- |",
+            *[
+                f"| {name} | {r['calls_per_s']:,.0f} | {r['lag_p99_ms']:.2f} | "
+                f"{r['lag_max_ms']:.2f} |"
+                for name, r in concurrent.items()
+            ],
+            "",
+            f"One sync upsert, p50: {split['call_p50_us']:.0f} us in all; converting its "
+            f"record alone {split['convert_p50_us']:.1f} us; a raw socket round trip to the same "
+            f"server {split['raw_p50_us']:.0f} us.",
             "",
         ]
     )

@@ -162,12 +162,14 @@ impl Pacer {
     /// the requests that no window counts any more.
     fn room_at(&self, state: &mut State, now: Instant) -> Instant {
         // With no limit known yet slots are still recorded: the first answer may state one.
+        // Kept two windows: an answer's headers describe the window when its request arrived,
+        // up to a latency ago, and are compared with the slots as they were then.
         let longest = self
             .limits(state)
             .map(|l| l.window + l.margin())
             .max()
             .unwrap_or(Duration::from_secs(10));
-        while state.sent.front().is_some_and(|t| *t + longest <= now) {
+        while state.sent.front().is_some_and(|t| *t + 2 * longest <= now) {
             state.sent.pop_front();
         }
         self.earliest(state, now)

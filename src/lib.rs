@@ -5,7 +5,8 @@
 //! addresses (`email`); the portal's property definitions (`schema`); the bulk planner that
 //! forms batches and learns from HubSpot's answers (`planner`) and the driver that runs it
 //! (`bulk`); HubSpot's wire formats (`api`) and errors (`error`); the retry policy (`retry`),
-//! rate pacing (`pacing`) and the HTTP client (`client`). `python/` is the binding layer that
+//! rate pacing (`pacing`), the per-process transport (`transport`) and the HTTP client
+//! (`client`). `python/` is the binding layer that
 //! the `hubspot_upsert._native` extension module is made of.
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod pacing;
 pub mod planner;
 pub mod retry;
 pub mod schema;
+mod transport;
 pub mod value;
 
 mod python;

@@ -52,18 +52,6 @@ pub struct BulkResult {
     keep: &'static str,
 }
 
-fn record_error<'py>(
-    py: Python<'py>,
-    index: usize,
-    email: &Option<String>,
-    error: &Py<PyAny>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let cls = py
-        .import("hubspot_upsert._errors")?
-        .getattr("RecordError")?;
-    cls.call1((index, email.clone(), error.clone_ref(py)))
-}
-
 impl BulkResult {
     fn outcome<'py>(
         &self,
@@ -75,7 +63,7 @@ impl BulkResult {
             Stored::Done { email, vid, is_new } => {
                 Ok(Bound::new(py, super::native_result(*vid, *is_new, email.clone()))?.into_any())
             }
-            Stored::Failed { email, error } => record_error(py, index, email, error),
+            Stored::Failed { email, error } => errors::record_error(py, index, email, error),
         }
     }
 }
@@ -137,12 +125,7 @@ impl BulkResult {
             this.total,
             shown.join("; ")
         );
-        let cls = py
-            .import("hubspot_upsert._errors")?
-            .getattr("BulkUpsertError")?;
-        let kw = PyDict::new(py);
-        kw.set_item("result", slf)?;
-        Err(PyErr::from_value(cls.call((message,), Some(&kw))?))
+        Err(errors::bulk_upsert_error(py, message, slf.as_any())?)
     }
 
     fn __repr__(&self) -> String {

@@ -23,6 +23,8 @@ static SERVER: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static TRANSPORT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static TIMEOUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static FIELD_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static RECORD_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static BULK_UPSERT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 fn class<'py>(
     py: Python<'py>,
@@ -45,6 +47,28 @@ pub fn internal(py: Python<'_>, what: &str) -> PyErr {
         Ok(instance) => PyErr::from_value(instance),
         Err(e) => e,
     }
+}
+
+/// A bulk run's `RecordError(index, email, error)` for a record that failed.
+pub fn record_error<'py>(
+    py: Python<'py>,
+    index: usize,
+    email: &Option<String>,
+    error: &Py<PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    class(py, &RECORD_ERROR, "RecordError")?.call1((index, email.clone(), error.clone_ref(py)))
+}
+
+/// `BulkUpsertError(message, result=...)`, raised by `BulkResult.raise_for_errors`.
+pub fn bulk_upsert_error(
+    py: Python<'_>,
+    message: String,
+    result: &Bound<'_, PyAny>,
+) -> PyResult<PyErr> {
+    let kw = PyDict::new(py);
+    kw.set_item("result", result)?;
+    let cls = class(py, &BULK_UPSERT_ERROR, "BulkUpsertError")?;
+    Ok(PyErr::from_value(cls.call((message,), Some(&kw))?))
 }
 
 fn build(py: Python<'_>, error: Error) -> PyResult<PyErr> {

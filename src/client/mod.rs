@@ -1,38 +1,35 @@
-//! The HTTP client: one connection pool per client and process, shared by every thread that
-//! uses it, with pacing, retries, and waits that the caller can interrupt.
+//! The HTTP client: one connection pool per client and process (`transport`), shared by every
+//! thread that uses it, with pacing, retries, and waits that the caller can interrupt; the
+//! single upsert of both faces, bulk runs, and the portal's property definitions.
 //!
 //! Requests run on a small tokio runtime of the client's own and the calling thread waits for
 //! them in slices of [`SLICE`], asking [`Hooks::check`] between slices: that is how a Python
 //! signal handler (Ctrl-C, a task timeout) gets to run while a request is in flight.
-//!
-//! The runtime and pool are built lazily and rebuilt in a forked child: their threads do not
-//! survive `fork()`, so a child that used the parent's would wait forever. The client remembers
-//! the process that built them; in any other process it builds new ones and deliberately
-//! leaks the inherited ones, which must not be dropped.
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
-use reqwest::{Certificate, Url};
-use tokio::runtime::{Handle, Runtime};
+use reqwest::Url;
+use tokio::runtime::Handle;
 
 use crate::api::{self, ApiVersion, BatchInput, UpsertOutcome};
 use crate::bulk;
 use crate::email;
 use crate::error::{ApiError, Error, Result};
-use crate::pacing::{Limit, Pacer, RateHeaders};
-use crate::planner::{BatchId, Outcome, Planner, Reply};
-use crate::retry::{parse_retry_after, Decision, Failure, RetryPolicy};
-use crate::schema::Schema;
+use crate::pacing::{Limit, Pacer};
+use crate::planner::{BatchId, Planner, Reply};
+use crate::retry::{Decision, Failure, RetryPolicy};
+use crate::transport::{read_ca_bundle, send, Answer, Lease, Settings, Transports};
 
-/// At most this much of a response body is read; the rest is not waited for.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+mod definitions;
+
+pub use definitions::DEFINITIONS_TTL;
+
 /// How often a wait asks [`Hooks::check`] whether to stop.
 pub const SLICE: Duration = Duration::from_millis(50);
 
@@ -75,51 +72,14 @@ pub struct ClientConfig {
     pub bulk_api: ApiVersion,
 }
 
-/// An answer read from HubSpot.
-struct Answer {
-    status: u16,
-    correlation_id: Option<String>,
-    retry_after: Option<Duration>,
-    rate: RateHeaders,
-    body: Vec<u8>,
-}
-
-/// The per-process part: a runtime and the connection pool that lives on it.
-struct Transport {
-    pid: u32,
-    runtime: Runtime,
-    http: reqwest::Client,
-    /// Calls using it now; [`Client::release_if_idle`] leaves a busy one alone.
-    busy: Arc<AtomicUsize>,
-}
-
 pub struct Client {
     base_url: String,
-    loopback: bool,
-    headers: HeaderMap,
-    timeout: Duration,
-    connect_timeout: Duration,
-    ca_certs: Vec<Certificate>,
     retry: RetryPolicy,
     pacer: Pacer,
-    transport: Mutex<Option<Transport>>,
-    definitions: Mutex<Definitions>,
+    transports: Transports,
+    definitions: Mutex<definitions::Definitions>,
     single_api: ApiVersion,
     bulk_api: ApiVersion,
-}
-
-/// The runtime handle and connection pool lent to one call; the transport counts as busy
-/// until it is dropped.
-struct Lease {
-    handle: Handle,
-    http: reqwest::Client,
-    busy: Arc<AtomicUsize>,
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        self.busy.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 impl std::fmt::Debug for Client {
@@ -127,20 +87,6 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base_url", &self.base_url)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let slot = self.transport.get_mut().unwrap_or_else(|p| p.into_inner());
-        if let Some(transport) = slot.take() {
-            if transport.pid == std::process::id() {
-                transport.runtime.shutdown_background();
-            } else {
-                // Inherited through fork(): its threads are gone, dropping it would hang or panic.
-                std::mem::forget(transport);
-            }
-        }
     }
 }
 
@@ -184,33 +130,11 @@ pub fn check_base_url(base_url: &str) -> Result<(String, bool)> {
     Ok((url.as_str().trim_end_matches('/').to_owned(), loopback))
 }
 
-fn read_ca_bundle(path: &PathBuf) -> Result<Vec<Certificate>> {
-    let shown = path.display();
-    let pem = std::fs::read(path)
-        .map_err(|e| Error::InvalidInput(format!("ca_bundle '{shown}' cannot be read: {e}")))?;
-    let certs = Certificate::from_pem_bundle(&pem).map_err(|e| {
-        Error::InvalidInput(format!(
-            "ca_bundle '{shown}' is not a PEM bundle: {}",
-            cause_chain(&e)
-        ))
-    })?;
-    if certs.is_empty() {
-        return Err(Error::InvalidInput(format!(
-            "ca_bundle '{shown}' holds no PEM certificate"
-        )));
-    }
-    Ok(certs)
-}
-
 /// A random number in `[0, 1)` for jitter.
 fn jitter() -> f64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(Instant::now().elapsed().as_nanos());
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-fn header_u32(headers: &HeaderMap, name: &str) -> Option<u32> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 impl Client {
@@ -248,14 +172,15 @@ impl Client {
         };
         Ok(Client {
             base_url,
-            loopback,
-            headers,
-            timeout: config.timeout,
-            connect_timeout: config.connect_timeout.min(config.timeout),
-            ca_certs,
             retry: config.retry,
             pacer: Pacer::new(config.rate_limit),
-            transport: Mutex::new(None),
+            transports: Transports::new(Settings {
+                headers,
+                timeout: config.timeout,
+                connect_timeout: config.connect_timeout.min(config.timeout),
+                loopback,
+                ca_certs,
+            }),
             definitions: Mutex::default(),
             single_api: config.single_api,
             bulk_api: config.bulk_api,
@@ -271,93 +196,10 @@ impl Client {
         self.pacer.known_limit()
     }
 
-    /// This process's runtime handle and connection pool, built on first use and after a fork.
-    fn transport(&self) -> Result<Lease> {
-        let pid = std::process::id();
-        let mut slot = self
-            .transport
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let lease = |t: &Transport| {
-            t.busy.fetch_add(1, Ordering::AcqRel);
-            Lease {
-                handle: t.runtime.handle().clone(),
-                http: t.http.clone(),
-                busy: t.busy.clone(),
-            }
-        };
-        if let Some(t) = slot.as_ref() {
-            if t.pid == pid {
-                return Ok(lease(t));
-            }
-        }
-        if let Some(inherited) = slot.take() {
-            std::mem::forget(inherited);
-        }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("hubspot-upsert-io")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Transport {
-                message: format!("could not start the I/O thread: {e}"),
-                timeout: false,
-                attempts: 0,
-            })?;
-        let mut builder = reqwest::Client::builder()
-            .default_headers(self.headers.clone())
-            .timeout(self.timeout)
-            .connect_timeout(self.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(50))
-            .tcp_nodelay(true);
-        if self.loopback {
-            builder = builder.no_proxy();
-        }
-        if !self.ca_certs.is_empty() {
-            builder = builder.tls_certs_merge(self.ca_certs.iter().cloned());
-        }
-        let http = {
-            let _entered = runtime.enter();
-            builder
-                .build()
-                .map_err(|e| transport_error("could not set up the HTTP client", e).0)?
-        };
-        let transport = slot.insert(Transport {
-            pid,
-            runtime,
-            http,
-            busy: Arc::default(),
-        });
-        Ok(lease(transport))
-    }
-
-    /// Stops this process's I/O thread and closes its connections, unless a call is using
-    /// them; the next call builds them again. Called before `fork()`, so that the process forks
-    /// without the client's threads (a fork with threads running is unsafe, and Python 3.12+
-    /// warns of it). Returns whether there is no I/O thread left.
+    /// Stops this process's I/O thread unless a call is using it; see
+    /// [`Transports::release_if_idle`]. Called before `fork()`.
     pub fn release_if_idle(&self) -> bool {
-        let taken = {
-            let mut slot = self
-                .transport
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            match slot.as_ref() {
-                Some(t) if t.pid == std::process::id() && t.busy.load(Ordering::Acquire) != 0 => {
-                    return false
-                }
-                _ => slot.take(),
-            }
-        };
-        match taken {
-            Some(t) if t.pid == std::process::id() => {
-                // Joins the runtime's threads, so that none is left when fork() copies the process.
-                t.runtime.shutdown_timeout(Duration::from_secs(1));
-            }
-            Some(inherited) => std::mem::forget(inherited),
-            None => {}
-        }
-        true
+        self.transports.release_if_idle()
     }
 
     /// Runs `future` on the client's runtime, asking `hooks` between slices whether to stop.
@@ -507,7 +349,7 @@ impl Client {
         body: Option<Vec<u8>>,
         hooks: &dyn Hooks,
     ) -> Result<Answer> {
-        let lease = self.transport()?;
+        let lease = self.transports.lease()?;
         self.run(
             &lease.handle,
             self.request(&lease.http, method, url, body, hooks, None),
@@ -576,7 +418,7 @@ impl Client {
         hooks: &dyn Hooks,
     ) -> Result<UpsertOutcome> {
         email::validate(email)?;
-        let lease = self.transport()?;
+        let lease = self.transports.lease()?;
         self.run(
             &lease.handle,
             self.upsert_on(&lease.http, email, properties, hooks),
@@ -595,7 +437,7 @@ impl Client {
         done: impl FnOnce(Result<UpsertOutcome>) + Send + 'static,
     ) -> Result<tokio::task::AbortHandle> {
         email::validate(&email)?;
-        let lease = self.transport()?;
+        let lease = self.transports.lease()?;
         let client = self.clone();
         let handle = lease.handle.clone();
         let task = handle.spawn(async move {
@@ -662,115 +504,7 @@ impl Client {
     }
 }
 
-/// How long the portal's property definitions are trusted before they are read again.
-pub const DEFINITIONS_TTL: Duration = Duration::from_secs(600);
-
-/// What the client knows of the portal's property definitions.
-#[derive(Debug, Default)]
-enum Definitions {
-    #[default]
-    Unknown,
-    Known {
-        schema: Arc<Schema>,
-        read_at: Instant,
-    },
-    /// The token lacks the scope to read them (403): not asked again.
-    NoScope,
-    /// Reading them failed otherwise; asked again after [`DEFINITIONS_TTL`].
-    Unreadable { since: Instant },
-}
-
 impl Client {
-    /// The portal's contact property definitions, read once and kept for [`DEFINITIONS_TTL`].
-    /// `None` when the token may not read them (403) or reading failed: records are then
-    /// checked by HubSpot's answers alone. A refused token or an interrupt is an error.
-    pub fn property_definitions(&self, hooks: &dyn Hooks) -> Result<Option<Arc<Schema>>> {
-        {
-            let known = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
-            match &*known {
-                Definitions::Known { schema, read_at } if read_at.elapsed() < DEFINITIONS_TTL => {
-                    return Ok(Some(schema.clone()))
-                }
-                Definitions::NoScope => return Ok(None),
-                Definitions::Unreadable { since } if since.elapsed() < DEFINITIONS_TTL => {
-                    return Ok(None)
-                }
-                _ => {}
-            }
-        }
-        let url = api::properties_url(&self.base_url, &self.bulk_api);
-        let (now_known, schema) = match self.request_blocking(
-            reqwest::Method::GET,
-            &url,
-            None,
-            hooks,
-        ) {
-            Ok(answer) => match Schema::from_json(&answer.body) {
-                Some(schema) => {
-                    let schema = Arc::new(schema);
-                    let read_at = Instant::now();
-                    (
-                        Definitions::Known {
-                            schema: schema.clone(),
-                            read_at,
-                        },
-                        Some(schema),
-                    )
-                }
-                None => {
-                    hooks.log(
-                        Level::Warning,
-                        "HubSpot's property definitions were not understood; records are checked by HubSpot's answers instead",
-                    );
-                    (
-                        Definitions::Unreadable {
-                            since: Instant::now(),
-                        },
-                        None,
-                    )
-                }
-            },
-            Err(Error::Api(e)) if e.status == 403 => {
-                if hooks.enabled(Level::Info) {
-                    hooks.log(
-                        Level::Info,
-                        "the access token may not read the portal's property definitions (scope crm.schemas.contacts.read); records are checked by HubSpot's answers instead",
-                    );
-                }
-                (Definitions::NoScope, None)
-            }
-            Err(Error::Api(e)) if e.status == 401 => return Err(Error::Api(e)),
-            Err(e @ Error::Api(_)) if matches!(&e, Error::Api(a) if a.status == 404) => {
-                return Err(self.explain_404(&self.bulk_api, e))
-            }
-            Err(Error::Interrupted) => return Err(Error::Interrupted),
-            Err(other) => {
-                if hooks.enabled(Level::Warning) {
-                    hooks.log(
-                        Level::Warning,
-                        &format!("HubSpot's property definitions could not be read ({other}); records are checked by HubSpot's answers instead"),
-                    );
-                }
-                (
-                    Definitions::Unreadable {
-                        since: Instant::now(),
-                    },
-                    None,
-                )
-            }
-        };
-        *self.definitions.lock().unwrap_or_else(|p| p.into_inner()) = now_known;
-        Ok(schema)
-    }
-
-    /// Forgets the property definitions, so that the next run reads them again.
-    pub fn forget_definitions(&self) {
-        let mut known = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
-        if matches!(*known, Definitions::Known { .. }) {
-            *known = Definitions::Unknown;
-        }
-    }
-
     /// Upserts every record `source` gives, with v3 batch requests; see [`crate::bulk`].
     /// `cap` is the most batches in flight.
     pub fn upsert_many(
@@ -810,7 +544,7 @@ impl Client {
         let source = &mut source;
         let sender = BatchSender {
             client: self.clone(),
-            lease: self.transport()?,
+            lease: self.transports.lease()?,
             url: api::batch_upsert_url(&self.base_url, &self.bulk_api),
             log,
             tasks: Mutex::default(),
@@ -829,47 +563,6 @@ impl Client {
             );
         }
         result
-    }
-}
-
-impl Client {
-    /// Checks every record `source` gives as [`Client::upsert_many`] would before sending, and
-    /// sends nothing: only records the portal's property definitions refuse reach `sink`.
-    /// `definitions`: read them (one request, kept as for bulk runs); else nothing is checked
-    /// beyond what the source did.
-    pub fn check_many(
-        &self,
-        source: &mut dyn bulk::Source,
-        sink: &mut dyn bulk::Sink,
-        hooks: &dyn Hooks,
-        definitions: bool,
-    ) -> Result<()> {
-        let schema = if definitions {
-            self.property_definitions(hooks)?
-        } else {
-            None
-        };
-        loop {
-            let chunk = source.read(1000)?;
-            if let Some(schema) = &schema {
-                let refused = chunk
-                    .records
-                    .into_iter()
-                    .filter_map(|(index, input)| {
-                        let error = schema.refusal(&input.properties)?;
-                        Some(Outcome {
-                            index,
-                            email: input.email,
-                            result: Err(error),
-                        })
-                    })
-                    .collect();
-                sink.take(refused)?;
-            }
-            if chunk.done {
-                return Ok(());
-            }
-        }
     }
 }
 
@@ -973,111 +666,4 @@ fn with_attempts(error: Error, attempts: u32, why: &str, retryable: bool) -> Err
         },
         other => other,
     }
-}
-
-/// One attempt: sends the request and reads the answer (at most [`MAX_BODY_BYTES`] of it).
-/// A failure comes with whether it is transient.
-async fn send(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: &str,
-    body: Option<Vec<u8>>,
-) -> Result<Answer, (Error, bool)> {
-    let mut request = http.request(method, url);
-    if let Some(body) = body {
-        request = request.body(body);
-    }
-    let mut response = request
-        .send()
-        .await
-        .map_err(|e| transport_error("the request to HubSpot failed", e))?;
-    let status = response.status().as_u16();
-    let headers = response.headers();
-    let correlation_id = headers
-        .get("x-hubspot-correlation-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let retry_after = headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after);
-    let rate = RateHeaders {
-        max: header_u32(headers, "x-hubspot-ratelimit-max"),
-        remaining: header_u32(headers, "x-hubspot-ratelimit-remaining"),
-        interval: header_u32(headers, "x-hubspot-ratelimit-interval-milliseconds")
-            .map(|ms| Duration::from_millis(ms.into())),
-        secondly: header_u32(headers, "x-hubspot-ratelimit-secondly"),
-    };
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| transport_error("reading HubSpot's answer failed", e))?
-    {
-        let room = MAX_BODY_BYTES - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= MAX_BODY_BYTES {
-            break;
-        }
-    }
-    Ok(Answer {
-        status,
-        correlation_id,
-        retry_after,
-        rate,
-        body,
-    })
-}
-
-/// The messages of an error and all its causes, without repeats. reqwest's own `Display` shows
-/// neither the cause (a certificate problem, a refused connection) nor is it free of the URL,
-/// whose path holds the contact's email.
-fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(err);
-    while let Some(e) = next {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    parts.join(": ")
-}
-
-/// A reqwest failure as a transport error, and whether retrying can help. Certificate and
-/// TLS-configuration failures cannot; refused or reset connections and timeouts can.
-fn transport_error(what: &str, err: reqwest::Error) -> (Error, bool) {
-    let timeout = err.is_timeout();
-    let err = err.without_url();
-    let chain = cause_chain(&err);
-    let lower = chain.to_ascii_lowercase();
-    // A certificate problem, or TLS spoken to a server that does not (plain http on the port):
-    // neither mends by waiting.
-    let tls = [
-        "certificate",
-        "tls",
-        "handshake",
-        "corrupt message",
-        "invalidcontenttype",
-    ]
-    .iter()
-    .any(|word| lower.contains(word));
-    let transient = !err.is_builder()
-        && !tls
-        && (timeout || err.is_connect() || err.is_request() || err.is_body());
-    let what = if timeout {
-        "the request to HubSpot timed out"
-    } else {
-        what
-    };
-    let message = format!("{what}: {chain}");
-    (
-        Error::Transport {
-            message,
-            timeout,
-            attempts: 1,
-        },
-        transient,
-    )
 }

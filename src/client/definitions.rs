@@ -1,0 +1,164 @@
+//! The portal's contact property definitions, as a client keeps them: read once, trusted for
+//! [`DEFINITIONS_TTL`], forgotten when HubSpot contradicts them; and the check of records
+//! against them without sending (`check_many`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Client, Hooks, Level};
+use crate::api;
+use crate::bulk;
+use crate::error::{Error, Result};
+use crate::planner::Outcome;
+use crate::schema::Schema;
+
+/// How long the portal's property definitions are trusted before they are read again.
+pub const DEFINITIONS_TTL: Duration = Duration::from_secs(600);
+
+/// What the client knows of the portal's property definitions.
+#[derive(Debug, Default)]
+pub(super) enum Definitions {
+    #[default]
+    Unknown,
+    Known {
+        schema: Arc<Schema>,
+        read_at: Instant,
+    },
+    /// The token lacks the scope to read them (403): not asked again.
+    NoScope,
+    /// Reading them failed otherwise; asked again after [`DEFINITIONS_TTL`].
+    Unreadable { since: Instant },
+}
+
+impl Client {
+    /// The portal's contact property definitions, read once and kept for [`DEFINITIONS_TTL`].
+    /// `None` when the token may not read them (403) or reading failed: records are then
+    /// checked by HubSpot's answers alone. A refused token or an interrupt is an error.
+    pub fn property_definitions(&self, hooks: &dyn Hooks) -> Result<Option<Arc<Schema>>> {
+        {
+            let known = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
+            match &*known {
+                Definitions::Known { schema, read_at } if read_at.elapsed() < DEFINITIONS_TTL => {
+                    return Ok(Some(schema.clone()))
+                }
+                Definitions::NoScope => return Ok(None),
+                Definitions::Unreadable { since } if since.elapsed() < DEFINITIONS_TTL => {
+                    return Ok(None)
+                }
+                _ => {}
+            }
+        }
+        let url = api::properties_url(&self.base_url, &self.bulk_api);
+        let (now_known, schema) = match self.request_blocking(
+            reqwest::Method::GET,
+            &url,
+            None,
+            hooks,
+        ) {
+            Ok(answer) => match Schema::from_json(&answer.body) {
+                Some(schema) => {
+                    let schema = Arc::new(schema);
+                    let read_at = Instant::now();
+                    (
+                        Definitions::Known {
+                            schema: schema.clone(),
+                            read_at,
+                        },
+                        Some(schema),
+                    )
+                }
+                None => {
+                    hooks.log(
+                        Level::Warning,
+                        "HubSpot's property definitions were not understood; records are checked by HubSpot's answers instead",
+                    );
+                    (
+                        Definitions::Unreadable {
+                            since: Instant::now(),
+                        },
+                        None,
+                    )
+                }
+            },
+            Err(Error::Api(e)) if e.status == 403 => {
+                if hooks.enabled(Level::Info) {
+                    hooks.log(
+                        Level::Info,
+                        "the access token may not read the portal's property definitions (scope crm.schemas.contacts.read); records are checked by HubSpot's answers instead",
+                    );
+                }
+                (Definitions::NoScope, None)
+            }
+            Err(Error::Api(e)) if e.status == 401 => return Err(Error::Api(e)),
+            Err(e @ Error::Api(_)) if matches!(&e, Error::Api(a) if a.status == 404) => {
+                return Err(self.explain_404(&self.bulk_api, e))
+            }
+            Err(Error::Interrupted) => return Err(Error::Interrupted),
+            Err(other) => {
+                if hooks.enabled(Level::Warning) {
+                    hooks.log(
+                        Level::Warning,
+                        &format!("HubSpot's property definitions could not be read ({other}); records are checked by HubSpot's answers instead"),
+                    );
+                }
+                (
+                    Definitions::Unreadable {
+                        since: Instant::now(),
+                    },
+                    None,
+                )
+            }
+        };
+        *self.definitions.lock().unwrap_or_else(|p| p.into_inner()) = now_known;
+        Ok(schema)
+    }
+
+    /// Forgets the property definitions, so that the next run reads them again.
+    pub fn forget_definitions(&self) {
+        let mut known = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(*known, Definitions::Known { .. }) {
+            *known = Definitions::Unknown;
+        }
+    }
+}
+
+impl Client {
+    /// Checks every record `source` gives as [`Client::upsert_many`] would before sending, and
+    /// sends nothing: only records the portal's property definitions refuse reach `sink`.
+    /// `definitions`: read them (one request, kept as for bulk runs); else nothing is checked
+    /// beyond what the source did.
+    pub fn check_many(
+        &self,
+        source: &mut dyn bulk::Source,
+        sink: &mut dyn bulk::Sink,
+        hooks: &dyn Hooks,
+        definitions: bool,
+    ) -> Result<()> {
+        let schema = if definitions {
+            self.property_definitions(hooks)?
+        } else {
+            None
+        };
+        loop {
+            let chunk = source.read(1000)?;
+            if let Some(schema) = &schema {
+                let refused = chunk
+                    .records
+                    .into_iter()
+                    .filter_map(|(index, input)| {
+                        let error = schema.refusal(&input.properties)?;
+                        Some(Outcome {
+                            index,
+                            email: input.email,
+                            result: Err(error),
+                        })
+                    })
+                    .collect();
+                sink.take(refused)?;
+            }
+            if chunk.done {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -260,8 +260,10 @@ def test_four_processes_share_one_limit() -> None:
         assert len(fake.contacts) == 8_000
         limited = fake.status_counts.get(429, 0)
         # Uncoordinated, they still keep out of each other's way: HubSpot's headers show the
-        # others' requests, a 429 halves a client's share, and bursts stay small.
-        assert limited <= 0.1 * fake.request_count, fake.status_counts
+        # others' requests, a 429 halves a client's share, and bursts stay small. (Quiet: 3-4
+        # of ~88 requests are 429s; on a loaded machine the starts spread out and up to ~20%;
+        # unpaced, 40% and a job that gave up.)
+        assert limited <= 0.25 * fake.request_count, fake.status_counts
 
 
 def test_exit_status_3_when_the_run_fails(tmp_path: Path) -> None:

@@ -56,30 +56,24 @@ def _per_process(key: str, make: Any) -> Any:
         return _made[slot]
 
 
+def _from_settings(kind: type[Any]) -> Any:
+    """A client of `kind` from the settings, with a short deadline."""
+    return kind(
+        _setting("HUBSPOT_ACCESS_TOKEN"),
+        base_url=_setting("HUBSPOT_BASE_URL"),
+        timeout=5,
+        deadline=DEADLINE,
+    )
+
+
 def hubspot() -> HubSpot:
     """This process's client, made on first use from the settings."""
-    return _per_process(
-        "sync",
-        lambda: HubSpot(
-            _setting("HUBSPOT_ACCESS_TOKEN"),
-            base_url=_setting("HUBSPOT_BASE_URL"),
-            timeout=5,
-            deadline=DEADLINE,
-        ),
-    )
+    return _per_process("sync", lambda: _from_settings(HubSpot))
 
 
 def async_hubspot() -> AsyncHubSpot:
     """This process's async client, for async views."""
-    return _per_process(
-        "async",
-        lambda: AsyncHubSpot(
-            _setting("HUBSPOT_ACCESS_TOKEN"),
-            base_url=_setting("HUBSPOT_BASE_URL"),
-            timeout=5,
-            deadline=DEADLINE,
-        ),
-    )
+    return _per_process("async", lambda: _from_settings(AsyncHubSpot))
 
 
 def queue() -> ThreadPoolExecutor:

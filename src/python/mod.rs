@@ -146,6 +146,26 @@ mod _native {
         options: ConvertOptions,
     }
 
+    impl Client {
+        /// An upsert's arguments as owned Rust values: the address (trimmed and checked) and
+        /// the properties as HubSpot text; refused here, before anything is sent.
+        fn read_upsert(
+            &self,
+            email: &Bound<'_, PyAny>,
+            properties: Option<&Bound<'_, PyAny>>,
+        ) -> PyResult<(String, Vec<(String, String)>)> {
+            let Ok(email) = email.cast::<PyString>() else {
+                return Err(PyTypeError::new_err(format!(
+                    "email must be a str, got {}",
+                    email.get_type().name()?
+                )));
+            };
+            let email = convert::text(email, "email")?.trim().to_owned();
+            crate::email::validate(&email).map_err(errors::to_py)?;
+            Ok((email, convert::properties(properties, self.options)?))
+        }
+    }
+
     #[pymethods]
     impl Client {
         #[new]
@@ -259,15 +279,7 @@ mod _native {
             email: &Bound<'_, PyAny>,
             properties: Option<&Bound<'_, PyAny>>,
         ) -> PyResult<UpsertResult> {
-            let Ok(email) = email.cast::<PyString>() else {
-                return Err(PyTypeError::new_err(format!(
-                    "email must be a str, got {}",
-                    email.get_type().name()?
-                )));
-            };
-            let email = convert::text(email, "email")?.trim().to_owned();
-            crate::email::validate(&email).map_err(errors::to_py)?;
-            let properties = convert::properties(properties, self.options)?;
+            let (email, properties) = self.read_upsert(email, properties)?;
             let core = &self.core;
             let outcome = detached(py, "upsert", |hooks| {
                 core.upsert(&email, &properties, hooks)
@@ -286,15 +298,7 @@ mod _native {
             properties: Option<&Bound<'_, PyAny>>,
             on_done: Py<PyAny>,
         ) -> PyResult<Task> {
-            let Ok(email) = email.cast::<PyString>() else {
-                return Err(PyTypeError::new_err(format!(
-                    "email must be a str, got {}",
-                    email.get_type().name()?
-                )));
-            };
-            let email = convert::text(email, "email")?.trim().to_owned();
-            crate::email::validate(&email).map_err(errors::to_py)?;
-            let properties = convert::properties(properties, self.options)?;
+            let (email, properties) = self.read_upsert(email, properties)?;
             let log: Arc<dyn crate::client::Log> = Arc::new(PyHooks::new(py)?);
             let shown = email.clone();
             let done = move |outcome: crate::error::Result<crate::api::UpsertOutcome>| {

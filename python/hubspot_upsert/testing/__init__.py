@@ -8,14 +8,10 @@
 True
 """
 
-from ._fake import (
-    API_VERSIONS,
-    STANDARD_PROPERTIES,
-    FakeHubSpot,
-    ReceivedRequest,
-    ScriptedResponse,
-    StoredContact,
-)
+from ._fake import FakeHubSpot
+from ._portal import API_VERSIONS
+from ._records import ReceivedRequest, ScriptedResponse, StoredContact
+from ._rules import STANDARD_PROPERTIES
 
 __all__ = [
     "API_VERSIONS",

@@ -12,7 +12,8 @@ import signal
 import sys
 import threading
 
-from ._fake import API_VERSIONS, FakeHubSpot
+from ._fake import FakeHubSpot
+from ._portal import API_VERSIONS
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,379 @@
+"""The fake's model of a HubSpot portal: its contacts, limits, tokens and routes.
+
+:class:`Portal` answers one parsed request at a time (``handle``) and keeps what it saw; the
+checks are in ``_rules.py``, the bodies it answers with in ``_answers.py``, the sockets in
+``_server.py``.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import re
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from . import _answers as answers
+from . import _rules as rules
+from ._answers import Reply
+from ._records import Contact, ReceivedRequest, ScriptedResponse, StoredContact
+from ._rules import PropertyType
+
+V1_UPSERT_PREFIX = "/contacts/v1/contact/createOrUpdate/email/"
+#: HubSpot's date versions the fake serves; other dates answer 404, as HubSpot does.
+API_VERSIONS = ("2026-03", "2026-09")
+# v3, and HubSpot's date-versioned successor of the same shape (/crm/objects/2026-03/...).
+_V3_BATCH_PATH = re.compile(
+    r"/crm/(?:v3/objects|objects/(?P<date>\d{4}-\d{2}))/contacts/batch/upsert/?\Z"
+)
+_PROPERTIES_PATH = re.compile(
+    r"/crm/(?:v3/properties|properties/(?P<date>\d{4}-\d{2}))/contacts/?\Z"
+)
+
+
+class Portal:
+    """HubSpot's side of the conversation; :class:`FakeHubSpot` sets its options."""
+
+    token: str
+    strict_properties: bool
+    rate_limit: int | None
+    rate_window: float
+    daily_limit: int | None
+    latency: float
+    name_all_errors: bool
+    properties_scope: bool
+    retry_after: float | None
+    _expired: frozenset[str]
+    _readonly: frozenset[str]
+    _new_conflicts: bool
+    _first_vid: int
+    _record: bool
+
+    def _open(self, schema: Mapping[str, PropertyType]) -> None:
+        """Starts empty with these property definitions (once the options are set)."""
+        self._lock = threading.Lock()
+        self._schema: dict[str, PropertyType] = {"email": "string"}
+        self.add_properties(schema)
+        self._initial_schema = (dict(self._schema), self.strict_properties)
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._contacts: dict[str, Contact] = {}
+        self._vids = itertools.count(self._first_vid)
+        self._requests: list[ReceivedRequest] = []
+        self._request_count = 0
+        self._status_counts: collections.Counter[int] = collections.Counter()
+        self._scripted: collections.deque[ScriptedResponse] = collections.deque()
+        self._window: collections.deque[float] = collections.deque()
+        self._daily_used = 0
+        self._in_flight = 0
+        self._peak_in_flight = 0
+
+    def add_properties(self, properties: Mapping[str, PropertyType]) -> None:
+        """Define more contact properties (name to type, as ``extra_properties``)."""
+        rules.check_types(properties)
+        self._schema.update(properties)
+
+    def reset(self) -> None:
+        """Back to how it was created: no contacts, requests, counters or scripted answers,
+        and the properties it was created with (the server keeps running)."""
+        with self._lock:
+            self._reset_state()
+            schema, strict = self._initial_schema
+            self._schema = dict(schema)
+            self.strict_properties = strict
+
+    # -- what it saw ----------------------------------------------------------------------
+
+    @property
+    def contacts(self) -> dict[str, StoredContact]:
+        """A snapshot of the stored contacts, keyed by lower-case email."""
+        with self._lock:
+            return {
+                key: StoredContact(c.vid, dict(c.properties)) for key, c in self._contacts.items()
+            }
+
+    def contact(self, email: str) -> StoredContact | None:
+        """The stored contact with this email (any case), or None."""
+        with self._lock:
+            c = self._contacts.get(email.lower())
+            return None if c is None else StoredContact(c.vid, dict(c.properties))
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        """Every request received, oldest first (empty with ``record_requests=False``)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def request_count(self) -> int:
+        """How many requests were received."""
+        with self._lock:
+            return self._request_count
+
+    @property
+    def status_counts(self) -> dict[int, int]:
+        """How many answers had each status."""
+        with self._lock:
+            return dict(self._status_counts)
+
+    def script(self, *responses: ScriptedResponse) -> None:
+        """Answer the next requests with these responses, in order, whatever they ask; then
+        behave normally again. Scripted requests are recorded and counted as usual."""
+        with self._lock:
+            self._scripted.extend(responses)
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests that were being handled at the same moment."""
+        with self._lock:
+            return self._peak_in_flight
+
+    # -- one request ----------------------------------------------------------------------
+
+    def _handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        received_at = time.monotonic()
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+            # HubSpot counts a request against its limits when it arrives, not when it answers.
+            self._request_count += 1
+            limit_headers, over_policy = self._count_against_limits()
+            scripted = self._scripted.popleft() if self._scripted else None
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            correlation_id = str(uuid.uuid4())
+            try:
+                if scripted is not None:
+                    raise _scripted_reply(scripted)
+                if over_policy is not None:
+                    raise self._rate_limited(over_policy, correlation_id)
+                self._check_auth(headers.get("authorization", ""), correlation_id)
+                reply = Reply(*self._route(method, target, body, correlation_id))
+            except Reply as raised:
+                reply = raised
+            reply.headers = {
+                "x-hubspot-correlation-id": correlation_id,
+                **limit_headers,
+                **reply.headers,
+            }
+            with self._lock:
+                self._status_counts[reply.status] += 1
+                if self._record:
+                    request = ReceivedRequest(
+                        method, target, dict(headers), body, reply.status, received_at
+                    )
+                    self._requests.append(request)
+            if reply.delay:
+                time.sleep(reply.delay)
+            return reply
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _count_against_limits(self) -> tuple[dict[str, str], str | None]:
+        """Counts this request in the rolling window and the day (with the lock held); returns
+        the rate-limit headers and the policy it breaks, if any."""
+        out: dict[str, str] = {}
+        now = time.monotonic()
+        window = self._window
+        while window and window[0] <= now - self.rate_window:
+            window.popleft()
+        policy = None
+        if self.daily_limit is not None and self._daily_used >= self.daily_limit:
+            policy = "DAILY"
+        elif self.rate_limit is not None and len(window) >= self.rate_limit:
+            policy = "TEN_SECONDLY_ROLLING"
+        else:
+            window.append(now)
+            self._daily_used += 1
+        if self.rate_limit is not None:
+            out["X-HubSpot-RateLimit-Max"] = str(self.rate_limit)
+            out["X-HubSpot-RateLimit-Remaining"] = str(max(0, self.rate_limit - len(window)))
+            out["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(int(self.rate_window * 1000))
+        if self.daily_limit is not None:
+            out["X-HubSpot-RateLimit-Daily"] = str(self.daily_limit)
+            out["X-HubSpot-RateLimit-Daily-Remaining"] = str(
+                max(0, self.daily_limit - self._daily_used)
+            )
+        return out, policy
+
+    def _rate_limited(self, policy: str, correlation_id: str) -> Reply:
+        limited = answers.rate_limited(policy, correlation_id)
+        if self.retry_after is not None and policy != "DAILY":
+            limited.headers["Retry-After"] = f"{self.retry_after:g}"
+        return limited
+
+    def _check_auth(self, authorization: str, correlation_id: str) -> None:
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if (
+            scheme.lower() != "bearer"
+            or not token
+            or (token != self.token and token not in self._expired and token not in self._readonly)
+        ):
+            raise answers.unauthorized(
+                "Authentication credentials not found. This API supports OAuth 2.0 "
+                "authentication and you can find more details at "
+                "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                "INVALID_AUTHENTICATION",
+                correlation_id,
+            )
+        if token in self._expired:
+            raise answers.unauthorized(
+                "The OAuth token used to make this call expired 1 hour(s) ago.",
+                "EXPIRED_AUTHENTICATION",
+                correlation_id,
+            )
+        if token in self._readonly:
+            raise answers.missing_scope("crm.objects.contacts.write", correlation_id)
+
+    def _route(self, method: str, target: str, body: bytes, correlation_id: str) -> tuple[int, Any]:
+        path = target.partition("?")[0]
+        segment = path.removeprefix(V1_UPSERT_PREFIX).removesuffix("/")
+        if path.startswith(V1_UPSERT_PREFIX) and segment and "/" not in segment:
+            _allow(method, "POST", correlation_id)
+            try:
+                email = unquote_to_bytes(segment).decode("utf-8")
+            except UnicodeDecodeError:
+                message = "the email in the path is not UTF-8"
+                raise Reply(400, answers.error_body(message, correlation_id)) from None
+            return self._v1_upsert(email, body, correlation_id)
+        route = _V3_BATCH_PATH.match(path) or _PROPERTIES_PATH.match(path)
+        if route and route.group("date") and route.group("date") not in API_VERSIONS:
+            raise Reply(404, answers.error_body("resource not found", correlation_id))
+        if _V3_BATCH_PATH.match(path):
+            _allow(method, "POST", correlation_id)
+            return self._v3_batch_upsert(body, correlation_id)
+        if _PROPERTIES_PATH.match(path):
+            _allow(method, "GET", correlation_id)
+            if not self.properties_scope:
+                raise answers.missing_scope("crm.schemas.contacts.read", correlation_id)
+            with self._lock:
+                schema = dict(self._schema)
+            return 200, {"results": rules.definitions(schema)}
+        raise Reply(404, answers.error_body("resource not found", correlation_id))
+
+    # -- the upserts ----------------------------------------------------------------------
+
+    def _v1_upsert(self, path_email: str, body: bytes, correlation_id: str) -> tuple[int, Any]:
+        values = rules.v1_values(rules.parse_json(body, correlation_id), correlation_id)
+        found = rules.problems(self._schema, self.strict_properties, path_email, values)
+        if found:
+            raise answers.v1_validation_error(found, correlation_id)
+        key = path_email.lower()
+        new_email = values.get("email", "").lower() or key
+        with self._lock:
+            contact = self._contacts.get(key)
+            owner = self._contacts.get(new_email)
+            if new_email != key and owner is not None and owner is not contact:
+                email = owner.properties["email"]
+                conflict = answers.v1_conflict(
+                    owner.vid, email, self._new_conflicts, correlation_id
+                )
+                raise Reply(409, conflict)
+            contact, is_new = self._store(path_email, values)
+        return 200, {"vid": contact.vid, "isNew": is_new}
+
+    def _store(self, email: str, values: Mapping[str, str]) -> tuple[Contact, bool]:
+        """Creates or updates the contact with this email, moving it when the values change its
+        address (with the lock held)."""
+        key = email.lower()
+        contact = self._contacts.get(key)
+        now = str(int(time.time() * 1000))
+        is_new = contact is None
+        if contact is None:
+            contact = Contact(next(self._vids), {"email": email, "createdate": now})
+            self._contacts[key] = contact
+        for name, value in values.items():
+            if value == "":
+                if name != "email":
+                    contact.properties.pop(name, None)
+            elif value.startswith(";") and not isinstance(self._schema.get(name, ""), str):
+                old = contact.properties.get(name, "")
+                contact.properties[name] = ";".join(filter(None, [old, value[1:]]))
+            else:
+                contact.properties[name] = value
+        contact.properties["lastmodifieddate"] = now
+        new_key = values.get("email", "").lower() or key
+        if new_key != key:
+            del self._contacts[key]
+            self._contacts[new_key] = contact
+        return contact, is_new
+
+    def _v3_batch_upsert(self, body: bytes, correlation_id: str) -> tuple[int, Any]:
+        parsed = rules.v3_inputs(rules.parse_json(body, correlation_id), correlation_id)
+        errors = [
+            {"message": message, "code": code, "context": {"propertyName": [name]}}
+            for email, props, _ in parsed
+            for name, code, message in rules.problems(
+                self._schema, self.strict_properties, email, props
+            )
+        ]
+        if errors:
+            # HubSpot may name only the first bad input.
+            raise answers.v3_validation_error(
+                errors if self.name_all_errors else errors[:1], correlation_id
+            )
+        started = answers.iso_now()
+        with self._lock:
+            for email, props, _ in parsed:
+                key, new_email = email.lower(), props.get("email", email).lower()
+                owner = self._contacts.get(new_email)
+                if new_email != key and owner is not None and owner is not self._contacts.get(key):
+                    # The batch answer's shape: the existing contact's id in the message only.
+                    message = f"Contact already exists. Existing ID: {owner.vid}"
+                    raise Reply(409, answers.v3_error(message, correlation_id, category="CONFLICT"))
+            results = [
+                _v3_result(*self._store(email, props), props, trace)
+                for email, props, trace in parsed
+            ]
+        # HubSpot does not promise input order; neither does the fake.
+        results.reverse()
+        return 200, {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": answers.iso_now(),
+        }
+
+
+def _allow(method: str, allowed: str, correlation_id: str) -> None:
+    if method != allowed:
+        raise Reply(405, answers.error_body(f"{method} is not allowed here", correlation_id))
+
+
+def _scripted_reply(scripted: ScriptedResponse) -> Reply:
+    return Reply(
+        scripted.status,
+        b"" if scripted.body is None else scripted.body,
+        {"content-type": scripted.content_type, **scripted.headers},
+        delay=scripted.delay,
+        disconnect=scripted.disconnect,
+    )
+
+
+def _v3_result(
+    contact: Contact, is_new: bool, written: Mapping[str, str], trace: Any
+) -> dict[str, Any]:
+    """One batch result: HubSpot echoes what was written and the properties it sets itself."""
+    echoed = {k: contact.properties[k] for k in written if k in contact.properties}
+    echoed["hs_object_id"] = str(contact.vid)
+    echoed["createdate"] = answers.iso(int(contact.properties["createdate"]))
+    echoed["lastmodifieddate"] = answers.iso(int(contact.properties["lastmodifieddate"]))
+    result: dict[str, Any] = {
+        "id": str(contact.vid),
+        "properties": echoed,
+        "createdAt": echoed["createdate"],
+        "updatedAt": echoed["lastmodifieddate"],
+        "archived": False,
+        "new": is_new,
+    }
+    if trace is not None:
+        result["objectWriteTraceId"] = trace
+    return result

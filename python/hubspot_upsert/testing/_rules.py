@@ -1,0 +1,273 @@
+"""What the fake portal accepts: property types, values, addresses and request bodies.
+
+Pure functions over a property schema: no state, no sockets. The portal (``_portal.py``) calls
+them and answers with the bodies of ``_answers.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import _answers as answers
+from ._answers import Reply
+
+#: A property type: "string", "number", "bool", "date", "datetime", or a sequence of the
+#: allowed option values of an enumeration (several may be sent joined with ";").
+PropertyType = str | Sequence[str]
+
+#: Properties HubSpot sets itself: every portal has them, and writes to them are refused.
+READ_ONLY_PROPERTIES: Mapping[str, str] = {
+    "hs_object_id": "number",
+    "createdate": "datetime",
+    "lastmodifieddate": "datetime",
+}
+
+#: The contact properties every fake portal has (a subset of HubSpot's standard ones).
+STANDARD_PROPERTIES: Mapping[str, PropertyType] = {
+    "email": "string",
+    "firstname": "string",
+    "lastname": "string",
+    "salutation": "string",
+    "phone": "string",
+    "mobilephone": "string",
+    "fax": "string",
+    "company": "string",
+    "website": "string",
+    "jobtitle": "string",
+    "industry": "string",
+    "address": "string",
+    "city": "string",
+    "state": "string",
+    "zip": "string",
+    "country": "string",
+    "message": "string",
+    "date_of_birth": "string",
+    "annualrevenue": "number",
+    "closedate": "datetime",
+    "lifecyclestage": (
+        "subscriber",
+        "lead",
+        "marketingqualifiedlead",
+        "salesqualifiedlead",
+        "opportunity",
+        "customer",
+        "evangelist",
+        "other",
+    ),
+    "hs_lead_status": (
+        "NEW",
+        "OPEN",
+        "IN_PROGRESS",
+        "OPEN_DEAL",
+        "UNQUALIFIED",
+        "ATTEMPTED_TO_CONTACT",
+        "CONNECTED",
+        "BAD_TIMING",
+    ),
+}
+
+TYPES = frozenset({"string", "number", "bool", "date", "datetime"})
+_NUMBER = re.compile(r"-?\d+(\.\d+)?\Z")
+_INTEGER = re.compile(r"-?\d+\Z")
+# HubSpot's check, roughly: no quoted local part, no white space, a domain ending in a real
+# top-level domain (IDN domains and TLDs included).
+_EMAIL = re.compile(
+    r'[^@\s"(),:;<>\[\]\\]+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+([^\W\d_]{2,}|xn--[a-z0-9-]+)\Z'
+)
+# The country-code TLDs (ISO 3166) and the generic ones in common use.
+_TLDS = frozenset(
+    """
+    ac ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bm bn bo br bs
+    bt bw by bz ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec ee
+    eg er es et eu fi fj fk fm fo fr ga gb gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk
+    hm hn hr ht hu id ie il im in io iq ir is it je jm jo jp ke kg kh ki km kn kp kr kw ky kz la
+    lb lc li lk lr ls lt lu lv ly ma mc md me mg mh mk ml mm mn mo mp mq mr ms mt mu mv mw mx my
+    mz na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph pk pl pm pn pr ps pt pw py qa re ro
+    rs ru rw sa sb sc sd se sg sh si sk sl sm sn so sr ss st su sv sx sy sz tc td tf tg th tj tk
+    tl tm tn to tr tt tv tw tz ua ug uk us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw
+    com org net edu gov mil int info biz name pro mobi aero coop museum jobs travel cat tel asia
+    app dev page io ai cloud online site store tech blog shop xyz top club live news email
+    agency digital solutions company services global world media group network systems support
+    academy energy finance health law legal marketing software studio design art example test
+    """.split()
+)
+_DAY_MS = 86_400_000
+#: The most inputs one batch upsert takes.
+V3_BATCH_MAX = 100
+
+
+# -- what is valid ------------------------------------------------------------------------
+
+
+def check_types(properties: Mapping[str, PropertyType]) -> None:
+    """Raises ValueError for a property type the fake does not know."""
+    for name, kind in properties.items():
+        if isinstance(kind, str) and kind not in TYPES:
+            raise ValueError(
+                f"property {name!r}: unknown type {kind!r} "
+                f"(use one of {sorted(TYPES)} or a list of options)"
+            )
+
+
+def valid_email(address: str) -> bool:
+    match = _EMAIL.match(address)
+    if match is None:
+        return False
+    tld = match.group(1)
+    return tld.lower() in _TLDS or not tld.isascii() or tld.startswith("xn--")
+
+
+def invalid_value(kind: PropertyType, name: str, value: str) -> tuple[str, str] | None:
+    """HubSpot's error code and message for a value that does not fit, else None."""
+    if value == "":
+        return None
+    if name == "email":
+        if not valid_email(value):
+            return "INVALID_EMAIL", f"Email address {value} is invalid"
+        return None
+    if isinstance(kind, str):
+        if kind == "number" and not _NUMBER.match(value):
+            return "INVALID_INTEGER", f"{value} is not a valid number"
+        if kind == "bool" and value not in ("true", "false"):
+            return "INVALID_OPTION", f"{value} was not one of the allowed options: true, false"
+        if kind in ("date", "datetime") and not _INTEGER.match(value):
+            return "INVALID_DATE", f"{value} is not a valid epoch millisecond timestamp"
+        if kind == "date" and int(value) % _DAY_MS:
+            return "INVALID_DATE", f"{value} is not at midnight UTC"
+        return None
+    for option in value.removeprefix(";").split(";"):
+        if option not in kind:
+            return (
+                "INVALID_OPTION",
+                f"{option} was not one of the allowed options: [{', '.join(kind)}]",
+            )
+    return None
+
+
+def problems(
+    schema: Mapping[str, PropertyType], strict: bool, email: str, values: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    """``(property, code, message)`` of everything HubSpot would refuse in an upsert."""
+    results = []
+    if not valid_email(email):
+        results.append(("email", "INVALID_EMAIL", f"Email address {email} is invalid"))
+    for name, value in values.items():
+        if name in READ_ONLY_PROPERTIES:
+            message = f'"{name}" is a read-only property; its value cannot be set'
+            results.append((name, "READ_ONLY_VALUE", message))
+        elif name not in schema and strict:
+            results.append((name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
+        elif (problem := invalid_value(schema.get(name, "string"), name, value)) is not None:
+            results.append((name, *problem))
+    return results
+
+
+def definitions(schema: Mapping[str, PropertyType]) -> list[dict[str, Any]]:
+    """The property definitions as HubSpot's properties API lists them."""
+    results = []
+    for name, kind in {**schema, **READ_ONLY_PROPERTIES}.items():
+        read_only = name in READ_ONLY_PROPERTIES
+        options: list[dict[str, Any]]
+        if isinstance(kind, str):
+            options = (
+                [{"label": "Yes", "value": "true"}, {"label": "No", "value": "false"}]
+                if kind == "bool"
+                else []
+            )
+            kind_name = kind
+        else:
+            options = [{"label": o, "value": o, "hidden": False} for o in kind]
+            kind_name = "enumeration"
+        field_type = {"bool": "booleancheckbox", "enumeration": "select"}.get(kind_name, "text")
+        results.append(
+            {
+                "name": name,
+                "label": name.replace("_", " ").title(),
+                "type": kind_name,
+                "fieldType": field_type,
+                "options": options,
+                "calculated": False,
+                "hubspotDefined": name in STANDARD_PROPERTIES or read_only,
+                "modificationMetadata": {
+                    "archivable": not read_only,
+                    "readOnlyDefinition": read_only,
+                    "readOnlyValue": read_only,
+                },
+            }
+        )
+    return results
+
+
+# -- request bodies ----------------------------------------------------------------------
+
+
+def parse_json(body: bytes, correlation_id: str) -> Any:
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise Reply(
+            400, answers.error_body("Invalid input JSON: not UTF-8", correlation_id)
+        ) from None
+    except json.JSONDecodeError as e:
+        message = f"Invalid input JSON on line {e.lineno}, column {e.colno}: {e.msg}"
+        raise Reply(400, answers.error_body(message, correlation_id)) from None
+
+
+def v1_values(payload: Any, correlation_id: str) -> dict[str, str]:
+    """The property values of a v1 upsert body, as strings."""
+    items = payload.get("properties", []) if isinstance(payload, dict) else None
+    if not isinstance(items, list):
+        message = "Invalid input JSON: expected a properties array"
+        raise Reply(400, answers.error_body(message, correlation_id))
+    values: dict[str, str] = {}
+    for item in items:
+        name = item.get("property") if isinstance(item, dict) else None
+        value = item.get("value") if isinstance(item, dict) else None
+        if not isinstance(name, str) or isinstance(value, (dict, list)) or value is None:
+            message = f"Invalid input JSON: bad property entry {json.dumps(item)}"
+            raise Reply(400, answers.error_body(message, correlation_id))
+        values[name] = value if isinstance(value, str) else json.dumps(value)
+    return values
+
+
+def v3_inputs(payload: Any, correlation_id: str) -> list[tuple[str, dict[str, str], Any]]:
+    """``(email, properties, objectWriteTraceId)`` of each input of a batch upsert body."""
+    inputs = payload.get("inputs") if isinstance(payload, dict) else None
+    if not isinstance(inputs, list) or not inputs:
+        raise Reply(400, answers.v3_error("inputs must be a non-empty array", correlation_id))
+    if len(inputs) > V3_BATCH_MAX:
+        message = f"Batch input size {len(inputs)} exceeds limit {V3_BATCH_MAX}"
+        raise Reply(400, answers.v3_error(message, correlation_id))
+    parsed: list[tuple[str, dict[str, str], Any]] = []
+    seen: set[str] = set()
+    for item in inputs:
+        ok = isinstance(item, dict) and isinstance(item.get("id"), str)
+        props = item.get("properties", {}) if ok else None
+        if not ok or item.get("idProperty") != "email" or not isinstance(props, dict):
+            message = "each input needs a string id, idProperty 'email' and properties"
+            raise Reply(400, answers.v3_error(message, correlation_id))
+        if any(not isinstance(v, str) for v in props.values()):
+            raise Reply(400, answers.v3_error("property values must be strings", correlation_id))
+        email = item["id"]
+        if email.lower() in seen:
+            raise Reply(400, duplicate_id(email, correlation_id))
+        seen.add(email.lower())
+        parsed.append((email, dict(props), item.get("objectWriteTraceId")))
+    return parsed
+
+
+def duplicate_id(email: str, correlation_id: str) -> dict[str, Any]:
+    return answers.v3_error(
+        f"Duplicate IDs found in batch input: [{email}]. IDs must be unique",
+        correlation_id,
+        errors=[
+            {
+                "message": "Duplicate IDs found in batch input",
+                "code": "DUPLICATE_ID",
+                "context": {"ids": [email]},
+            }
+        ],
+    )

@@ -135,7 +135,7 @@ def hand_offs(n: int) -> dict[str, float]:
         converts = []
         for i in range(n):
             start = time.perf_counter()
-            hs._native.convert_record({"email": f"h{i}@example.com", **props}, email_field="email")
+            hs.prepare({"email": f"h{i}@example.com", **props})
             converts.append(time.perf_counter() - start)
         host, port = fake.url.removeprefix("http://").split(":")
         body = b'{"properties":[{"property":"firstname","value":"Ada"}]}'

@@ -86,9 +86,10 @@ impl ApiVersion {
 /// v1 single upsert; the email follows as one percent-encoded segment.
 const V1_UPSERT_PATH: &str = "/contacts/v1/contact/createOrUpdate/email/";
 
-/// What a successful upsert tells: the contact's id and whether it was created.
+/// A contact that landed: its id and whether the write created it (one upsert, or one record
+/// of a batch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UpsertOutcome {
+pub struct Landed {
     pub vid: i64,
     pub is_new: bool,
 }
@@ -108,9 +109,9 @@ pub fn v1_upsert_body(properties: &[(String, String)]) -> Vec<u8> {
 }
 
 /// Reads `{"vid": 3234574, "isNew": false}`; `None` when the answer is not of that shape.
-pub fn parse_v1_upsert(body: &[u8]) -> Option<UpsertOutcome> {
+pub fn parse_v1_upsert(body: &[u8]) -> Option<Landed> {
     let json: Json = serde_json::from_slice(body).ok()?;
-    Some(UpsertOutcome {
+    Some(Landed {
         vid: json.get("vid")?.as_i64()?,
         is_new: json.get("isNew")?.as_bool()?,
     })
@@ -145,7 +146,7 @@ mod tests {
     fn parses_success_and_refuses_other_shapes() {
         assert_eq!(
             parse_v1_upsert(br#"{"vid": 3234574, "isNew": false}"#),
-            Some(UpsertOutcome {
+            Some(Landed {
                 vid: 3234574,
                 is_new: false
             })

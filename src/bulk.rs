@@ -22,7 +22,8 @@ pub struct Chunk {
 }
 
 pub trait Source {
-    /// Up to `max` more records. An error stops the run (the caller keeps its own cause).
+    /// Up to `max` more records. An error stops the run (the caller keeps its own cause); the
+    /// records read before it are the source's to report.
     fn read(&mut self, max: usize) -> Result<Chunk>;
 }
 

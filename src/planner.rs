@@ -18,19 +18,13 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
+pub use crate::api::Landed;
 use crate::api::{self, BatchInput, V3_BATCH_MAX};
 use crate::error::{ApiError, ApiErrorKind, Error, FieldError};
 use crate::schema::Schema;
 
 /// Which batch an answer belongs to.
 pub type BatchId = u64;
-
-/// A record that landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Landed {
-    pub vid: i64,
-    pub is_new: bool,
-}
 
 /// What became of one record.
 #[derive(Debug)]

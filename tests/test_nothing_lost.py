@@ -229,6 +229,32 @@ def test_a_progress_callback_that_raises_keeps_the_partial_result(fake: FakeHubS
     assert partial.created <= len(fake.contacts)
 
 
+
+@pytest.mark.parametrize("fail_at", [50, 150, 1_234])
+def test_records_read_before_the_input_fails_each_have_an_outcome(
+    fake: FakeHubSpot, fail_at: int
+) -> None:
+    """The input raising mid-chunk (a bad file, a signal handler in the reading code) leaves
+    no record read without an outcome: each one landed, or failed as not sent."""
+    hs = HubSpot(fake.token, base_url=fake.url)
+
+    def rows() -> Any:
+        for i in range(fail_at):
+            yield {"email": f"r{i}@example.com"}
+        raise OSError("the disk went away")
+
+    with pytest.raises(OSError, match="the disk went away") as info:
+        hs.create_or_update_many(rows())
+    partial = info.value.bulk_result  # type: ignore[attr-defined]
+    assert partial.total == fail_at
+    assert len(partial) == fail_at
+    assert [o.index for o in partial.failures] == sorted(o.index for o in partial.failures)
+    landed = {o.email for o in partial if not isinstance(o, hu.RecordError)}
+    assert landed <= set(fake.contacts)
+    for failure in partial.failures:
+        assert "not sent" in failure.message
+        assert failure.email not in fake.contacts
+
 SHARED = textwrap.dedent(
     """
     import sys

@@ -81,7 +81,7 @@ class AsyncHubSpot:
             except RuntimeError:
                 pass  # the loop is closed: nobody waits for the answer
 
-        task = self._sync._native.upsert_async(email, properties, on_done)
+        task = self._sync._native.create_or_update_async(email, properties, on_done)
         try:
             return await future
         except asyncio.CancelledError as e:
@@ -137,6 +137,12 @@ class AsyncHubSpot:
             if feeder is not None:
                 stop.set()
                 feeder.cancel()
+
+    def prepare(
+        self, record: Mapping[str, Any], email_field: str = "email"
+    ) -> tuple[str, dict[str, str]]:
+        """:meth:`HubSpot.prepare`: no request, so nothing to await."""
+        return self._sync.prepare(record, email_field)
 
     async def check_many(
         self,

@@ -11,21 +11,6 @@ from . import _bulk, _native
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
 BASE_URL_ENV = "HUBSPOT_BASE_URL"
-USER_AGENT = f"hubspot-upsert/{_native.__version__}"
-
-
-def _seconds(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    return float(value)
-
-
-def _count(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {value}")
-    return value
 
 
 class HubSpot:
@@ -74,36 +59,13 @@ class HubSpot:
         ca_bundle: str | os.PathLike[str] | None = None,
         api_version: str | None = None,
     ) -> None:
+        # Every option goes to the core by the name it has here; it checks them all.
+        options = {k: v for k, v in locals().items() if k not in ("self", "token")}
         if token is None:
             token = os.environ.get(TOKEN_ENV)
-        elif not isinstance(token, str):
-            raise TypeError(f"token must be a str, got {type(token).__name__}")
-        token = (token or "").strip()
-        if not token:
-            raise ValueError(
-                f"no HubSpot access token: pass HubSpot(token) or set {TOKEN_ENV} "
-                "(a private app token, pat-...)"
-            )
         if base_url is None:
-            base_url = os.environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
-        if not isinstance(base_url, str):
-            raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
-        self._native = _native.Client(
-            token,
-            base_url=base_url,
-            timeout=_seconds("timeout", timeout),
-            connect_timeout=_seconds("connect_timeout", connect_timeout),
-            user_agent=USER_AGENT,
-            missing=missing,
-            assume_utc=bool(assume_utc),
-            max_retries=_count("max_retries", max_retries),
-            deadline=_seconds("deadline", deadline),
-            backoff=_seconds("backoff", backoff),
-            rate_limit=None if rate_limit is None else _count("rate_limit", rate_limit),
-            rate_window=_seconds("rate_window", rate_window),
-            ca_bundle=None if ca_bundle is None else os.fspath(ca_bundle),
-            api_version=api_version,
-        )
+            options["base_url"] = os.environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
+        self._native = _native.Client(token, options)
 
     @property
     def base_url(self) -> str:
@@ -126,7 +88,7 @@ class HubSpot:
         Bad arguments raise ValueError or TypeError before anything is sent; HubSpot's refusals
         raise a :class:`HubSpotError` subclass.
         """
-        return self._native.upsert(email, properties)
+        return self._native.create_or_update(email, properties)
 
     def create_or_update_many(
         self,
@@ -155,23 +117,29 @@ class HubSpot:
         A failure of the whole run (the token refused, the daily limit, HubSpot down beyond
         the retries, Ctrl-C) is raised with the partial result as its ``bulk_result``.
         """
-        if not isinstance(email_field, str) or not email_field:
-            raise TypeError(f"email_field must be a non-empty str, got {email_field!r}")
-        if keep not in ("all", "failures"):
-            raise ValueError(f"keep must be 'all' or 'failures', got {keep!r}")
-        max_in_flight = _count("max_in_flight", max_in_flight)
         rows, total = _bulk.records_and_total(records)
         on_progress, finish = _bulk.progress_reporter(progress, total)
         try:
-            return self._native.upsert_many(
+            return self._native.create_or_update_many(
                 rows,
                 email_field=email_field,
                 progress=on_progress,
-                keep_all=keep == "all",
+                keep=keep,
                 max_in_flight=max_in_flight,
             )
         finally:
             finish()
+
+    def prepare(
+        self, record: Mapping[str, Any], email_field: str = "email"
+    ) -> tuple[str, dict[str, str]]:
+        """One record as :meth:`create_or_update_many` would send it, without sending it:
+        ``(email, {property: text})``, the email trimmed and checked and every value converted
+        by the rules in the README (missing values left out, or ``""`` with
+        ``missing="clear"``). A value that cannot be sent raises ValueError or TypeError
+        naming it. No request is made; :meth:`check_many` also checks the portal's property
+        definitions."""
+        return self._native.prepare(record, email_field=email_field)
 
     def check_many(
         self,
@@ -189,8 +157,6 @@ class HubSpot:
         only). The result keeps the failures (``keep="failures"``): ``total`` records, of which
         ``failed`` would fail, each a ``RecordError`` with HubSpot's code.
         """
-        if not isinstance(email_field, str) or not email_field:
-            raise TypeError(f"email_field must be a non-empty str, got {email_field!r}")
         rows, _ = _bulk.records_and_total(records)
         return self._native.check_many(rows, email_field=email_field, definitions=bool(definitions))
 

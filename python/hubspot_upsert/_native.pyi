@@ -56,43 +56,24 @@ class Task:
 
 @final
 class Client:
-    def __new__(
-        cls,
-        token: str,
-        *,
-        base_url: str,
-        timeout: float,
-        connect_timeout: float,
-        user_agent: str,
-        missing: str,
-        assume_utc: bool,
-        max_retries: int,
-        deadline: float,
-        backoff: float,
-        rate_limit: int | None,
-        rate_window: float,
-        ca_bundle: str | None,
-        api_version: str | None,
-    ) -> Client: ...
+    def __new__(cls, token: object, options: dict[str, object]) -> Client: ...
     @property
     def base_url(self) -> str: ...
     @property
     def rate_limit(self) -> tuple[int, float] | None: ...
-    def upsert(self, email: str, properties: Any = None) -> UpsertResult: ...
-    def upsert_async(
+    def create_or_update(self, email: str, properties: Any = None) -> UpsertResult: ...
+    def create_or_update_async(
         self, email: str, properties: Any, on_done: Callable[[bool, Any], None]
     ) -> Task: ...
-    def convert_record(
-        self, record: Any, *, email_field: str
-    ) -> tuple[str, list[tuple[str, str]]]: ...
+    def prepare(self, record: Any, *, email_field: str) -> tuple[str, dict[str, str]]: ...
     def convert_many(self, records: Any, *, email_field: str) -> tuple[int, int, int]: ...
     def check_many(self, records: Any, *, email_field: str, definitions: bool) -> BulkResult: ...
-    def upsert_many(
+    def create_or_update_many(
         self,
         records: Any,
         *,
         email_field: str,
         progress: Callable[[int], None] | None,
-        keep_all: bool,
+        keep: str,
         max_in_flight: int,
     ) -> BulkResult: ...

@@ -249,11 +249,11 @@ def _dry_run(
         for index, record in enumerate(rows):
             if index < show and not quiet:
                 try:
-                    address, properties = hs._native.convert_record(record, email_field=email)
+                    address, properties = hs.prepare(record, email)
                 except (ValueError, TypeError):
                     pass
                 else:
-                    line = {"id": address, "idProperty": "email", "properties": dict(properties)}
+                    line = {"id": address, "idProperty": "email", "properties": properties}
                     print(json.dumps(line, ensure_ascii=False))
             yield record
 

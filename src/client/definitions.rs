@@ -123,7 +123,7 @@ impl Client {
 }
 
 impl Client {
-    /// Checks every record `source` gives as [`Client::upsert_many`] would before sending, and
+    /// Checks every record `source` gives as [`Client::create_or_update_many`] would before sending, and
     /// sends nothing: only records the portal's property definitions refuse reach `sink`.
     /// `definitions`: read them (one request, kept as for bulk runs); else nothing is checked
     /// beyond what the source did.

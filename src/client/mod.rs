@@ -17,7 +17,7 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_
 use reqwest::Url;
 use tokio::runtime::Handle;
 
-use crate::api::{self, ApiVersion, BatchInput, UpsertOutcome};
+use crate::api::{self, ApiVersion, BatchInput, Landed};
 use crate::bulk;
 use crate::email;
 use crate::error::{ApiError, Error, Result};
@@ -53,7 +53,8 @@ pub trait Hooks: Log {
     fn check(&self) -> Result<()>;
 }
 
-/// What a [`Client`] is built from.
+/// What a [`Client`] is built from: every option of `HubSpot(...)` but the two that decide how
+/// Python values are read (`missing`, `assume_utc`, in the binding's `ConvertOptions`).
 #[derive(Clone)]
 pub struct ClientConfig {
     pub token: String,
@@ -61,16 +62,18 @@ pub struct ClientConfig {
     /// Total time for one attempt, connecting included.
     pub timeout: Duration,
     pub connect_timeout: Duration,
-    pub user_agent: String,
     pub retry: RetryPolicy,
     /// A limit to pace by when HubSpot's headers do not say (the tighter one wins).
     pub rate_limit: Option<Limit>,
     /// PEM file of extra trusted certificates (a company proxy's CA, say).
     pub ca_bundle: Option<PathBuf>,
-    /// The API version of single upserts, and of bulk runs and property definitions.
-    pub single_api: ApiVersion,
-    pub bulk_api: ApiVersion,
+    /// Where requests go; `None`: single upserts on v1, bulk runs and property definitions on
+    /// the newest date version (the README's "HubSpot API versions").
+    pub api_version: Option<ApiVersion>,
 }
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT_TEXT: &str = concat!("hubspot-upsert/", env!("CARGO_PKG_VERSION"));
 
 pub struct Client {
     base_url: String,
@@ -142,30 +145,26 @@ impl Client {
     /// first use, in the process that uses it.
     pub fn new(config: ClientConfig) -> Result<Self> {
         let (base_url, loopback) = check_base_url(&config.base_url)?;
-        if config.token.is_empty() {
-            return Err(Error::InvalidInput("the access token is empty".into()));
+        let token = config.token.trim();
+        if token.is_empty() {
+            return Err(Error::InvalidInput(
+                "no HubSpot access token: pass HubSpot(token) or set HUBSPOT_ACCESS_TOKEN \
+                 (a private app token, pat-...)"
+                    .into(),
+            ));
         }
-        let mut auth =
-            HeaderValue::from_str(&format!("Bearer {}", config.token)).map_err(|_| {
-                Error::InvalidInput(
-                    "the access token contains characters not allowed in an HTTP header \
+        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            Error::InvalidInput(
+                "the access token contains characters not allowed in an HTTP header \
                  (a line break or a control character?)"
-                        .into(),
-                )
-            })?;
+                    .into(),
+            )
+        })?;
         auth.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, auth);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let agent = HeaderValue::from_str(&config.user_agent).map_err(|_| {
-            Error::InvalidInput(format!("invalid user agent '{}'", config.user_agent))
-        })?;
-        headers.insert(USER_AGENT, agent);
-        if config.timeout.is_zero() {
-            return Err(Error::InvalidInput(
-                "timeout must be more than 0 seconds".into(),
-            ));
-        }
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_TEXT));
         let ca_certs = match &config.ca_bundle {
             Some(path) => read_ca_bundle(path)?,
             None => Vec::new(),
@@ -182,8 +181,10 @@ impl Client {
                 ca_certs,
             }),
             definitions: Mutex::default(),
-            single_api: config.single_api,
-            bulk_api: config.bulk_api,
+            single_api: config.api_version.clone().unwrap_or(ApiVersion::Legacy),
+            bulk_api: config
+                .api_version
+                .unwrap_or_else(|| ApiVersion::Dated(api::NEWEST_DATED.to_owned())),
         })
     }
 
@@ -358,10 +359,10 @@ impl Client {
     }
 
     /// The outcome of a batch upsert of one input: its result, or the error a 207 gave it.
-    fn batch_of_one(&self, answer: Answer) -> Result<(Option<UpsertOutcome>, Answer)> {
+    fn batch_of_one(&self, answer: Answer) -> Result<(Option<Landed>, Answer)> {
         let outcome = api::parse_v3_batch(&answer.body)
             .and_then(|results| results.into_iter().next())
-            .map(|r| UpsertOutcome {
+            .map(|r| Landed {
                 vid: r.vid,
                 is_new: r.is_new,
             });
@@ -411,17 +412,17 @@ impl Client {
 
     /// Creates or updates the contact with this email, setting `properties` (already HubSpot
     /// text), on the calling thread; `hooks` may stop it between slices.
-    pub fn upsert(
+    pub fn create_or_update(
         &self,
         email: &str,
         properties: &[(String, String)],
         hooks: &dyn Hooks,
-    ) -> Result<UpsertOutcome> {
+    ) -> Result<Landed> {
         email::validate(email)?;
         let lease = self.transports.lease()?;
         self.run(
             &lease.handle,
-            self.upsert_on(&lease.http, email, properties, hooks),
+            self.create_or_update_on(&lease.http, email, properties, hooks),
             hooks,
         )?
     }
@@ -429,12 +430,12 @@ impl Client {
     /// The same upsert as a task on the client's runtime, for callers that do not wait on a
     /// thread (an asyncio event loop): `done` gets the outcome on the runtime's thread.
     /// Aborting the returned handle drops the request in flight.
-    pub fn spawn_upsert(
+    pub fn spawn_create_or_update(
         self: &Arc<Self>,
         email: String,
         properties: Vec<(String, String)>,
         log: Arc<dyn Log>,
-        done: impl FnOnce(Result<UpsertOutcome>) + Send + 'static,
+        done: impl FnOnce(Result<Landed>) + Send + 'static,
     ) -> Result<tokio::task::AbortHandle> {
         email::validate(&email)?;
         let lease = self.transports.lease()?;
@@ -442,7 +443,9 @@ impl Client {
         let handle = lease.handle.clone();
         let task = handle.spawn(async move {
             let http = lease.http.clone();
-            let outcome = client.upsert_on(&http, &email, &properties, &*log).await;
+            let outcome = client
+                .create_or_update_on(&http, &email, &properties, &*log)
+                .await;
             drop(lease);
             done(outcome);
         });
@@ -450,13 +453,13 @@ impl Client {
     }
 
     /// The one upsert path of both faces: v1, or a batch of one on a date version.
-    async fn upsert_on<L: Log + ?Sized>(
+    async fn create_or_update_on<L: Log + ?Sized>(
         &self,
         http: &reqwest::Client,
         email: &str,
         properties: &[(String, String)],
         log: &L,
-    ) -> Result<UpsertOutcome> {
+    ) -> Result<Landed> {
         self.log_paths(log);
         let answer = match &self.single_api {
             ApiVersion::Legacy => {
@@ -507,7 +510,7 @@ impl Client {
 impl Client {
     /// Upserts every record `source` gives, with v3 batch requests; see [`crate::bulk`].
     /// `cap` is the most batches in flight.
-    pub fn upsert_many(
+    pub fn create_or_update_many(
         self: &Arc<Self>,
         source: &mut dyn bulk::Source,
         sink: &mut dyn bulk::Sink,

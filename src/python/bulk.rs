@@ -17,7 +17,7 @@ use super::errors;
 use super::hooks::PyHooks;
 use crate::api::{BatchInput, V3_BATCH_MAX};
 use crate::bulk::{Chunk, Sink, Source};
-use crate::client::{Client as CoreClient, Log};
+use crate::client::Log;
 use crate::error::{Error, Result as CoreResult};
 use crate::planner::Outcome;
 
@@ -48,8 +48,7 @@ pub struct BulkResult {
     total: usize,
     /// `(record index, outcome)`, in input order.
     outcomes: Vec<(usize, Stored)>,
-    #[pyo3(get)]
-    keep: &'static str,
+    keep: Keep,
 }
 
 impl BulkResult {
@@ -90,6 +89,12 @@ impl BulkResult {
             result: slf.unbind(),
             next: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// `"all"` or `"failures"`: which outcomes this result kept.
+    #[getter]
+    fn keep(&self) -> &'static str {
+        self.keep.as_str()
     }
 
     /// The failed records, as `RecordError(index, email, error)`, in input order.
@@ -161,7 +166,7 @@ impl BulkResultIter {
 
 /// What a run has done so far, shared by the reading and the collecting side.
 struct Store {
-    keep_all: bool,
+    keep: Keep,
     created: usize,
     updated: usize,
     failed: usize,
@@ -180,7 +185,7 @@ impl Store {
             Stored::Failed { .. } => self.failed += 1,
         }
         self.done += 1;
-        if self.keep_all || matches!(stored, Stored::Failed { .. }) {
+        if self.keep == Keep::All || matches!(stored, Stored::Failed { .. }) {
             self.outcomes.push((index, stored));
         }
     }
@@ -191,7 +196,7 @@ fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
 }
 
 /// Reads records from the Python iterator, attached only while it reads.
-struct PySource<'a> {
+pub struct PySource<'a> {
     iterator: Py<PyIterator>,
     email_field: String,
     options: ConvertOptions,
@@ -214,7 +219,15 @@ impl Source for PySource<'_> {
                     }
                     Some(Ok(record)) => record,
                     Some(Err(e)) => {
-                        // The input failed, or a signal handler raised while it was read.
+                        // The input failed, or a signal handler raised while it was read. The
+                        // records read before it never reach the core: they fail here.
+                        for (index, input) in records {
+                            let error = errors::to_py(Error::NotSent {
+                                why: format!("the run stopped before this record ({e})"),
+                            });
+                            let (email, error) = (Some(input.email), error.into_value(py).into());
+                            store.put(index, Stored::Failed { email, error });
+                        }
                         store.stop = Some(e);
                         return Err(Error::Interrupted);
                     }
@@ -243,7 +256,7 @@ impl Source for PySource<'_> {
 }
 
 /// Turns the core's outcomes into Python objects, and reports progress.
-struct PySink<'a> {
+pub struct PySink<'a> {
     store: &'a Mutex<Store>,
     progress: Option<Py<PyAny>>,
 }
@@ -334,96 +347,125 @@ pub fn read_record(
     Ok(BatchInput { email, properties })
 }
 
-/// Runs a whole bulk upsert; see the module comment. `max_in_flight` caps the batches in
-/// flight at once.
-#[allow(clippy::too_many_arguments)]
-pub fn upsert_many<'py>(
-    py: Python<'py>,
-    core: &Arc<CoreClient>,
-    options: ConvertOptions,
-    records: &Bound<'py, PyAny>,
-    email_field: &str,
-    progress: Option<&Bound<'py, PyAny>>,
-    keep_all: bool,
-    max_in_flight: usize,
-) -> PyResult<Bound<'py, BulkResult>> {
-    collect(
-        py,
-        (records, email_field, options),
-        progress,
-        keep_all,
-        |source, sink, hooks, log| core.upsert_many(source, sink, hooks, log, max_in_flight),
-    )
+/// `email_field` when it names a field.
+pub fn email_field_name(email_field: &str) -> PyResult<&str> {
+    if email_field.is_empty() {
+        return Err(PyValueError::new_err(
+            "email_field must name the field holding each record's email, got ''",
+        ));
+    }
+    Ok(email_field)
 }
 
-/// Checks records as `upsert_many` would before sending, and sends no write; see
-/// `HubSpot.check_many`.
-pub fn check_many<'py>(
-    py: Python<'py>,
-    core: &Arc<CoreClient>,
-    options: ConvertOptions,
-    records: &Bound<'py, PyAny>,
-    email_field: &str,
-    definitions: bool,
-) -> PyResult<Bound<'py, BulkResult>> {
-    collect(
-        py,
-        (records, email_field, options),
-        None,
-        false,
-        |source, sink, hooks, _| core.check_many(source, sink, hooks, definitions),
-    )
+/// Which outcomes a [`BulkResult`] keeps: `keep="all"` or `keep="failures"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    All,
+    Failures,
 }
 
-/// Reads `records` into `work` (run with the GIL released) and collects what it reports into
-/// a [`BulkResult`]; a run that ends early raises, with that result as `bulk_result`.
-fn collect<'py>(
-    py: Python<'py>,
-    (records, email_field, options): (&Bound<'py, PyAny>, &str, ConvertOptions),
-    progress: Option<&Bound<'py, PyAny>>,
-    keep_all: bool,
-    work: impl FnOnce(&mut PySource, &mut PySink, &PyHooks, Arc<dyn Log>) -> CoreResult<()> + Send,
-) -> PyResult<Bound<'py, BulkResult>> {
-    let iterator = records.try_iter()?.unbind();
-    let hooks = Arc::new(PyHooks::new(py)?);
-    let store = Mutex::new(Store {
-        keep_all,
-        created: 0,
-        updated: 0,
-        failed: 0,
-        total: 0,
-        done: 0,
-        outcomes: Vec::new(),
-        stop: None,
-    });
-    let mut source = PySource {
-        iterator,
-        email_field: email_field.to_owned(),
-        options,
-        store: &store,
-    };
-    let mut sink = PySink {
-        store: &store,
-        progress: progress.map(|p| p.clone().unbind()),
-    };
-    let log: Arc<dyn Log> = hooks.clone();
-    let ran = py.detach(|| {
-        catch_unwind(AssertUnwindSafe(|| {
-            work(&mut source, &mut sink, &hooks, log)
-        }))
-    });
-    let ended = match ran {
-        Ok(Ok(())) => sink.report(py).err(),
-        Ok(Err(Error::Interrupted)) => Some(
-            lock(&store)
-                .stop
-                .take()
-                .or_else(|| hooks.take_interrupt())
-                .unwrap_or_else(|| errors::internal(py, "lost interrupt")),
-        ),
-        Ok(Err(error)) => Some(errors::to_py(error)),
-        Err(_) => Some(errors::internal(py, "bulk upsert")),
-    };
+impl Keep {
+    fn parse(text: &str) -> PyResult<Keep> {
+        match text {
+            "all" => Ok(Keep::All),
+            "failures" => Ok(Keep::Failures),
+            other => Err(PyValueError::new_err(format!(
+                "keep must be 'all' or 'failures', got '{other}'"
+            ))),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Keep::All => "all",
+            Keep::Failures => "failures",
+        }
+    }
+}
+
+/// One bulk run's Python side: where records come from, where progress goes, what to keep.
+pub struct Run<'a, 'py> {
+    records: &'a Bound<'py, PyAny>,
+    email_field: &'a str,
+    options: ConvertOptions,
+    progress: Option<&'a Bound<'py, PyAny>>,
+    keep: Keep,
+}
+
+impl<'a, 'py> Run<'a, 'py> {
+    pub fn new(
+        records: &'a Bound<'py, PyAny>,
+        email_field: &'a str,
+        options: ConvertOptions,
+        progress: Option<&'a Bound<'py, PyAny>>,
+        keep: &str,
+    ) -> PyResult<Self> {
+        Ok(Run {
+            records,
+            email_field: email_field_name(email_field)?,
+            options,
+            progress,
+            keep: Keep::parse(keep)?,
+        })
+    }
+
+    /// Reads the records into `work` (run with the GIL released) and collects what it reports
+    /// into a [`BulkResult`]; a run that ends early raises, with that result as `bulk_result`.
+    pub fn collect(
+        self,
+        py: Python<'py>,
+        work: impl FnOnce(&mut PySource, &mut PySink, &PyHooks, Arc<dyn Log>) -> CoreResult<()> + Send,
+    ) -> PyResult<Bound<'py, BulkResult>> {
+        let iterator = self.records.try_iter()?.unbind();
+        let hooks = Arc::new(PyHooks::new(py)?);
+        let store = Mutex::new(Store {
+            keep: self.keep,
+            created: 0,
+            updated: 0,
+            failed: 0,
+            total: 0,
+            done: 0,
+            outcomes: Vec::new(),
+            stop: None,
+        });
+        let mut source = PySource {
+            iterator,
+            email_field: self.email_field.to_owned(),
+            options: self.options,
+            store: &store,
+        };
+        let mut sink = PySink {
+            store: &store,
+            progress: self.progress.map(|p| p.clone().unbind()),
+        };
+        let log: Arc<dyn Log> = hooks.clone();
+        let ran = py.detach(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                work(&mut source, &mut sink, &hooks, log)
+            }))
+        });
+        let ended = match ran {
+            Ok(Ok(())) => sink.report(py).err(),
+            Ok(Err(Error::Interrupted)) => Some(
+                lock(&store)
+                    .stop
+                    .take()
+                    .or_else(|| hooks.take_interrupt())
+                    .unwrap_or_else(|| errors::internal(py, "lost interrupt")),
+            ),
+            Ok(Err(error)) => Some(errors::to_py(error)),
+            Err(_) => Some(errors::internal(py, "bulk upsert")),
+        };
+        finish(py, store, ended)
+    }
+}
+
+/// The result of a run from what it stored; raised with it as `bulk_result` if it `ended`.
+fn finish(
+    py: Python<'_>,
+    store: Mutex<Store>,
+    ended: Option<PyErr>,
+) -> PyResult<Bound<'_, BulkResult>> {
     let mut store = store.into_inner().unwrap_or_else(|p| p.into_inner());
     store.outcomes.sort_unstable_by_key(|(index, _)| *index);
     let result = Bound::new(
@@ -434,7 +476,7 @@ fn collect<'py>(
             failed: store.failed,
             total: store.total,
             outcomes: store.outcomes,
-            keep: if keep_all { "all" } else { "failures" },
+            keep: store.keep,
         },
     )?;
     match ended {

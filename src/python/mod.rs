@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod convert;
 pub mod errors;
 pub mod hooks;
+pub mod options;
 pub mod results;
 
 pub use results::native_result;
@@ -33,23 +34,18 @@ pub fn add_note(exception: &Bound<'_, pyo3::exceptions::PyBaseException>, note: 
 #[pyo3::pymodule]
 mod _native {
     use std::panic::{catch_unwind, AssertUnwindSafe};
-    use std::path::PathBuf;
     use std::sync::{Arc, Mutex, Weak};
-    use std::time::Duration;
 
     use pyo3::exceptions::{PyTypeError, PyValueError};
     use pyo3::prelude::*;
     use pyo3::types::{PyDict, PyString};
 
+    use super::bulk::Run;
     use super::convert::{self, ConvertOptions};
     use super::errors;
     use super::hooks::PyHooks;
-    use crate::api::ApiVersion;
-    use crate::client::{Client as CoreClient, ClientConfig, Hooks};
+    use crate::client::{Client as CoreClient, Hooks};
     use crate::error::Error;
-    use crate::pacing::Limit;
-    use crate::retry::RetryPolicy;
-    use crate::value::MissingPolicy;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -108,17 +104,6 @@ mod _native {
         }
     }
 
-    fn seconds(name: &str, value: f64) -> PyResult<Duration> {
-        Duration::try_from_secs_f64(value)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "{name} must be a positive number of seconds, got {value}"
-                ))
-            })
-    }
-
     #[pymodule_export]
     use super::results::UpsertResult;
 
@@ -168,78 +153,14 @@ mod _native {
 
     #[pymethods]
     impl Client {
+        /// `options` holds every keyword option of `HubSpot(...)` by name (see `options.rs`).
         #[new]
-        #[pyo3(signature = (
-            token, *, base_url, timeout, connect_timeout, user_agent, missing, assume_utc,
-            max_retries, deadline, backoff, rate_limit, rate_window, ca_bundle, api_version
-        ))]
-        #[allow(clippy::too_many_arguments)]
         fn new(
             py: Python<'_>,
-            token: String,
-            base_url: String,
-            timeout: f64,
-            connect_timeout: f64,
-            user_agent: String,
-            missing: &str,
-            assume_utc: bool,
-            max_retries: u32,
-            deadline: f64,
-            backoff: f64,
-            rate_limit: Option<u32>,
-            rate_window: f64,
-            ca_bundle: Option<PathBuf>,
-            api_version: Option<String>,
+            token: &Bound<'_, PyAny>,
+            options: &Bound<'_, PyDict>,
         ) -> PyResult<Self> {
-            // By default single upserts stay on v1 (see the README's "HubSpot API versions")
-            // and bulk runs use the newest date version; a setting moves both.
-            let (single_api, bulk_api) = match api_version.as_deref() {
-                None => (
-                    ApiVersion::Legacy,
-                    ApiVersion::Dated(crate::api::NEWEST_DATED.to_owned()),
-                ),
-                Some(text) => {
-                    let version = ApiVersion::parse(text).map_err(errors::to_py)?;
-                    (version.clone(), version)
-                }
-            };
-            let missing = match missing {
-                "skip" => MissingPolicy::Skip,
-                "clear" => MissingPolicy::Clear,
-                other => {
-                    return Err(PyValueError::new_err(format!(
-                        "missing must be 'skip' (leave the property out) or 'clear' (send \"\"), got '{other}'"
-                    )))
-                }
-            };
-            let config = ClientConfig {
-                token,
-                base_url,
-                timeout: seconds("timeout", timeout)?,
-                connect_timeout: seconds("connect_timeout", connect_timeout)?,
-                user_agent,
-                retry: RetryPolicy {
-                    max_retries,
-                    deadline: seconds("deadline", deadline)?,
-                    backoff_base: seconds("backoff", backoff)?,
-                    ..RetryPolicy::default()
-                },
-                rate_limit: match rate_limit {
-                    None => None,
-                    Some(0) => {
-                        return Err(PyValueError::new_err(
-                            "rate_limit must be at least 1 request per window",
-                        ))
-                    }
-                    Some(max) => Some(Limit {
-                        max,
-                        window: seconds("rate_window", rate_window)?,
-                    }),
-                },
-                ca_bundle,
-                single_api,
-                bulk_api,
-            };
+            let (config, convert) = super::options::read(token, options)?;
             // Reading a ca_bundle is file I/O: done with the GIL released.
             let core = Arc::new(
                 py.detach(|| CoreClient::new(config))
@@ -251,10 +172,7 @@ mod _native {
                 .push(Arc::downgrade(&core));
             Ok(Client {
                 core,
-                options: ConvertOptions {
-                    missing,
-                    assume_utc,
-                },
+                options: convert,
             })
         }
 
@@ -273,7 +191,7 @@ mod _native {
 
         /// Creates or updates the contact with this email; see `HubSpot.create_or_update`.
         #[pyo3(signature = (email, properties=None))]
-        fn upsert(
+        fn create_or_update(
             &self,
             py: Python<'_>,
             email: &Bound<'_, PyAny>,
@@ -282,7 +200,7 @@ mod _native {
             let (email, properties) = self.read_upsert(email, properties)?;
             let core = &self.core;
             let outcome = detached(py, "upsert", |hooks| {
-                core.upsert(&email, &properties, hooks)
+                core.create_or_update(&email, &properties, hooks)
             })?;
             Ok(super::native_result(outcome.vid, outcome.is_new, email))
         }
@@ -291,7 +209,7 @@ mod _native {
         /// ends, `on_done(ok, value)` is called (from the runtime's thread, with the GIL) with
         /// the `UpsertResult` or the exception. The returned `Task` cancels it.
         #[pyo3(signature = (email, properties, on_done))]
-        fn upsert_async(
+        fn create_or_update_async(
             &self,
             py: Python<'_>,
             email: &Bound<'_, PyAny>,
@@ -301,7 +219,7 @@ mod _native {
             let (email, properties) = self.read_upsert(email, properties)?;
             let log: Arc<dyn crate::client::Log> = Arc::new(PyHooks::new(py)?);
             let shown = email.clone();
-            let done = move |outcome: crate::error::Result<crate::api::UpsertOutcome>| {
+            let done = move |outcome: crate::error::Result<crate::api::Landed>| {
                 Python::attach(|py| {
                     let (ok, value) = match outcome {
                         Ok(o) => match Bound::new(py, super::native_result(o.vid, o.is_new, shown))
@@ -318,25 +236,34 @@ mod _native {
                 })
             };
             let abort = py
-                .detach(|| self.core.spawn_upsert(email, properties, log, done))
+                .detach(|| {
+                    self.core
+                        .spawn_create_or_update(email, properties, log, done)
+                })
                 .map_err(errors::to_py)?;
             Ok(Task { abort })
         }
 
-        /// One record as `upsert_many` would send it: `(email, {property: text})`, or the
-        /// error that refuses it.
+        /// One record as `create_or_update_many` would send it: `(email, {property: text})`;
+        /// see `HubSpot.prepare`.
         #[pyo3(signature = (record, *, email_field))]
-        fn convert_record(
+        fn prepare<'py>(
             &self,
-            record: &Bound<'_, PyAny>,
+            py: Python<'py>,
+            record: &Bound<'py, PyAny>,
             email_field: &str,
-        ) -> PyResult<(String, Vec<(String, String)>)> {
+        ) -> PyResult<(String, Bound<'py, PyDict>)> {
+            let email_field = super::bulk::email_field_name(email_field)?;
             let input = super::bulk::read_record(record, email_field, self.options)?;
-            Ok((input.email, input.properties))
+            let properties = PyDict::new(py);
+            for (name, value) in input.properties {
+                properties.set_item(name, value)?;
+            }
+            Ok((input.email, properties))
         }
 
-        /// Converts records as `upsert_many` would and sends nothing; returns `(converted,
-        /// refused, request body bytes)`.
+        /// Converts records to batch request bodies and sends nothing: `(converted, refused,
+        /// request body bytes)`. What the benchmark of conversion measures.
         #[pyo3(signature = (records, *, email_field))]
         fn convert_many(
             &self,
@@ -346,7 +273,8 @@ mod _native {
             super::bulk::convert_only(records, email_field, self.options)
         }
 
-        /// Checks records as `upsert_many` would and sends no write; see `HubSpot.check_many`.
+        /// Checks records as `create_or_update_many` would and sends no write; see
+        /// `HubSpot.check_many`.
         #[pyo3(signature = (records, *, email_field, definitions))]
         fn check_many<'py>(
             &self,
@@ -355,40 +283,34 @@ mod _native {
             email_field: &str,
             definitions: bool,
         ) -> PyResult<Bound<'py, BulkResult>> {
-            super::bulk::check_many(
-                py,
-                &self.core,
-                self.options,
-                records,
-                email_field,
-                definitions,
-            )
+            let run = Run::new(records, email_field, self.options, None, "failures")?;
+            run.collect(py, |source, sink, hooks, _| {
+                self.core.check_many(source, sink, hooks, definitions)
+            })
         }
 
-        /// Upserts many records with v3 batch requests; see `HubSpot.create_or_update_many`.
-        #[pyo3(signature = (records, *, email_field, progress, keep_all, max_in_flight))]
-        fn upsert_many<'py>(
+        /// Creates or updates many contacts with batch requests; see
+        /// `HubSpot.create_or_update_many`.
+        #[pyo3(signature = (records, *, email_field, progress, keep, max_in_flight))]
+        fn create_or_update_many<'py>(
             &self,
             py: Python<'py>,
             records: &Bound<'py, PyAny>,
             email_field: &str,
             progress: Option<&Bound<'py, PyAny>>,
-            keep_all: bool,
-            max_in_flight: usize,
+            keep: &str,
+            max_in_flight: i64,
         ) -> PyResult<Bound<'py, BulkResult>> {
-            if max_in_flight == 0 {
-                return Err(PyValueError::new_err("max_in_flight must be at least 1"));
-            }
-            super::bulk::upsert_many(
-                py,
-                &self.core,
-                self.options,
-                records,
-                email_field,
-                progress,
-                keep_all,
-                max_in_flight,
-            )
+            let Ok(max_in_flight @ 1..) = usize::try_from(max_in_flight) else {
+                return Err(PyValueError::new_err(format!(
+                    "max_in_flight must be at least 1, got {max_in_flight}"
+                )));
+            };
+            let run = Run::new(records, email_field, self.options, progress, keep)?;
+            run.collect(py, |source, sink, hooks, log| {
+                self.core
+                    .create_or_update_many(source, sink, hooks, log, max_in_flight)
+            })
         }
     }
 }

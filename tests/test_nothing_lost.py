@@ -229,7 +229,6 @@ def test_a_progress_callback_that_raises_keeps_the_partial_result(fake: FakeHubS
     assert partial.created <= len(fake.contacts)
 
 
-
 @pytest.mark.parametrize("fail_at", [50, 150, 1_234])
 def test_records_read_before_the_input_fails_each_have_an_outcome(
     fake: FakeHubSpot, fail_at: int
@@ -254,6 +253,7 @@ def test_records_read_before_the_input_fails_each_have_an_outcome(
     for failure in partial.failures:
         assert "not sent" in failure.message
         assert failure.email not in fake.contacts
+
 
 SHARED = textwrap.dedent(
     """

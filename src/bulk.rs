@@ -69,21 +69,17 @@ pub trait Sender {
     fn cancel_all(&self);
 }
 
-/// How the run ended, when it did not end well.
-fn stopped(planner: &mut Planner, interrupted: bool, why: &str) {
-    let why = why.to_owned();
-    let cut = why.clone();
+/// Ends the run early (`why` says how): records in flight may have been applied, the others
+/// were not sent.
+fn stopped(planner: &mut Planner, why: &str) {
     planner.stop(
-        move || Error::Transport {
-            message: format!(
-                "interrupted before HubSpot answered ({cut}); the batch may or may not have been applied"
-            ),
-            timeout: false,
-            attempts: 0,
+        || Error::Unanswered {
+            why: why.to_owned(),
         },
-        move || Error::NotSent { why: why.clone() },
+        || Error::NotSent {
+            why: why.to_owned(),
+        },
     );
-    let _ = interrupted;
 }
 
 /// Runs a bulk upsert to the end, or until a failure of the whole run (returned; every record
@@ -111,7 +107,7 @@ pub fn run(
                 }
                 Err(e) => {
                     sender.cancel_all();
-                    stopped(planner, true, "the input failed");
+                    stopped(planner, "the input failed");
                     let _ = sink.take(planner.take_outcomes());
                     return Err(e);
                 }
@@ -140,7 +136,7 @@ pub fn run(
         }
         if let Err(e) = sink.take(planner.take_outcomes()) {
             sender.cancel_all();
-            stopped(planner, true, "the run was stopped");
+            stopped(planner, "the run was stopped");
             let _ = sink.take(planner.take_outcomes());
             return Err(e);
         }
@@ -169,7 +165,7 @@ pub fn run(
                 if let Ok((id, answer)) = got {
                     planner.on_answer(id, answer);
                 }
-                stopped(planner, true, "the run was interrupted");
+                stopped(planner, "the run was interrupted");
                 let _ = sink.take(planner.take_outcomes());
                 return Err(e);
             }
@@ -179,7 +175,7 @@ pub fn run(
             // Outcomes go out as soon as they are known, before more input is read.
             if let Err(e) = sink.take(planner.take_outcomes()) {
                 sender.cancel_all();
-                stopped(planner, true, "the run was stopped");
+                stopped(planner, "the run was stopped");
                 let _ = sink.take(planner.take_outcomes());
                 return Err(e);
             }

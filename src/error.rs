@@ -9,6 +9,7 @@
 //!  │                  definitions show
 //!  ├── Transport      no usable answer: connect, TLS, reset, timeout   (Python: TransportError)
 //!  ├── NotSent        a record the run stopped before sending          (Python: TransportError)
+//!  ├── Unanswered     a record in flight when the run stopped          (Python: TransportError)
 //!  ├── Interrupted    the caller's hooks stopped a wait                (Python: the signal
 //!  │                  handler's own exception, unchanged)
 //!  └── Internal       a bug: a panic caught at the boundary            (Python: HubSpotError)
@@ -46,6 +47,12 @@ pub enum Error {
     /// Never sent: the run stopped first (`why` says how).
     #[error("not sent: {why}")]
     NotSent { why: String },
+    /// Sent, but the run stopped (`why` says how) before HubSpot answered: it may or may not
+    /// have been applied.
+    #[error(
+        "interrupted before HubSpot answered ({why}); the batch may or may not have been applied"
+    )]
+    Unanswered { why: String },
     #[error("interrupted")]
     Interrupted,
     #[error("internal error in hubspot_upsert ({0}); please report it")]

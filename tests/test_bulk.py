@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import sys
@@ -377,3 +378,26 @@ def test_progress_bar_with_tqdm(hs: HubSpot, capsys: pytest.CaptureFixture[str])
     hs.create_or_update_many(people(250), progress=True)
     err = capsys.readouterr().err
     assert "hubspot-upsert" in err and "250/250" in err
+
+
+def test_prepare_shows_a_record_as_it_would_be_sent(fake: FakeHubSpot) -> None:
+    hs = HubSpot(fake.token, base_url=fake.url)
+    when = datetime.date(1815, 12, 10)
+    record = {"Mail": " ada@example.com ", "annualrevenue": 1.5, "closedate": when}
+    email, properties = hs.prepare(record, "Mail")
+    assert email == "ada@example.com"
+    assert properties == {"annualrevenue": "1.5", "closedate": "-4861728000000"}
+    # The same text the bulk run sends for that record.
+    hs.create_or_update_many([record], "Mail")
+    assert sent_inputs(batch_requests(fake)[-1]) == {email: properties}
+    assert hs.prepare({"email": "a@example.com", "city": None}) == ("a@example.com", {})
+    clearing = HubSpot(fake.token, base_url=fake.url, missing="clear")
+    assert clearing.prepare({"email": "a@example.com", "city": None})[1] == {"city": ""}
+    with pytest.raises(ValueError, match="score"):
+        hs.prepare({"email": "a@example.com", "score": float("inf")}, "email")
+    with pytest.raises(ValueError, match="no 'email' field"):
+        hs.prepare({"mail": "a@example.com"})
+    with pytest.raises(ValueError, match="email_field"):
+        hs.prepare({"email": "a@example.com"}, "")
+    # Nothing was sent but the one bulk run's requests.
+    assert fake.request_count == 2

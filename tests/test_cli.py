@@ -69,6 +69,15 @@ def test_empty_cells_clear_when_asked(fake: FakeHubSpot, tmp_path: Path) -> None
     assert sent_inputs(fake.requests[-1]) == {"ada@example.com": {"city": ""}}
 
 
+def test_missing_clear_is_the_option_of_the_client(fake: FakeHubSpot, tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("email,city,firstname\nada@example.com,,Ada\n")
+    assert run(fake, str(path), "--missing", "clear").returncode == 0
+    assert sent_inputs(fake.requests[-1]) == {"ada@example.com": {"city": "", "firstname": "Ada"}}
+    assert run(fake, str(path), "--missing", "skip").returncode == 0
+    assert sent_inputs(fake.requests[-1]) == {"ada@example.com": {"firstname": "Ada"}}
+
+
 def test_jsonl_with_email_column_only_and_skip(fake: FakeHubSpot, tmp_path: Path) -> None:
     path = tmp_path / "rows.jsonl"
     rows = [

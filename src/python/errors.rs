@@ -106,9 +106,12 @@ fn build(py: Python<'_>, error: Error) -> PyResult<PyErr> {
             kw.set_item("errors", list)?;
             (class(py, &VALIDATION, "ValidationError")?, message, kw)
         }
-        error @ Error::NotSent { .. } => {
+        error @ (Error::NotSent { .. } | Error::Unanswered { .. }) => {
             let kw = PyDict::new(py);
-            kw.set_item("attempts", 0)?;
+            kw.set_item(
+                "attempts",
+                u32::from(matches!(error, Error::Unanswered { .. })),
+            )?;
             (
                 class(py, &TRANSPORT, "TransportError")?,
                 error.to_string(),

@@ -1,0 +1,207 @@
+"""The command line: the options, and what they ask of each record (columns, renames, empty
+cells)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from .. import __version__
+from .._client import TOKEN_ENV
+from .._inputs import FORMATS
+
+PROG = "hubspot-upsert"
+#: Fields a failures file adds to each record; they are never sent as properties.
+#: ``__line`` is the original text of a row that could not be read as a record.
+ERROR_FIELDS = ("__error_code", "__error_message", "__line")
+
+
+class UsageError(Exception):
+    """A problem with the command line or the set-up: exit status 2."""
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Create or update HubSpot contacts from a CSV, JSON Lines or JSON file, 100 per\n"
+            "request, within HubSpot's rate limits. Each record's email says which contact;\n"
+            "every other column is a contact property."
+        ),
+        epilog=(
+            "examples:\n"
+            "  hubspot-upsert contacts.csv                    token from HUBSPOT_ACCESS_TOKEN\n"
+            '  hubspot-upsert contacts.jsonl --email-column "E-mail" '
+            '--rename "First Name=firstname"\n'
+            "  cat rows.jsonl | hubspot-upsert - --format jsonl\n"
+            "  hubspot-upsert contacts.csv --dry-run          validate only; nothing is written\n"
+            "  hubspot-upsert contacts.csv --fake             rehearse against a fake HubSpot\n"
+            "  hubspot-upsert --demo                          sample data into a fake HubSpot\n"
+            "\n"
+            "every row lands or is listed in --failures with its reason, whatever stops the run.\n"
+            "exit status: 0 all records landed, 1 some failed, 2 usage or set-up error,\n"
+            "3 the run failed (HubSpot or the network beyond the retries), 130 interrupted\n"
+            "(SIGINT), 143 stopped (SIGTERM). The token is read from the environment only: a\n"
+            "token on the command line would stay in shell history and in `ps`."
+        ),
+    )
+    parser.add_argument("input", nargs="?", help="the file to read, or - for standard input")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    src = parser.add_argument_group("input")
+    src.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="csv, jsonl or json (default: from the file name; sniffed on standard input)",
+    )
+    src.add_argument("--delimiter", help="the CSV delimiter (default: sniffed)")
+    src.add_argument(
+        "--encoding",
+        help="the input's text encoding, e.g. latin-1 or cp1252 (default: UTF-8, or UTF-16 "
+        "when a byte-order mark says so)",
+    )
+    src.add_argument(
+        "--email-column",
+        default="email",
+        metavar="NAME",
+        help="the column holding the email (default: email)",
+    )
+    src.add_argument(
+        "--rename",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="send column OLD as property NEW (repeatable)",
+    )
+    src.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="COLUMNS",
+        help="send only these columns (comma-separated, repeatable)",
+    )
+    src.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="COLUMNS",
+        help="do not send these columns (comma-separated, repeatable)",
+    )
+    src.add_argument(
+        "--missing",
+        choices=("skip", "clear"),
+        default="skip",
+        help="empty cells: skip leaves the property as it is (default), clear empties it",
+    )
+    # The earlier spelling, `--empty clears`.
+    src.add_argument(
+        "--empty",
+        dest="missing",
+        choices=("skip", "clear"),
+        type=lambda v: "clear" if v == "clears" else v,
+        help=argparse.SUPPRESS,
+    )
+    conn = parser.add_argument_group("connection")
+    conn.add_argument(
+        "--token-env",
+        default=TOKEN_ENV,
+        metavar="NAME",
+        help=f"the environment variable holding the access token (default: {TOKEN_ENV})",
+    )
+    conn.add_argument("--base-url", help="HubSpot's address (a proxy, a regional host, a fake)")
+    conn.add_argument(
+        "--api-version",
+        metavar="VERSION",
+        help="HubSpot's API version: a date such as 2026-09, or legacy (default: the client's)",
+    )
+    conn.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=64,
+        help="most batches in flight at once (default: 64; the rate limit paces them)",
+    )
+    mode = parser.add_argument_group("mode")
+    mode.add_argument(
+        "--dry-run",
+        action="store_true",
+        help=(
+            "check every record and show what would be sent; with a token, against the "
+            "portal's property definitions too (one read); nothing is written"
+        ),
+    )
+    mode.add_argument(
+        "--fake", action="store_true", help="send to a built-in fake HubSpot instead (rehearsal)"
+    )
+    mode.add_argument(
+        "--demo", action="store_true", help="send bundled sample data to a built-in fake HubSpot"
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--failures",
+        metavar="FILE",
+        help="write each failed record, with its error, as JSON Lines this command reads again",
+    )
+    out.add_argument("--report", metavar="FILE", help="write a JSON summary of the run")
+    out.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    out.add_argument("--verbose", action="store_true", help="log every request and retry")
+    return parser
+
+
+# -- columns -------------------------------------------------------------------------------
+
+
+def _columns(values: list[str]) -> set[str]:
+    return {c.strip() for v in values for c in v.split(",") if c.strip()}
+
+
+def header_check(args: argparse.Namespace) -> Callable[[list[str]], None]:
+    """Refuses a CSV header without the columns the command line names."""
+    named = {args.email_column} | _columns(args.only) | _columns(args.skip)
+    named |= {item.partition("=")[0].strip() for item in args.rename}
+
+    def check(header: list[str]) -> None:
+        if args.email_column not in header:
+            raise UsageError(
+                f"the input has no column {args.email_column!r} for the email "
+                f"(columns: {', '.join(header)}); name it with --email-column"
+            )
+        unknown = sorted(named - set(header) - {""})
+        if unknown:
+            raise UsageError(f"the input has no column {', '.join(map(repr, unknown))}")
+
+    return check
+
+
+def make_transform(args: argparse.Namespace) -> Callable[[Any], Any]:
+    """Renames, --only, --skip and empty cells, applied to each raw record."""
+    renames: dict[str, str] = {}
+    for item in args.rename:
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise UsageError(f"--rename takes OLD=NEW, got {item!r}")
+        renames[old.strip()] = new.strip()
+    only, skip = _columns(args.only), _columns(args.skip)
+    email = args.email_column
+    clears = args.missing == "clear"
+
+    def transform(record: Any) -> Any:
+        if not isinstance(record, dict):
+            return record
+        out: dict[str, Any] = {}
+        for key, value in record.items():
+            if key in ERROR_FIELDS:
+                continue
+            if key != email:
+                if (only and key not in only) or key in skip:
+                    continue
+                key = renames.get(key, key)
+            if value == "" or value is None:
+                if key == email:
+                    value = None
+                else:
+                    value = "" if clears else None
+            out[key] = value
+        return out
+
+    return transform

@@ -1,0 +1,207 @@
+"""The run: the client it talks to, the signals that stop it, and what it returns."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from importlib import resources
+from typing import Any, Literal, NoReturn
+
+from .. import AuthenticationError, HubSpot, HubSpotError, PermissionDeniedError
+from .._client import TOKEN_ENV
+from .._inputs import InputError, Source
+from . import _reports as reports
+from ._args import PROG, UsageError, header_check, make_parser, make_transform
+
+#: Exit statuses.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUN = 0, 1, 2, 3
+
+
+def _fail(message: str, status: int = 2) -> NoReturn:
+    print(f"{PROG}: {message}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def _offline(args: argparse.Namespace) -> bool:
+    """Whether the run talks to a built-in fake: a rehearsal, the demo, or a dry run without a
+    token (one with a token reads the portal's property definitions, and writes nothing)."""
+    return bool(args.fake or args.demo or (args.dry_run and not _token(args)))
+
+
+def _token(args: argparse.Namespace) -> str:
+    return os.environ.get(args.token_env, "").strip()
+
+
+def _client(args: argparse.Namespace, stack: contextlib.ExitStack) -> HubSpot:
+    missing: Literal["skip", "clear"] = args.missing
+    if _offline(args):
+        from ..testing import FakeHubSpot
+
+        # A rehearsal takes any column as a property: it cannot know the real portal's.
+        fake = stack.enter_context(
+            FakeHubSpot(strict_properties=not args.fake, properties_scope=not args.fake)
+        )
+        return HubSpot(fake.token, base_url=fake.url, missing=missing)
+    token = _token(args)
+    if not token:
+        raise UsageError(
+            f"no access token: set {args.token_env} to a private app token"
+            + (
+                " (or name another variable with --token-env)"
+                if args.token_env == TOKEN_ENV
+                else ""
+            )
+        )
+    options: dict[str, Any] = {"missing": missing, "api_version": args.api_version}
+    if args.base_url:
+        options["base_url"] = args.base_url
+    try:
+        return HubSpot(token, **options)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+class Stopped(BaseException):
+    """SIGTERM (or another stop signal) arrived: the run ends as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop_on(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _exit_at_once(signum: int, frame: object) -> None:
+    """A second signal while the run shuts down: leave now, with no file half-written."""
+    for part in list(reports.PARTS):
+        with contextlib.suppress(OSError):
+            os.remove(part)
+    os._exit(128 + signum)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.demo:
+        if args.input:
+            raise UsageError("--demo takes no input file")
+        demo = resources.files("hubspot_upsert") / "data" / "demo_contacts.csv"
+        args.input = str(demo)
+        args.rename = [*args.rename, "First Name=firstname", "Last Name=lastname"]
+    if not args.input:
+        raise UsageError("name an input file (or - for standard input), or use --demo")
+    if args.max_in_flight < 1:
+        raise UsageError("--max-in-flight must be at least 1")
+    if args.verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger = logging.getLogger("hubspot_upsert")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    source = Source(args.input, args.format, args.delimiter, args.encoding, header_check(args))
+    transform = make_transform(args)
+    status, stopped = EXIT_OK, None
+    with contextlib.ExitStack() as stack:
+        hs = _client(args, stack)
+        if args.demo and not args.quiet:
+            print(f"demo: {args.input} into a fake HubSpot at {hs.base_url}", file=sys.stderr)
+        start = time.monotonic()
+        with source.open() as raw:
+            records = (transform(r) for r in raw)
+            if args.dry_run:
+                checked = not _offline(args)
+                result = reports.dry_run(hs, records, args.email_column, 5, args.quiet, checked)
+            else:
+                result, stopped, status = _send(args, hs, records, source)
+        seconds = time.monotonic() - start
+    if not args.quiet:
+        print(reports.summary(result, seconds, args.dry_run))
+    if stopped is not None:
+        unread = " and every record not read" if args.failures else ""
+        print(
+            f"{PROG}: the run {stopped}; the summary above is what landed; "
+            f"the failures file lists the rest{unread}"
+            if args.failures
+            else f"{PROG}: the run {stopped}; the summary above is what landed",
+            file=sys.stderr,
+        )
+    if args.failures:
+        reports.write_failures(
+            args.failures, source, transform, list(result.failures), result.total, stopped
+        )
+    if args.report:
+        reports.write_report(args.report, args, result, seconds, stopped)
+    if status != EXIT_OK:
+        return status
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def _send(
+    args: argparse.Namespace, hs: HubSpot, records: Iterator[Any], source: Source
+) -> tuple[Any, str | None, int]:
+    """The bulk run: its result, what stopped it (None if nothing did) and the exit status
+    that says so."""
+    show_bar = not args.quiet and sys.stderr.isatty()
+    try:
+        result = hs.create_or_update_many(
+            records,
+            args.email_column,
+            progress=show_bar or None,
+            keep="failures",
+            max_in_flight=args.max_in_flight,
+        )
+        return result, None, EXIT_OK
+    except (AuthenticationError, PermissionDeniedError) as e:
+        raise UsageError(f"HubSpot refused the token: {e}") from None
+    except (KeyboardInterrupt, Stopped, HubSpotError, InputError, UsageError) as e:
+        partial = getattr(e, "bulk_result", None)
+        if partial is None:
+            raise
+        # From here a second signal ends the process at once.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _exit_at_once)
+        if isinstance(e, KeyboardInterrupt):
+            stopped, status = "interrupted", 130
+        elif isinstance(e, Stopped):
+            stopped, status = f"stopped by {e}", 128 + e.signum
+        elif isinstance(e, HubSpotError):
+            stopped, status = f"failed: {e}", EXIT_RUN
+        else:
+            stopped, status = f"the input failed: {e}", EXIT_USAGE
+        with contextlib.suppress(InputError):
+            source.drain()
+        return partial, stopped, status
+
+
+def main(argv: list[str] | None = None) -> int:
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C must work even when a shell started this with SIGINT ignored; SIGTERM (what
+        # Airflow, Kubernetes, systemd and CI runners send) ends the run the same way.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _stop_on)
+    parser = make_parser()
+
+    def one_line_error(message: str) -> NoReturn:
+        _fail(f"{message} (see {PROG} --help)")
+
+    parser.error = one_line_error  # type: ignore[method-assign]
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except (UsageError, InputError) as e:
+        _fail(str(e))
+    except HubSpotError as e:
+        _fail(str(e), EXIT_RUN)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Stopped as e:
+        print(f"{PROG}: stopped by {e}", file=sys.stderr)
+        return 128 + e.signum

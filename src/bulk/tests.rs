@@ -1,0 +1,420 @@
+//! The driver and planner together, against a scripted transport: no sockets, no clock.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{json, Value as Json};
+
+use super::*;
+use crate::error::ApiError;
+use crate::schema::Schema;
+
+/// Hooks that never stop and log nothing.
+struct Quiet;
+impl crate::client::Log for Quiet {
+    fn enabled(&self, _: Level) -> bool {
+        false
+    }
+    fn log(&self, _: Level, _: &str) {}
+}
+impl Hooks for Quiet {
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+struct Records(std::vec::IntoIter<(usize, BatchInput)>);
+impl Source for Records {
+    fn read(&mut self, max: usize) -> Result<Chunk> {
+        let records: Vec<_> = self.0.by_ref().take(max).collect();
+        Ok(Chunk {
+            done: records.len() < max,
+            records,
+        })
+    }
+}
+
+/// `(vid, is_new)`, or `(code, message)`.
+type Seen = std::result::Result<(i64, bool), (Option<String>, String)>;
+
+#[derive(Default)]
+struct Collect(HashMap<usize, Seen>);
+impl Sink for Collect {
+    fn take(&mut self, outcomes: Vec<Outcome>) -> Result<()> {
+        for o in outcomes {
+            let r = match o.result {
+                Ok(l) => Ok((l.vid, l.is_new)),
+                Err(e) => {
+                    let code = match &e {
+                        Error::Refused { field, .. } => field.code.clone(),
+                        Error::Api(api) => api.errors.first().and_then(|f| f.code.clone()),
+                        _ => None,
+                    };
+                    Err((code, e.to_string()))
+                }
+            };
+            assert!(
+                self.0.insert(o.index, r).is_none(),
+                "two outcomes for {}",
+                o.index
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A HubSpot in a function: it answers each request at once, naming only the first bad
+/// input of a rejected batch, and echoing only `objectWriteTraceId` (and `email` when it
+/// was sent as a property).
+/// Why the portal refuses `(email, property, value)`: HubSpot's code and message.
+type Portal = Box<dyn Fn(&str, &str, &str) -> Option<(&'static str, String)>>;
+
+struct Scripted {
+    portal: Portal,
+    stored: RefCell<HashMap<String, i64>>,
+    requests: RefCell<Vec<Json>>,
+}
+
+impl Scripted {
+    fn new(portal: impl Fn(&str, &str, &str) -> Option<(&'static str, String)> + 'static) -> Self {
+        Scripted {
+            portal: Box::new(portal),
+            stored: RefCell::default(),
+            requests: RefCell::default(),
+        }
+    }
+
+    fn answer(&self, body: &[u8]) -> Result<Reply> {
+        let request: Json = serde_json::from_slice(body).unwrap();
+        self.requests.borrow_mut().push(request.clone());
+        let inputs = request["inputs"].as_array().unwrap();
+        for input in inputs {
+            let email = input["id"].as_str().unwrap();
+            for (name, value) in input["properties"].as_object().unwrap() {
+                if let Some((code, message)) = (self.portal)(email, name, value.as_str().unwrap()) {
+                    let body = json!({"status": "error", "category": "VALIDATION_ERROR",
+                        "message": "Property values were not valid",
+                        "errors": [{"code": code, "message": message, "context": {"propertyName": [name]}}]});
+                    let e = ApiError::from_response(
+                        400,
+                        Some("c-400".into()),
+                        body.to_string().as_bytes(),
+                    );
+                    return Err(Error::from(e));
+                }
+            }
+        }
+        let mut stored = self.stored.borrow_mut();
+        let results: Vec<Json> = inputs
+            .iter()
+            .map(|input| {
+                let key = input["id"].as_str().unwrap().to_lowercase();
+                let n = stored.len() as i64;
+                let is_new = !stored.contains_key(&key);
+                let vid = *stored.entry(key).or_insert(1000 + n);
+                json!({"id": vid.to_string(), "new": is_new, "properties": {},
+                    "objectWriteTraceId": input["objectWriteTraceId"]})
+            })
+            .rev()
+            .collect();
+        Ok(Reply {
+            status: 200,
+            correlation_id: None,
+            body: json!({"status": "COMPLETE", "results": results})
+                .to_string()
+                .into_bytes(),
+        })
+    }
+}
+
+impl Sender for Scripted {
+    fn try_reserve(&self) -> std::result::Result<Instant, Duration> {
+        Ok(Instant::now())
+    }
+    fn send(&self, id: BatchId, body: Vec<u8>, _: Instant, done: Done) {
+        done.send((id, self.answer(&body))).unwrap();
+    }
+    fn cancel_all(&self) {}
+}
+
+fn records(n: usize, f: impl Fn(usize) -> Vec<(&'static str, String)>) -> Vec<(usize, BatchInput)> {
+    (0..n)
+        .map(|i| {
+            let properties = f(i).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            (
+                i,
+                BatchInput {
+                    email: format!("p{i}@example.com"),
+                    properties,
+                },
+            )
+        })
+        .collect()
+}
+
+fn go(planner: &mut Planner, portal: &Scripted, input: Vec<(usize, BatchInput)>) -> Collect {
+    let mut sink = Collect::default();
+    run(
+        planner,
+        &mut Records(input.into_iter()),
+        portal,
+        &mut sink,
+        &Quiet,
+    )
+    .unwrap();
+    sink
+}
+
+fn lacks(property: &'static str) -> impl Fn(&str, &str, &str) -> Option<(&'static str, String)> {
+    move |_, name, _| {
+        (name == property).then(|| {
+            (
+                "PROPERTY_DOESNT_EXIST",
+                format!("Property \"{name}\" does not exist"),
+            )
+        })
+    }
+}
+
+#[test]
+fn a_column_the_portal_lacks_costs_one_request() {
+    let portal = Scripted::new(lacks("shoe_size"));
+    let mut planner = Planner::new(None, 64);
+    let out = go(
+        &mut planner,
+        &portal,
+        records(10_000, |i| vec![("shoe_size", i.to_string())]),
+    );
+    assert_eq!(portal.requests.borrow().len(), 1);
+    assert_eq!(out.0.len(), 10_000);
+    assert!(out
+        .0
+        .values()
+        .all(|r| matches!(r, Err((Some(c), _)) if c == "PROPERTY_DOESNT_EXIST")));
+    let (_, message) = out.0[&9_999].as_ref().unwrap_err();
+    assert!(
+        message.contains("shoe_size PROPERTY_DOESNT_EXIST"),
+        "{message}"
+    );
+    assert!(message.contains("not sent"), "{message}");
+}
+
+#[test]
+fn a_bad_enumeration_value_is_learned_once() {
+    let portal = Scripted::new(|_, name, value| {
+        (name == "lifecyclestage" && value != "lead").then(|| {
+            (
+                "INVALID_OPTION",
+                format!("{value} was not one of the allowed options: [lead, customer]"),
+            )
+        })
+    });
+    let mut planner = Planner::new(None, 64);
+    let stage = |i: usize| if i % 10 == 3 { "bogus" } else { "lead" };
+    let out = go(
+        &mut planner,
+        &portal,
+        records(10_000, |i| vec![("lifecyclestage", stage(i).into())]),
+    );
+    let good = 9_000;
+    let requests = portal.requests.borrow().len();
+    assert!(requests <= good / 100 + 7, "{requests} requests");
+    for (i, r) in &out.0 {
+        match stage(*i) {
+            "lead" => assert!(r.is_ok(), "{i}: {r:?}"),
+            _ => assert!(
+                matches!(r, Err((Some(c), m)) if c == "INVALID_OPTION" && m.contains("lifecyclestage")),
+                "{i}: {r:?}"
+            ),
+        }
+    }
+    assert_eq!(out.0.len(), 10_000);
+}
+
+#[test]
+fn refused_addresses_cost_about_one_request_each() {
+    let portal = Scripted::new(|email, name, _| {
+        (name == "email" && email.ends_with(".ik"))
+            .then(|| ("INVALID_EMAIL", format!("Email address {email} is invalid")))
+    });
+    let mut planner = Planner::new(None, 64);
+    let mut input = records(10_000, |_| vec![]);
+    let bad: Vec<usize> = (0..10_000).filter(|i| i % 100 == 42).collect();
+    for &i in &bad {
+        input[i].1.email = format!("p{i}@example.ik");
+    }
+    let out = go(&mut planner, &portal, input);
+    let good = 10_000 - bad.len();
+    let requests = portal.requests.borrow().len();
+    assert!(
+        requests <= good.div_ceil(100) + 2 * bad.len() + 4,
+        "{requests} requests"
+    );
+    for i in &bad {
+        assert!(matches!(&out.0[i], Err((Some(c), _)) if c == "INVALID_EMAIL"));
+    }
+    assert_eq!(out.0.values().filter(|r| r.is_ok()).count(), good);
+}
+
+#[test]
+fn the_definitions_refuse_before_sending() {
+    let schema = Schema::from_json(
+        br#"{"results":[{"name":"email","type":"string"},{"name":"firstname","type":"string"},
+        {"name":"lifecyclestage","type":"enumeration","options":[{"value":"lead"}]}]}"#,
+    )
+    .unwrap();
+    let portal = Scripted::new(|_, _, _| None);
+    let mut planner = Planner::new(Some(Arc::new(schema)), 64);
+    let out = go(
+        &mut planner,
+        &portal,
+        records(1_000, |i| match i % 10 {
+            0 => vec![("shoe_size", "44".into())],
+            1 => vec![("lifecyclestage", "bogus".into())],
+            _ => vec![("firstname", "A".into())],
+        }),
+    );
+    assert_eq!(portal.requests.borrow().len(), 8);
+    assert!(
+        matches!(&out.0[&0], Err((Some(c), m)) if c == "PROPERTY_DOESNT_EXIST" && m.contains("shoe_size"))
+    );
+    assert!(matches!(&out.0[&1], Err((Some(c), _)) if c == "INVALID_OPTION"));
+    assert_eq!(out.0.values().filter(|r| r.is_ok()).count(), 800);
+}
+
+#[test]
+fn what_no_cause_explains_is_halved() {
+    // An answer that names nothing: the bad record is found by halving.
+    let portal = Scripted::new(|email, _, _| {
+        (email == "p37@example.com").then(|| ("SOMETHING", String::new()))
+    });
+    let mut planner = Planner::new(None, 64);
+    let input = records(100, |_| vec![("firstname", "A".into())]);
+    let out = go(&mut planner, &portal, input);
+    let requests = portal.requests.borrow().len();
+    assert!(requests <= 1 + 2 * 7, "{requests}");
+    assert_eq!(out.0.values().filter(|r| r.is_ok()).count(), 99);
+    assert!(out.0[&37].is_err());
+}
+
+#[test]
+fn duplicates_merge_and_later_values_win() {
+    let portal = Scripted::new(|_, _, _| None);
+    let mut planner = Planner::new(None, 4);
+    let mut input = records(250, |_| vec![("firstname", "first".into())]);
+    input.push((
+        250,
+        BatchInput {
+            email: "P5@example.com".into(),
+            properties: vec![("firstname".into(), "second".into())],
+        },
+    ));
+    let out = go(&mut planner, &portal, input);
+    assert_eq!(out.0.len(), 251);
+    assert_eq!(
+        out.0[&5].as_ref().unwrap().0,
+        out.0[&250].as_ref().unwrap().0
+    );
+    let requests = portal.requests.borrow();
+    let last_p5 = requests
+        .iter()
+        .flat_map(|r| r["inputs"].as_array().unwrap().clone())
+        .rfind(|i| {
+            i["id"]
+                .as_str()
+                .unwrap()
+                .eq_ignore_ascii_case("p5@example.com")
+        })
+        .unwrap();
+    assert_eq!(last_p5["properties"]["firstname"], "second");
+    for r in requests.iter() {
+        let ids: Vec<String> = r["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_lowercase())
+            .collect();
+        let unique: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+    }
+}
+
+#[test]
+fn results_are_matched_by_trace_id_without_an_echo() {
+    let portal = Scripted::new(|_, _, _| None);
+    let mut planner = Planner::new(None, 64);
+    let out = go(&mut planner, &portal, records(300, |_| vec![]));
+    assert_eq!(
+        out.0
+            .values()
+            .filter(|r| matches!(r, Ok((_, true))))
+            .count(),
+        300
+    );
+    assert_eq!(portal.requests.borrow().len(), 3);
+    let first = &portal.requests.borrow()[0]["inputs"][0];
+    assert_eq!(first["objectWriteTraceId"], "0");
+    assert_eq!(first["properties"]["email"], first["id"]);
+}
+
+#[test]
+fn a_split_batch_whose_half_fails_reports_each_half_truly() {
+    let mut planner = Planner::new(None, 8);
+    for (i, r) in records(4, |_| vec![]) {
+        planner.push(i, r);
+    }
+    let (first, _) = planner.next_batch(true).unwrap();
+    // Rejected with nothing named: split in halves.
+    let e = ApiError::from_response(400, None, br#"{"message":"no"}"#);
+    assert!(planner.on_answer(first, Err(Error::from(e))).is_none());
+    let (a, body) = planner.next_batch(true).unwrap();
+    let sent: Json = serde_json::from_slice(&body).unwrap();
+    let results: Vec<Json> = sent["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| json!({"id": "7", "new": true, "objectWriteTraceId": i["objectWriteTraceId"]}))
+        .collect();
+    let ok = Reply {
+        status: 200,
+        correlation_id: None,
+        body: json!({"results": results}).to_string().into_bytes(),
+    };
+    assert!(planner.on_answer(a, Ok(ok)).is_none());
+    let (b, _) = planner.next_batch(true).unwrap();
+    let down = Error::Transport {
+        message: "HubSpot is down".into(),
+        timeout: false,
+        attempts: 6,
+    };
+    assert!(planner.on_answer(b, Err(down)).is_some());
+    let mut outcomes = planner.take_outcomes();
+    outcomes.sort_by_key(|o| o.index);
+    let landed: Vec<bool> = outcomes.iter().map(|o| o.result.is_ok()).collect();
+    assert_eq!(landed, [true, true, false, false]);
+}
+
+#[test]
+fn the_window_opens_after_the_first_accepted_batch() {
+    let mut planner = Planner::new(None, 8);
+    for (i, r) in records(2_000, |_| vec![]) {
+        planner.push(i, r);
+    }
+    let (first, _) = planner.next_batch(false).unwrap();
+    assert!(
+        planner.next_batch(false).is_none(),
+        "one batch until HubSpot has answered"
+    );
+    let ok = Reply {
+        status: 200,
+        correlation_id: None,
+        body: br#"{"results":[]}"#.to_vec(),
+    };
+    planner.on_answer(first, Ok(ok));
+    let mut n = 0;
+    while planner.next_batch(false).is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 8);
+}

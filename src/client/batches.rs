@@ -1,0 +1,137 @@
+//! Bulk runs: the driver (`crate::bulk`) with this client's batch requests as tasks on its
+//! runtime.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{Client, Hooks, Level, Log};
+use crate::api;
+use crate::bulk;
+use crate::error::{Error, Result};
+use crate::planner::{BatchId, Planner, Reply};
+use crate::transport::Lease;
+
+impl Client {
+    /// Upserts every record `source` gives, with v3 batch requests; see [`crate::bulk`].
+    /// `cap` is the most batches in flight.
+    pub fn create_or_update_many(
+        self: &Arc<Self>,
+        source: &mut dyn bulk::Source,
+        sink: &mut dyn bulk::Sink,
+        hooks: &dyn Hooks,
+        log: Arc<dyn Log>,
+        cap: usize,
+    ) -> Result<()> {
+        self.log_paths(hooks);
+        // The first records are read before anything is sent: an input that fails at once (a
+        // missing column, say) or holds no record costs no request.
+        let first = source.read(api::V3_BATCH_MAX)?;
+        let schema = if first.records.is_empty() && first.done {
+            Ok(None)
+        } else {
+            self.property_definitions(hooks)
+        };
+        let schema = match schema {
+            Ok(schema) => schema,
+            Err(error) => {
+                // Nothing was sent: the records read so far say so.
+                let mut planner = Planner::new(None, cap);
+                for (index, input) in first.records {
+                    planner.push(index, input);
+                }
+                planner.fail_unsent(|| Error::NotSent {
+                    why: format!("the run stopped before this record ({error})"),
+                });
+                sink.take(planner.take_outcomes())?;
+                return Err(error);
+            }
+        };
+        let mut planner = Planner::new(schema, cap);
+        let mut source = bulk::Prefetched::new(first, source);
+        let source = &mut source;
+        let sender = BatchSender {
+            client: self.clone(),
+            lease: self.transports.lease()?,
+            url: api::batch_upsert_url(&self.base_url, &self.bulk_api),
+            log,
+            tasks: Mutex::default(),
+        };
+        let result = bulk::run(&mut planner, source, &sender, sink, hooks);
+        if planner.contradicts_definitions() {
+            self.forget_definitions();
+        }
+        if planner.unmatched_results > 0 && hooks.enabled(Level::Warning) {
+            hooks.log(
+                Level::Warning,
+                &format!(
+                    "{} batch results named no record of their batch and were ignored",
+                    planner.unmatched_results
+                ),
+            );
+        }
+        result
+    }
+}
+
+/// The batch requests of one bulk run, as tasks on the client's runtime.
+struct BatchSender {
+    client: Arc<Client>,
+    lease: Lease,
+    url: String,
+    log: Arc<dyn Log>,
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl bulk::Sender for BatchSender {
+    fn try_reserve(&self) -> std::result::Result<Instant, Duration> {
+        self.client.pacer.try_reserve(Instant::now())
+    }
+
+    fn send(&self, id: BatchId, body: Vec<u8>, slot: Instant, done: bulk::Done) {
+        let (client, http, url, log) = (
+            self.client.clone(),
+            self.lease.http.clone(),
+            self.url.clone(),
+            self.log.clone(),
+        );
+        let task = self.lease.handle.spawn(async move {
+            let answer = client
+                .request(
+                    &http,
+                    reqwest::Method::POST,
+                    &url,
+                    Some(body),
+                    &*log,
+                    Some(slot),
+                )
+                .await
+                .map_err(|e| client.explain_404(&client.bulk_api, e))
+                .map(|a| Reply {
+                    status: a.status,
+                    correlation_id: a.correlation_id,
+                    body: a.body,
+                });
+            let _ = done.send((id, answer));
+        });
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task.abort_handle());
+    }
+
+    fn cancel_all(&self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for BatchSender {
+    fn drop(&mut self) {
+        bulk::Sender::cancel_all(self);
+    }
+}

@@ -1,0 +1,228 @@
+//! One request to HubSpot: paced by the rate window, retried by the policy, logged.
+
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, Instant};
+
+use super::{Client, Level, Log};
+use crate::error::{ApiError, Error, Result};
+use crate::retry::{Decision, Failure};
+use crate::transport::{send, Answer};
+
+impl Client {
+    /// Sends one request until HubSpot answers 2xx, a failure is final, or the retry policy
+    /// gives up; returns the 2xx answer. Waits for the rate window and between retries on the
+    /// runtime's timer. `reserved`: the slot in the rate window reserved for the first attempt.
+    pub(super) async fn request<L: Log + ?Sized>(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+        log: &L,
+        mut reserved: Option<Instant>,
+    ) -> Result<Answer> {
+        let call = Call {
+            http,
+            method,
+            url,
+            // What logs show of the URL: the path, never the host's query or anything else.
+            path: url.get(self.base_url.len()..).unwrap_or(url),
+            body,
+        };
+        let started = Instant::now();
+        let mut attempts: u32 = 0;
+        loop {
+            let slot = match reserved.take() {
+                Some(slot) => slot,
+                None => self.room_in_window(log).await,
+            };
+            attempts += 1;
+            let failed = match self.attempt(&call, slot, attempts, log).await {
+                Ok(answer) => return Ok(answer),
+                Err(failed) => failed,
+            };
+            let policy = match &failed.error {
+                Error::Api(api) => api.policy.clone(),
+                _ => None,
+            };
+            let failure = match failed.status {
+                Some(status) => Failure::Status {
+                    status,
+                    retry_after: failed.retry_after,
+                    policy: policy.as_deref(),
+                },
+                None => Failure::Transport {
+                    transient: failed.transient,
+                },
+            };
+            let window = self.pacer.until_room(Instant::now());
+            match self
+                .retry
+                .decide(failure, attempts, started.elapsed(), window, jitter())
+            {
+                Decision::RetryAfter(wait) => {
+                    self.log_retry(log, &failed, wait, attempts);
+                    tokio::time::sleep(wait).await;
+                }
+                Decision::GiveUp(why) => {
+                    // Say why no retry was made where the error alone does not tell.
+                    let retryable = failure.retryable() || failed.status == Some(429);
+                    return Err(with_attempts(failed.error, attempts, why, retryable));
+                }
+            }
+        }
+    }
+
+    /// Waits until the rate window has room; returns the slot taken.
+    async fn room_in_window<L: Log + ?Sized>(&self, log: &L) -> Instant {
+        let (pace, slot) = self.pacer.reserve(Instant::now());
+        if !pace.is_zero() {
+            if log.enabled(Level::Debug) {
+                let seconds = pace.as_secs_f64();
+                let line = format!("pacing: waiting {seconds:.3} s for room in the rate window");
+                log.log(Level::Debug, &line);
+            }
+            tokio::time::sleep(pace).await;
+        }
+        slot
+    }
+
+    /// One attempt in the room reserved at `slot`: the 2xx answer, or what failed. Tells the
+    /// pacer what the answer showed of the rate limit.
+    async fn attempt<L: Log + ?Sized>(
+        &self,
+        call: &Call<'_>,
+        slot: Instant,
+        attempts: u32,
+        log: &L,
+    ) -> std::result::Result<Answer, Failed> {
+        let Call { method, path, .. } = call;
+        let sent = Instant::now();
+        let result = send(call.http, method.clone(), call.url, call.body.clone()).await;
+        let arrived = self.pacer.settle(slot, sent, Instant::now());
+        let took_ms = sent.elapsed().as_secs_f64() * 1000.0;
+        let answer = match result {
+            Ok(answer) => answer,
+            Err((error, transient)) => {
+                if log.enabled(Level::Debug) {
+                    let line = format!(
+                        "{method} {path} failed after {took_ms:.1} ms (attempt {attempts}): {error}"
+                    );
+                    log.log(Level::Debug, &line);
+                }
+                let (status, retry_after) = (None, None);
+                return Err(Failed {
+                    error,
+                    status,
+                    retry_after,
+                    transient,
+                });
+            }
+        };
+        self.pacer.observe(arrived, Instant::now(), answer.rate);
+        let status = answer.status;
+        if log.enabled(Level::Debug) {
+            let line =
+                format!("{method} {path} -> {status} in {took_ms:.1} ms (attempt {attempts})");
+            log.log(Level::Debug, &line);
+        }
+        if (200..300).contains(&status) {
+            self.pacer.succeeded();
+            return Ok(answer);
+        }
+        if status == 429 {
+            self.pacer.throttled(Instant::now());
+        }
+        Err(Failed {
+            error: ApiError::from_response(status, answer.correlation_id, &answer.body).into(),
+            status: Some(status),
+            retry_after: answer.retry_after,
+            transient: false,
+        })
+    }
+
+    fn log_retry<L: Log + ?Sized>(&self, log: &L, failed: &Failed, wait: Duration, attempts: u32) {
+        let (level, what) = match failed.status {
+            Some(429) => (
+                Level::Warning,
+                "HubSpot's rate limit was reached".to_owned(),
+            ),
+            Some(status) => (Level::Info, format!("HubSpot answered {status}")),
+            None => (Level::Info, "the request failed".to_owned()),
+        };
+        if log.enabled(level) {
+            let line = format!(
+                "{what} ({}); waiting {:.2} s before attempt {} of at most {}",
+                error_brief(&failed.error),
+                wait.as_secs_f64(),
+                attempts + 1,
+                self.retry.max_retries + 1
+            );
+            log.log(level, &line);
+        }
+    }
+}
+
+/// What one request is: the same for every attempt.
+struct Call<'a> {
+    http: &'a reqwest::Client,
+    method: reqwest::Method,
+    url: &'a str,
+    path: &'a str,
+    body: Option<Vec<u8>>,
+}
+
+/// An attempt that did not get a 2xx answer.
+struct Failed {
+    error: Error,
+    status: Option<u16>,
+    retry_after: Option<Duration>,
+    /// A transport failure that a retry may mend.
+    transient: bool,
+}
+
+/// A random number in `[0, 1)` for jitter.
+fn jitter() -> f64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A short description of an error for retry logs: status and correlation id, or the cause.
+fn error_brief(error: &Error) -> String {
+    match error {
+        Error::Api(api) => format!(
+            "HTTP {}, correlation id {}",
+            api.status,
+            api.correlation_id.as_deref().unwrap_or("none")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Records the attempts in the final error, and why no further one was made where that is
+/// not plain from the error itself.
+fn with_attempts(error: Error, attempts: u32, why: &str, retryable: bool) -> Error {
+    let note = if attempts > 1 {
+        format!(" (gave up after {attempts} attempts: {why})")
+    } else if retryable {
+        format!(" (not retried: {why})")
+    } else {
+        String::new()
+    };
+    match error {
+        Error::Api(mut api) => {
+            api.attempts = attempts;
+            api.summary.push_str(&note);
+            Error::Api(api)
+        }
+        Error::Transport {
+            message, timeout, ..
+        } => Error::Transport {
+            message: message + &note,
+            timeout,
+            attempts,
+        },
+        other => other,
+    }
+}

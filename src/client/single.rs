@@ -1,0 +1,142 @@
+//! The single upsert, the one path of the sync and the async face: v1 `createOrUpdate`, or a
+//! batch upsert of one on a date version.
+
+use std::sync::Arc;
+
+use super::{Client, Hooks, Log};
+use crate::api::{self, ApiVersion, BatchInput, Landed};
+use crate::email;
+use crate::error::{ApiError, Error, Result};
+use crate::transport::Answer;
+
+impl Client {
+    /// The outcome of a batch upsert of one input: its result, or the error a 207 gave it.
+    pub(super) fn batch_of_one(&self, answer: Answer) -> Result<(Option<Landed>, Answer)> {
+        let outcome = api::parse_v3_batch(&answer.body)
+            .and_then(|results| results.into_iter().next())
+            .map(|r| Landed {
+                vid: r.vid,
+                is_new: r.is_new,
+            });
+        if outcome.is_none() && answer.status == 207 {
+            let mut e = ApiError::from_response(400, answer.correlation_id.clone(), &answer.body);
+            e.status = 207;
+            return Err(e.into());
+        }
+        Ok((outcome, answer))
+    }
+
+    /// A 404 from a date-versioned path: HubSpot does not know the version. Says so, naming
+    /// the setting.
+    pub(super) fn explain_404(&self, version: &ApiVersion, error: Error) -> Error {
+        match error {
+            Error::Api(mut e) if e.status == 404 && *version != ApiVersion::Legacy => {
+                e.summary = format!(
+                    "HubSpot does not serve API version '{}' here (404): set api_version to a \
+                     version HubSpot publishes ('{}', '{}', ...) or to 'legacy'",
+                    version.name(),
+                    api::OLDEST_DATED,
+                    api::NEWEST_DATED
+                );
+                Error::Api(e)
+            }
+            other => other,
+        }
+    }
+
+    /// Creates or updates the contact with this email, setting `properties` (already HubSpot
+    /// text), on the calling thread; `hooks` may stop it between slices.
+    pub fn create_or_update(
+        &self,
+        email: &str,
+        properties: &[(String, String)],
+        hooks: &dyn Hooks,
+    ) -> Result<Landed> {
+        email::validate(email)?;
+        let lease = self.transports.lease()?;
+        self.run(
+            &lease.handle,
+            self.create_or_update_on(&lease.http, email, properties, hooks),
+            hooks,
+        )?
+    }
+
+    /// The same upsert as a task on the client's runtime, for callers that do not wait on a
+    /// thread (an asyncio event loop): `done` gets the outcome on the runtime's thread.
+    /// Aborting the returned handle drops the request in flight.
+    pub fn spawn_create_or_update(
+        self: &Arc<Self>,
+        email: String,
+        properties: Vec<(String, String)>,
+        log: Arc<dyn Log>,
+        done: impl FnOnce(Result<Landed>) + Send + 'static,
+    ) -> Result<tokio::task::AbortHandle> {
+        email::validate(&email)?;
+        let lease = self.transports.lease()?;
+        let client = self.clone();
+        let handle = lease.handle.clone();
+        let task = handle.spawn(async move {
+            let http = lease.http.clone();
+            let outcome = client
+                .create_or_update_on(&http, &email, &properties, &*log)
+                .await;
+            drop(lease);
+            done(outcome);
+        });
+        Ok(task.abort_handle())
+    }
+
+    /// The one upsert path of both faces: v1, or a batch of one on a date version.
+    pub(super) async fn create_or_update_on<L: Log + ?Sized>(
+        &self,
+        http: &reqwest::Client,
+        email: &str,
+        properties: &[(String, String)],
+        log: &L,
+    ) -> Result<Landed> {
+        self.log_paths(log);
+        let answer = match &self.single_api {
+            ApiVersion::Legacy => {
+                let url = api::v1_upsert_url(&self.base_url, email);
+                let body = Some(api::v1_upsert_body(properties));
+                self.request(http, reqwest::Method::POST, &url, body, log, None)
+                    .await
+                    .map(|answer| (api::parse_v1_upsert(&answer.body), answer))
+            }
+            dated => {
+                // No date-versioned single upsert exists: a batch of one, same outcome.
+                let url = api::batch_upsert_url(&self.base_url, dated);
+                let input = BatchInput {
+                    email: email.to_owned(),
+                    properties: properties.to_vec(),
+                };
+                let body = Some(api::v3_batch_upsert_body([("0", &input)]));
+                self.request(http, reqwest::Method::POST, &url, body, log, None)
+                    .await
+                    .map_err(|e| self.explain_404(dated, e))
+                    .and_then(|answer| self.batch_of_one(answer))
+            }
+        };
+        match answer {
+            Ok((outcome, answer)) => outcome.ok_or_else(|| {
+                let mut e =
+                    ApiError::from_response(answer.status, answer.correlation_id, &answer.body);
+                e.summary = format!(
+                    "HubSpot's answer to the upsert was not understood: {}",
+                    e.summary
+                );
+                Error::from(e)
+            }),
+            Err(Error::Api(mut e)) => {
+                if e.conflicting_email.is_none() && e.status == 409 {
+                    e.conflicting_email = properties
+                        .iter()
+                        .find(|(name, _)| name == "email")
+                        .map(|(_, value)| value.clone());
+                }
+                Err(Error::Api(e))
+            }
+            Err(other) => Err(other),
+        }
+    }
+}

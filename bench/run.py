@@ -52,20 +52,11 @@ def attempt(what: Callable[[], Any]) -> Any:
         return f"error: {type(e).__name__}: {str(e)[:80]}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run of well under a minute")
-    parser.add_argument("--output", default=str(HERE / "RESULTS.md"))
-    args = parser.parse_args()
-    quick = args.quick
-    logging.getLogger("hubspot_upsert").setLevel(logging.ERROR)
-    peers.pin(0)
-    repeats = 1 if quick else 3
-    calls = 100 if quick else 1000
-    per_thread = 20 if quick else 250
-    started = time.time()
-
-    # 1 and 2: single upserts, sequential and on eight threads, against an unlimited fake.
+def measure_single(
+    repeats: int, calls: int, per_thread: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sections 1 and 2: each client's latency one call at a time, and calls/s on eight
+    threads, against an unlimited fake (median of the repeats)."""
     fake = start_fake()
     single: dict[str, Any] = {}
     threads: dict[str, Any] = {}
@@ -96,10 +87,11 @@ def main() -> None:
             threads[name] = statistics.median(good) if good else runs[0]
     finally:
         fake.stop()
+    return single, threads
 
-    # 3: bulk against a fake limited to 100 requests a second.
-    bulk_n = 5_000 if quick else 100_000
-    ours_bulk = bulk.ceiling(bulk_n, 100, 1.0)
+
+def measure_peer_bulk(quick: bool, bulk_n: int) -> dict[str, Any]:
+    """Section 3's peers, each against a fake of its own limited to 100 requests a second."""
     peer_bulk: dict[str, Any] = {}
     for name, run, budget in (
         ("hubspot-api-client, chunks of 100", peers.bulk_official, 3 if quick else 30),
@@ -111,6 +103,28 @@ def main() -> None:
         finally:
             stats = limited.stop()
         peer_bulk[name] = (outcome, stats)
+    return peer_bulk
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run of well under a minute")
+    parser.add_argument("--output", default=str(HERE / "RESULTS.md"))
+    args = parser.parse_args()
+    quick = args.quick
+    logging.getLogger("hubspot_upsert").setLevel(logging.ERROR)
+    peers.pin(0)
+    repeats = 1 if quick else 3
+    calls = 100 if quick else 1000
+    per_thread = 20 if quick else 250
+    started = time.time()
+
+    # 1 and 2: single upserts, sequential and on eight threads, against an unlimited fake.
+    single, threads = measure_single(repeats, calls, per_thread)
+    # 3: bulk against a fake limited to 100 requests a second.
+    bulk_n = 5_000 if quick else 100_000
+    ours_bulk = bulk.ceiling(bulk_n, 100, 1.0)
+    peer_bulk = measure_peer_bulk(quick, bulk_n)
 
     # 7: bulk against a HubSpot that behaves like the real one; 8: the async face.
     latencies, mixes = bulk.real_hubspot(quick)
@@ -127,7 +141,21 @@ def main() -> None:
 
     real_tables, real_targets = bulk.render_real(latencies, mixes)
     report = render(quick, single, threads, ours_bulk, peer_bulk, cold, memory, conversion, started)
-    report += "\n".join(
+    report += render_tail(quick, real_tables, real_targets, concurrent, split)
+    print(report)
+    if not quick:
+        Path(args.output).write_text(report)
+
+
+def render_tail(
+    quick: bool,
+    real_tables: list[str],
+    real_targets: list[tuple[str, str, bool]],
+    concurrent: dict[str, Any],
+    split: dict[str, float],
+) -> str:
+    """The targets of section 7, then sections 7 and 8."""
+    return "\n".join(
         [
             f"| {target} | {figure} | {'yes' if met else 'NO'} |"
             for target, figure, met in real_targets
@@ -161,28 +189,15 @@ def main() -> None:
             "",
         ]
     )
-    print(report)
-    if not quick:
-        Path(args.output).write_text(report)
 
 
 def fmt(value: Any, spec: str) -> str:
     return format(value, spec) if isinstance(value, (int, float)) else str(value)
 
 
-def render(
-    quick: bool,
-    single: dict[str, Any],
-    threads: dict[str, Any],
-    ours_bulk: dict[str, float],
-    peer_bulk: dict[str, Any],
-    cold: dict[str, Any],
-    memory: dict[str, float],
-    conversion: float,
-    started: float,
-) -> str:
-    ours = "hubspot-upsert"
-    lines = [
+def header(quick: bool, started: float) -> list[str]:
+    """The report's title, and what ran it where."""
+    return [
         "# Benchmark results" + (" (quick smoke run: not for comparison)" if quick else ""),
         "",
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, "
@@ -204,27 +219,12 @@ def render(
         "- server: the project's FakeHubSpot (Python) in its own process; "
         "`bench/run.py` made these figures",
         "",
-        "## 1. One upsert at a time, one client",
-        "",
-        "| client | p50 ms | p90 ms | p99 ms | calls/s |",
-        "| --- | --- | --- | --- | --- |",
     ]
-    for name, r in single.items():
-        if isinstance(r, peers.Latency):
-            lines.append(
-                f"| {name} | {r.p50:.3f} | {r.p90:.3f} | {r.p99:.3f} | {r.calls_per_s:,.0f} |"
-            )
-        else:
-            lines.append(f"| {name} | {r} | | | |")
-    lines += [
-        "",
-        "## 2. Eight threads sharing one client",
-        "",
-        "| client | calls/s |",
-        "| --- | --- |",
-    ]
-    lines += [f"| {name} | {fmt(v, ',.0f')} |" for name, v in threads.items()]
-    lines += [
+
+
+def bulk_section(ours_bulk: dict[str, float], peer_bulk: dict[str, Any]) -> list[str]:
+    """Section 3: bulk against a fake limited to 100 requests a second."""
+    lines = [
         "",
         f"## 3. Bulk: {int(ours_bulk['records']):,} contacts, fake limited to 100 requests/s",
         "",
@@ -246,6 +246,44 @@ def render(
             )
         else:
             lines.append(f"| {name} | {outcome} | | | |")
+    return lines
+
+
+def render(
+    quick: bool,
+    single: dict[str, Any],
+    threads: dict[str, Any],
+    ours_bulk: dict[str, float],
+    peer_bulk: dict[str, Any],
+    cold: dict[str, Any],
+    memory: dict[str, float],
+    conversion: float,
+    started: float,
+) -> str:
+    ours = "hubspot-upsert"
+    lines = [
+        *header(quick, started),
+        "## 1. One upsert at a time, one client",
+        "",
+        "| client | p50 ms | p90 ms | p99 ms | calls/s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, r in single.items():
+        if isinstance(r, peers.Latency):
+            lines.append(
+                f"| {name} | {r.p50:.3f} | {r.p90:.3f} | {r.p99:.3f} | {r.calls_per_s:,.0f} |"
+            )
+        else:
+            lines.append(f"| {name} | {r} | | | |")
+    lines += [
+        "",
+        "## 2. Eight threads sharing one client",
+        "",
+        "| client | calls/s |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {name} | {fmt(v, ',.0f')} |" for name, v in threads.items()]
+    lines += bulk_section(ours_bulk, peer_bulk)
     lines += [
         "",
         "## 4. Cold start: import and client construction, fresh interpreter (median)",

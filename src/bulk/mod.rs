@@ -69,19 +69,6 @@ pub trait Sender {
     fn cancel_all(&self);
 }
 
-/// Ends the run early (`why` says how): records in flight may have been applied, the others
-/// were not sent.
-fn stopped(planner: &mut Planner, why: &str) {
-    planner.stop(
-        || Error::Unanswered {
-            why: why.to_owned(),
-        },
-        || Error::NotSent {
-            why: why.to_owned(),
-        },
-    );
-}
-
 /// Runs a bulk upsert to the end, or until a failure of the whole run (returned; every record
 /// read has its outcome in the sink by then).
 pub fn run(
@@ -92,65 +79,22 @@ pub fn run(
     hooks: &dyn Hooks,
 ) -> Result<()> {
     let (done_tx, done_rx) = mpsc::channel::<(BatchId, Result<Reply>)>();
-    let mut exhausted = false;
-    let mut failure: Option<Error> = None;
+    let mut run = Run {
+        planner,
+        sender,
+        sink,
+        exhausted: false,
+        failure: None,
+    };
     let mut last_check = Instant::now();
     loop {
-        // Read as far ahead as the window can use.
-        while failure.is_none() && !exhausted && planner.wants_input() {
-            match source.read(100) {
-                Ok(chunk) => {
-                    exhausted = chunk.done;
-                    for (index, input) in chunk.records {
-                        planner.push(index, input);
-                    }
-                }
-                Err(e) => {
-                    sender.cancel_all();
-                    stopped(planner, "the input failed");
-                    let _ = sink.take(planner.take_outcomes());
-                    return Err(e);
-                }
-            }
+        if let Err(e) = run.read_ahead(source) {
+            return run.abort("the input failed", e);
         }
-        // Send what the window and the rate limit allow.
-        let mut wait = SLICE;
-        if failure.is_none() {
-            loop {
-                if planner.in_flight() >= planner.window() {
-                    break;
-                }
-                // Reserve room only for a batch that is ready.
-                let Some((id, body)) = planner.next_batch(exhausted) else {
-                    break;
-                };
-                match sender.try_reserve() {
-                    Ok(slot) => sender.send(id, body, slot, done_tx.clone()),
-                    Err(pace) => {
-                        wait = wait.min(pace);
-                        planner.unsend(id);
-                        break;
-                    }
-                }
-            }
-        }
-        if let Err(e) = sink.take(planner.take_outcomes()) {
-            sender.cancel_all();
-            stopped(planner, "the run was stopped");
-            let _ = sink.take(planner.take_outcomes());
-            return Err(e);
-        }
-        if planner.in_flight() == 0 {
-            if let Some(error) = failure {
-                planner.fail_unsent(|| Error::NotSent {
-                    why: format!("the run stopped before this record ({error})"),
-                });
-                sink.take(planner.take_outcomes())?;
-                return Err(error);
-            }
-            if exhausted && planner.is_done() {
-                return Ok(());
-            }
+        let wait = run.send_ready(&done_tx);
+        run.deliver()?;
+        if let Some(end) = run.ended() {
+            return end;
         }
         // Wait for an answer, room in the window, or the next slice.
         let got = done_rx.recv_timeout(wait.max(Duration::from_millis(1)));
@@ -159,33 +103,109 @@ pub fn run(
             if let Err(e) = hooks.check() {
                 sender.cancel_all();
                 // Answers that came in before the interrupt still count.
-                while let Ok((id, answer)) = done_rx.try_recv() {
-                    planner.on_answer(id, answer);
+                for (id, answer) in got.into_iter().chain(done_rx.try_iter()) {
+                    run.planner.on_answer(id, answer);
                 }
-                if let Ok((id, answer)) = got {
-                    planner.on_answer(id, answer);
-                }
-                stopped(planner, "the run was interrupted");
-                let _ = sink.take(planner.take_outcomes());
-                return Err(e);
+                return run.abort("the run was interrupted", e);
             }
         }
         if let Ok((id, answer)) = got {
-            let failed = planner.on_answer(id, answer);
+            let failed = run.planner.on_answer(id, answer);
             // Outcomes go out as soon as they are known, before more input is read.
-            if let Err(e) = sink.take(planner.take_outcomes()) {
-                sender.cancel_all();
-                stopped(planner, "the run was stopped");
-                let _ = sink.take(planner.take_outcomes());
-                return Err(e);
-            }
+            run.deliver()?;
             if let Some(error) = failed {
                 if hooks.enabled(Level::Warning) {
                     hooks.log(Level::Warning, &format!("the bulk run stops: {error}"));
                 }
-                failure.get_or_insert(error);
+                run.failure.get_or_insert(error);
             }
         }
+    }
+}
+
+/// One run's state between the steps of its loop.
+struct Run<'a> {
+    planner: &'a mut Planner,
+    sender: &'a dyn Sender,
+    sink: &'a mut dyn Sink,
+    /// The source has no more records.
+    exhausted: bool,
+    /// A failure of the whole run: nothing more is sent, the batches in flight are awaited.
+    failure: Option<Error>,
+}
+
+impl Run<'_> {
+    /// Reads as far ahead as the window can use.
+    fn read_ahead(&mut self, source: &mut dyn Source) -> Result<()> {
+        while self.failure.is_none() && !self.exhausted && self.planner.wants_input() {
+            let chunk = source.read(100)?;
+            self.exhausted = chunk.done;
+            for (index, input) in chunk.records {
+                self.planner.push(index, input);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what the window and the rate limit allow; returns how long until the pacer has
+    /// room again (at most a slice).
+    fn send_ready(&mut self, done: &Done) -> Duration {
+        if self.failure.is_some() {
+            return SLICE;
+        }
+        while self.planner.in_flight() < self.planner.window() {
+            // Reserve room only for a batch that is ready.
+            let Some((id, body)) = self.planner.next_batch(self.exhausted) else {
+                break;
+            };
+            match self.sender.try_reserve() {
+                Ok(slot) => self.sender.send(id, body, slot, done.clone()),
+                Err(pace) => {
+                    self.planner.unsend(id);
+                    return pace.min(SLICE);
+                }
+            }
+        }
+        SLICE
+    }
+
+    /// Hands the outcomes decided so far to the sink; the sink refusing stops the run.
+    fn deliver(&mut self) -> Result<()> {
+        match self.sink.take(self.planner.take_outcomes()) {
+            Ok(()) => Ok(()),
+            Err(e) => self.abort("the run was stopped", e),
+        }
+    }
+
+    /// How the run ends, once nothing is in flight: done, or its failure (every record not
+    /// sent failing with it).
+    fn ended(&mut self) -> Option<Result<()>> {
+        if self.planner.in_flight() > 0 {
+            return None;
+        }
+        if let Some(error) = self.failure.take() {
+            self.planner.fail_unsent(|| Error::NotSent {
+                why: format!("the run stopped before this record ({error})"),
+            });
+            return Some(self.sink.take(self.planner.take_outcomes()).and(Err(error)));
+        }
+        (self.exhausted && self.planner.is_done()).then_some(Ok(()))
+    }
+
+    /// Ends the run early (`why` says how) with `error`: records in flight may have been
+    /// applied, the others were not sent.
+    fn abort(&mut self, why: &str, error: Error) -> Result<()> {
+        self.sender.cancel_all();
+        self.planner.stop(
+            || Error::Unanswered {
+                why: why.to_owned(),
+            },
+            || Error::NotSent {
+                why: why.to_owned(),
+            },
+        );
+        let _ = self.sink.take(self.planner.take_outcomes());
+        Err(error)
     }
 }
 

@@ -141,39 +141,13 @@ pub fn read(
         return Ok(Value::Text(text(s, &format!("property '{name}'"))?));
     }
     if let Ok(i) = obj.cast::<PyInt>() {
-        return Ok(Value::Integer(match i.extract::<i64>() {
-            Ok(small) => small.to_string(),
-            // Python refuses to print an int of thousands of digits: say which property.
-            Err(_) => match i.str() {
-                Ok(digits) => digits.to_str()?.to_owned(),
-                Err(e) => {
-                    return Err(PyValueError::new_err(format!(
-                        "property '{name}': the integer is too large to send ({e})"
-                    )))
-                }
-            },
-        }));
+        return integer(i, name);
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         return float(f.value(), obj, name);
     }
     if obj.is_instance(DECIMAL.import(py, "decimal", "Decimal")?)? {
-        if obj.call_method0(intern!(py, "is_nan"))?.is_truthy()? {
-            return Ok(Value::Missing);
-        }
-        if obj.call_method0(intern!(py, "is_infinite"))?.is_truthy()? {
-            return Err(PyValueError::new_err(format!(
-                "property '{name}': {} is not a number HubSpot can store",
-                obj.repr()?
-            )));
-        }
-        let (sign, digits, exponent): (u8, Vec<u8>, i64) =
-            obj.call_method0(intern!(py, "as_tuple"))?.extract()?;
-        return Ok(Value::Decimal {
-            negative: sign == 1,
-            digits: digits.iter().map(|d| char::from(b'0' + d)).collect(),
-            exponent,
-        });
+        return decimal(obj, name);
     }
     if let Some(marker) = pandas_missing(obj)? {
         return Ok(marker);
@@ -192,10 +166,10 @@ pub fn read(
                 type_name(obj)
             )));
         }
-        let mut items = Vec::new();
-        for item in obj.try_iter()? {
-            items.push(read(&item?, name, options, true)?);
-        }
+        let items = obj
+            .try_iter()?
+            .map(|item| read(&item?, name, options, true))
+            .collect::<PyResult<_>>()?;
         return Ok(Value::List {
             items,
             sort: is_set,
@@ -209,6 +183,41 @@ pub fn read(
         type_name(obj),
         short_repr(obj)
     )))
+}
+
+fn integer(i: &Bound<'_, PyInt>, name: &str) -> PyResult<Value> {
+    Ok(Value::Integer(match i.extract::<i64>() {
+        Ok(small) => small.to_string(),
+        // Python refuses to print an int of thousands of digits: say which property.
+        Err(_) => match i.str() {
+            Ok(digits) => digits.to_str()?.to_owned(),
+            Err(e) => {
+                return Err(PyValueError::new_err(format!(
+                    "property '{name}': the integer is too large to send ({e})"
+                )))
+            }
+        },
+    }))
+}
+
+fn decimal(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Value> {
+    let py = obj.py();
+    if obj.call_method0(intern!(py, "is_nan"))?.is_truthy()? {
+        return Ok(Value::Missing);
+    }
+    if obj.call_method0(intern!(py, "is_infinite"))?.is_truthy()? {
+        return Err(PyValueError::new_err(format!(
+            "property '{name}': {} is not a number HubSpot can store",
+            obj.repr()?
+        )));
+    }
+    let (sign, digits, exponent): (u8, Vec<u8>, i64) =
+        obj.call_method0(intern!(py, "as_tuple"))?.extract()?;
+    Ok(Value::Decimal {
+        negative: sign == 1,
+        digits: digits.iter().map(|d| char::from(b'0' + d)).collect(),
+        exponent,
+    })
 }
 
 fn short_repr(obj: &Bound<'_, PyAny>) -> String {

@@ -49,7 +49,13 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("input", nargs="?", help="the file to read, or - for standard input")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    src = parser.add_argument_group("input")
+    _input_options(parser.add_argument_group("input"))
+    _connection_options(parser.add_argument_group("connection"))
+    _mode_and_output_options(parser)
+    return parser
+
+
+def _input_options(src: argparse._ArgumentGroup) -> None:
     src.add_argument(
         "--format",
         choices=FORMATS,
@@ -102,7 +108,9 @@ def make_parser() -> argparse.ArgumentParser:
         type=lambda v: "clear" if v == "clears" else v,
         help=argparse.SUPPRESS,
     )
-    conn = parser.add_argument_group("connection")
+
+
+def _connection_options(conn: argparse._ArgumentGroup) -> None:
     conn.add_argument(
         "--token-env",
         default=TOKEN_ENV,
@@ -121,6 +129,9 @@ def make_parser() -> argparse.ArgumentParser:
         default=64,
         help="most batches in flight at once (default: 64; the rate limit paces them)",
     )
+
+
+def _mode_and_output_options(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_argument_group("mode")
     mode.add_argument(
         "--dry-run",
@@ -145,7 +156,6 @@ def make_parser() -> argparse.ArgumentParser:
     out.add_argument("--report", metavar="FILE", help="write a JSON summary of the run")
     out.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     out.add_argument("--verbose", action="store_true", help="log every request and retry")
-    return parser
 
 
 # -- columns -------------------------------------------------------------------------------

@@ -1,0 +1,131 @@
+//! The one error type of the core, and how HubSpot's error responses are read into it.
+//!
+//! ```text
+//! Error
+//!  ├── InvalidInput   bad arguments, found before anything is sent     (Python: ValueError)
+//!  ├── Api            HubSpot answered with an error status            (Python: HubSpotError tree)
+//!  ├── Refused        one record HubSpot refuses or would refuse, for  (Python: ValidationError)
+//!  │                  a cause an answer named or the portal's property
+//!  │                  definitions show
+//!  ├── Transport      no usable answer: connect, TLS, reset, timeout   (Python: TransportError)
+//!  ├── NotSent        a record the run stopped before sending          (Python: TransportError)
+//!  ├── Unanswered     a record in flight when the run stopped          (Python: TransportError)
+//!  ├── Interrupted    the caller's hooks stopped a wait                (Python: the signal
+//!  │                  handler's own exception, unchanged)
+//!  └── Internal       a bug: a panic caught at the boundary            (Python: HubSpotError)
+//! ```
+//!
+//! Every field of HubSpot's error bodies is optional: they vary between APIs and over time.
+//! Messages name what happened in plain words and carry the correlation id; they never contain
+//! the token, and never the request URL (it holds the contact's email).
+
+use serde_json::Value as Json;
+
+mod response;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{}", .0.message())]
+    Api(Box<ApiError>),
+    #[error("{message}")]
+    Transport {
+        message: String,
+        timeout: bool,
+        attempts: u32,
+    },
+    #[error("{message}")]
+    Refused {
+        message: String,
+        /// The status of the answer that named the cause; None when the property definitions
+        /// showed it before sending.
+        status: Option<u16>,
+        correlation_id: Option<String>,
+        field: FieldError,
+    },
+    /// Never sent: the run stopped first (`why` says how).
+    #[error("not sent: {why}")]
+    NotSent { why: String },
+    /// Sent, but the run stopped (`why` says how) before HubSpot answered: it may or may not
+    /// have been applied.
+    #[error(
+        "interrupted before HubSpot answered ({why}); the batch may or may not have been applied"
+    )]
+    Unanswered { why: String },
+    #[error("interrupted")]
+    Interrupted,
+    #[error("internal error in hubspot_upsert ({0}); please report it")]
+    Internal(String),
+}
+
+/// Which public exception an error status becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiErrorKind {
+    Validation,
+    Authentication,
+    PermissionDenied,
+    NotFound,
+    Conflict,
+    RateLimit,
+    Server,
+}
+
+/// One rejected property value: `validationResults[]` of v1, `errors[]` of v3.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FieldError {
+    pub name: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+/// An error answer from HubSpot, with what could be read from its body.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub kind: ApiErrorKind,
+    pub status: u16,
+    /// What happened, in plain words; [`ApiError::message`] adds status and correlation id.
+    pub summary: String,
+    /// How many attempts were made before this answer was final.
+    pub attempts: u32,
+    pub category: Option<String>,
+    pub correlation_id: Option<String>,
+    /// The parsed JSON body, when it was JSON.
+    pub body: Option<Json>,
+    /// 409: the id of the contact that already owns the address.
+    pub existing_vid: Option<i64>,
+    /// 409: the address in conflict, when HubSpot names it.
+    pub conflicting_email: Option<String>,
+    /// 400: the rejected values.
+    pub errors: Vec<FieldError>,
+    /// 403: the scopes the token lacks.
+    pub required_scopes: Vec<String>,
+    /// 429: `TEN_SECONDLY_ROLLING`, `DAILY`, `SECONDLY`...
+    pub policy: Option<String>,
+}
+
+impl ApiError {
+    /// The full message: what happened, then status, category and correlation id.
+    pub fn message(&self) -> String {
+        let mut tail = vec![format!("HTTP {}", self.status)];
+        if let Some(c) = &self.category {
+            tail.push(c.clone());
+        }
+        tail.push(format!(
+            "correlation id {}",
+            self.correlation_id.as_deref().unwrap_or("none")
+        ));
+        format!("{} [{}]", self.summary, tail.join(", "))
+    }
+}
+
+impl From<ApiError> for Error {
+    fn from(e: ApiError) -> Self {
+        Error::Api(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,260 @@
+//! Reading HubSpot's error answers: v1 and v3 bodies, the list v3 hides inside `message`, and
+//! bodies that are not JSON at all.
+
+use serde_json::Value as Json;
+
+use super::{ApiError, ApiErrorKind, FieldError};
+
+fn str_at<'a>(json: &'a Json, key: &str) -> Option<&'a str> {
+    json.get(key).and_then(Json::as_str)
+}
+
+/// The integer after `Existing ID:` in a message such as `Contact already exists. Existing ID: 2926551`.
+fn existing_id_in(text: &str) -> Option<i64> {
+    let rest = &text[text.find("Existing ID:")? + "Existing ID:".len()..];
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// The v1-style list that batch answers carry as JSON text inside `message`:
+/// `Property values were not valid: [{"isValid":false,"message":...,"error":...,"name":...}]`.
+fn listed_in_message(message: Option<&str>) -> Vec<FieldError> {
+    let Some(list) = message.and_then(|m| m.find('[').map(|at| &m[at..])) else {
+        return Vec::new();
+    };
+    let Ok(Json::Array(items)) = serde_json::from_str::<Json>(list) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter(|r| r.get("isValid").and_then(Json::as_bool) != Some(true))
+        .filter_map(|r| {
+            let e = FieldError {
+                name: str_at(r, "name").map(str::to_owned),
+                code: str_at(r, "error").map(str::to_owned),
+                message: str_at(r, "message").map(str::to_owned),
+            };
+            (e.name.is_some() || e.code.is_some()).then_some(e)
+        })
+        .collect()
+}
+
+/// One line of at most `max` characters from a non-JSON body (an HTML error page, say).
+fn snippet(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > max {
+        format!("{}...", flat.chars().take(max).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+impl ApiError {
+    /// Reads an error answer. `header_correlation_id` is `x-hubspot-correlation-id`; the body's
+    /// own `correlationId` wins when both are there.
+    pub fn from_response(status: u16, header_correlation_id: Option<String>, body: &[u8]) -> Self {
+        let json: Option<Json> = serde_json::from_slice(body).ok().filter(Json::is_object);
+        let empty = Json::Null;
+        let j = json.as_ref().unwrap_or(&empty);
+        let kind = kind_of(status);
+        let hubspot_message = str_at(j, "message").map(str::to_owned);
+        let v3_errors = j
+            .get("errors")
+            .and_then(Json::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let errors = match kind {
+            ApiErrorKind::Validation => field_errors(j, v3_errors, hubspot_message.as_deref()),
+            _ => v1_results(j),
+        };
+        let profile = j.get("identityProfile");
+        let existing_vid = profile
+            .and_then(|p| p.get("vid"))
+            .and_then(Json::as_i64)
+            .or_else(|| hubspot_message.as_deref().and_then(existing_id_in))
+            .or_else(|| {
+                v3_errors
+                    .iter()
+                    .filter_map(|e| str_at(e, "message"))
+                    .find_map(existing_id_in)
+            });
+        let mut e = ApiError {
+            kind,
+            status,
+            summary: String::new(),
+            attempts: 1,
+            category: str_at(j, "category")
+                .or_else(|| str_at(j, "errorType"))
+                .map(str::to_owned),
+            correlation_id: str_at(j, "correlationId")
+                .map(str::to_owned)
+                .or(header_correlation_id),
+            body: None,
+            existing_vid,
+            conflicting_email: profile.and_then(primary_email),
+            errors,
+            required_scopes: required_scopes(v3_errors),
+            policy: str_at(j, "policyName").map(str::to_owned),
+        };
+        let said = match (&hubspot_message, &json) {
+            // The codes and messages listed say it all; HubSpot's message repeats them.
+            _ if kind == ApiErrorKind::Validation && !e.errors.is_empty() => String::new(),
+            (Some(m), _) => format!(": {}", snippet(m, 300)),
+            (None, None) if !body.is_empty() => {
+                format!(": {}", snippet(&String::from_utf8_lossy(body), 200))
+            }
+            _ => String::new(),
+        };
+        e.summary = format!("{}{said}", e.plain_summary());
+        e.body = json;
+        e
+    }
+
+    /// What happened, in plain words, from what was read.
+    fn plain_summary(&self) -> String {
+        let errors = &self.errors;
+        match self.kind {
+            ApiErrorKind::Validation if !errors.is_empty() => {
+                let mut listed: Vec<String> =
+                    errors.iter().take(3).map(FieldError::brief).collect();
+                if errors.len() > 3 {
+                    listed.push(format!("and {} more", errors.len() - 3));
+                }
+                format!("HubSpot rejected property values ({})", listed.join("; "))
+            }
+            ApiErrorKind::Validation => "HubSpot rejected the request as invalid".to_owned(),
+            ApiErrorKind::Authentication => {
+                "HubSpot did not accept the access token (expired, revoked or mistyped)".to_owned()
+            }
+            ApiErrorKind::PermissionDenied if !self.required_scopes.is_empty() => format!(
+                "the access token lacks a required scope ({})",
+                self.required_scopes.join(", ")
+            ),
+            ApiErrorKind::PermissionDenied => {
+                "the access token is not allowed to do this".to_owned()
+            }
+            ApiErrorKind::NotFound => "HubSpot found no such endpoint or object".to_owned(),
+            ApiErrorKind::Conflict => match self.existing_vid {
+                Some(vid) => format!(
+                    "another contact (vid {vid}) already has the email address this update sets"
+                ),
+                None => "another contact already has the email address this update sets".to_owned(),
+            },
+            ApiErrorKind::RateLimit => match &self.policy {
+                Some(p) => format!("HubSpot's rate limit was reached (policy {p})"),
+                None => "HubSpot's rate limit was reached".to_owned(),
+            },
+            ApiErrorKind::Server if (500..600).contains(&self.status) => {
+                "HubSpot had a server error".to_owned()
+            }
+            ApiErrorKind::Server => {
+                format!("HubSpot answered with unexpected status {}", self.status)
+            }
+        }
+    }
+}
+
+impl FieldError {
+    /// `name CODE: message`, the message cut short.
+    fn brief(&self) -> String {
+        let said = self
+            .message
+            .as_deref()
+            .map(|m| format!(": {}", snippet(m, 120)));
+        format!(
+            "{} {}{}",
+            self.name.as_deref().unwrap_or("?"),
+            self.code.as_deref().unwrap_or("INVALID"),
+            said.unwrap_or_default()
+        )
+    }
+}
+
+fn kind_of(status: u16) -> ApiErrorKind {
+    match status {
+        400 => ApiErrorKind::Validation,
+        401 => ApiErrorKind::Authentication,
+        403 => ApiErrorKind::PermissionDenied,
+        404 => ApiErrorKind::NotFound,
+        409 => ApiErrorKind::Conflict,
+        429 => ApiErrorKind::RateLimit,
+        _ => ApiErrorKind::Server,
+    }
+}
+
+/// v1's `validationResults`: the values it refused.
+fn v1_results(j: &Json) -> Vec<FieldError> {
+    let Some(results) = j.get("validationResults").and_then(Json::as_array) else {
+        return Vec::new();
+    };
+    results
+        .iter()
+        .filter(|r| r.get("isValid").and_then(Json::as_bool) != Some(true))
+        .map(|r| FieldError {
+            name: str_at(r, "name").map(str::to_owned),
+            code: str_at(r, "error").map(str::to_owned),
+            message: str_at(r, "message").map(str::to_owned),
+        })
+        .collect()
+}
+
+/// The rejected values of a 400, from whichever shape the answer has: v1's
+/// `validationResults`, v3's `errors`, or the v1-style list inside `message`.
+fn field_errors(j: &Json, v3_errors: &[Json], message: Option<&str>) -> Vec<FieldError> {
+    let errors = v1_results(j);
+    if !errors.is_empty() {
+        return errors;
+    }
+    let errors: Vec<FieldError> = v3_errors
+        .iter()
+        .map(|e| {
+            let context = e.get("context");
+            let name = context
+                .and_then(|c| c.get("propertyName"))
+                .and_then(|p| p.as_array().and_then(|a| a.first()).or(Some(p)))
+                .and_then(Json::as_str)
+                .or_else(|| str_at(e, "in"));
+            FieldError {
+                name: name.map(str::to_owned),
+                code: str_at(e, "code").map(str::to_owned),
+                message: str_at(e, "message").map(str::to_owned),
+            }
+        })
+        .collect();
+    if !errors.is_empty() {
+        return errors;
+    }
+    listed_in_message(message)
+}
+
+/// The primary email of a v1 409's `identityProfile` (else its first email).
+fn primary_email(profile: &Json) -> Option<String> {
+    let ids = profile.get("identity").and_then(Json::as_array)?;
+    let emails = || ids.iter().filter(|i| str_at(i, "type") == Some("EMAIL"));
+    emails()
+        .find(|i| i.get("isPrimary").and_then(Json::as_bool) == Some(true))
+        .or_else(|| emails().next())
+        .and_then(|i| str_at(i, "value"))
+        .map(str::to_owned)
+}
+
+/// The scopes a 403 says the token lacks.
+fn required_scopes(v3_errors: &[Json]) -> Vec<String> {
+    let mut scopes = Vec::new();
+    for e in v3_errors {
+        for key in ["requiredGranularScopes", "requiredScopes"] {
+            if let Some(listed) = e
+                .get("context")
+                .and_then(|c| c.get(key))
+                .and_then(Json::as_array)
+            {
+                scopes.extend(listed.iter().filter_map(Json::as_str).map(str::to_owned));
+            }
+        }
+    }
+    scopes
+}

@@ -185,9 +185,10 @@ impl BatchInput {
     }
 }
 
-/// What a batch answer says of one contact.
+/// What a batch answer says HubSpot wrote for one input, as it says it (the planner matches it
+/// to its records and makes their [`Landed`] outcomes).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchResult {
+pub struct Written {
     /// The `objectWriteTraceId` the input was sent with, echoed.
     pub trace_id: Option<String>,
     /// The `email` property in the result, lower-case, when HubSpot echoes it.
@@ -234,7 +235,7 @@ pub fn v3_batch_upsert_body<'a>(
 
 /// Reads the `results` of a 200 or 207 answer; `None` when the answer is not of that shape.
 /// Results come in no particular order.
-pub fn parse_v3_batch(body: &[u8]) -> Option<Vec<BatchResult>> {
+pub fn parse_v3_batch(body: &[u8]) -> Option<Vec<Written>> {
     let json: Json = serde_json::from_slice(body).ok()?;
     let results = json.get("results")?.as_array()?;
     results
@@ -245,7 +246,7 @@ pub fn parse_v3_batch(body: &[u8]) -> Option<Vec<BatchResult>> {
                 other => other.as_i64()?,
             };
             let properties = r.get("properties");
-            Some(BatchResult {
+            Some(Written {
                 trace_id: r
                     .get("objectWriteTraceId")
                     .and_then(Json::as_str)
@@ -330,13 +331,13 @@ mod batch_tests {
         assert_eq!(
             parse_v3_batch(body).unwrap(),
             vec![
-                BatchResult {
+                Written {
                     trace_id: None,
                     email: Some("b@x.io".into()),
                     vid: 1002,
                     is_new: false
                 },
-                BatchResult {
+                Written {
                     trace_id: Some("3".into()),
                     email: None,
                     vid: 1001,

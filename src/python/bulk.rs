@@ -4,10 +4,9 @@
 //! in a [`BulkResult`].
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyIterator, PyString};
@@ -15,154 +14,12 @@ use pyo3::types::{PyDict, PyIterator, PyString};
 use super::convert::{self, ConvertOptions};
 use super::errors;
 use super::hooks::PyHooks;
+use super::results::{BulkResult, Keep, Stored};
 use crate::api::{BatchInput, V3_BATCH_MAX};
 use crate::bulk::{Chunk, Sink, Source};
 use crate::client::Log;
 use crate::error::{Error, Result as CoreResult};
 use crate::planner::Outcome;
-
-/// One record's fate, as kept in a [`BulkResult`].
-pub enum Stored {
-    Done {
-        email: String,
-        vid: i64,
-        is_new: bool,
-    },
-    Failed {
-        email: Option<String>,
-        error: Py<PyAny>,
-    },
-}
-
-/// What `create_or_update_many` did: counts, and one outcome per record (or per failed
-/// record only, with `keep="failures"`).
-#[pyclass(frozen, module = "hubspot_upsert")]
-pub struct BulkResult {
-    #[pyo3(get)]
-    created: usize,
-    #[pyo3(get)]
-    updated: usize,
-    #[pyo3(get)]
-    failed: usize,
-    #[pyo3(get)]
-    total: usize,
-    /// `(record index, outcome)`, in input order.
-    outcomes: Vec<(usize, Stored)>,
-    keep: Keep,
-}
-
-impl BulkResult {
-    fn outcome<'py>(
-        &self,
-        py: Python<'py>,
-        index: usize,
-        stored: &Stored,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        match stored {
-            Stored::Done { email, vid, is_new } => {
-                Ok(Bound::new(py, super::native_result(*vid, *is_new, email.clone()))?.into_any())
-            }
-            Stored::Failed { email, error } => errors::record_error(py, index, email, error),
-        }
-    }
-}
-
-#[pymethods]
-impl BulkResult {
-    fn __len__(&self) -> usize {
-        self.outcomes.len()
-    }
-
-    /// The outcome of the `i`-th kept record: an `UpsertResult` or a `RecordError`.
-    fn __getitem__<'py>(&self, py: Python<'py>, i: isize) -> PyResult<Bound<'py, PyAny>> {
-        let n = self.outcomes.len() as isize;
-        let j = if i < 0 { i + n } else { i };
-        if !(0..n).contains(&j) {
-            return Err(PyIndexError::new_err("BulkResult index out of range"));
-        }
-        let (index, stored) = &self.outcomes[j as usize];
-        self.outcome(py, *index, stored)
-    }
-
-    fn __iter__(slf: Bound<'_, Self>) -> BulkResultIter {
-        BulkResultIter {
-            result: slf.unbind(),
-            next: std::sync::atomic::AtomicUsize::new(0),
-        }
-    }
-
-    /// `"all"` or `"failures"`: which outcomes this result kept.
-    #[getter]
-    fn keep(&self) -> &'static str {
-        self.keep.as_str()
-    }
-
-    /// The failed records, as `RecordError(index, email, error)`, in input order.
-    #[getter]
-    fn failures<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        self.outcomes
-            .iter()
-            .filter(|(_, s)| matches!(s, Stored::Failed { .. }))
-            .map(|(i, s)| self.outcome(py, *i, s))
-            .collect()
-    }
-
-    /// Raises `BulkUpsertError` (a `HubSpotError`) when any record failed.
-    fn raise_for_errors(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let this = slf.get();
-        if this.failed == 0 {
-            return Ok(());
-        }
-        let py = slf.py();
-        let failures = this.failures(py)?;
-        let mut shown = Vec::new();
-        for f in failures.iter().take(3) {
-            shown.push(f.str()?.to_string());
-        }
-        let more = if this.failed > shown.len() {
-            format!("; and {} more", this.failed - shown.len())
-        } else {
-            String::new()
-        };
-        let message = format!(
-            "{} of {} records failed: {}{more}",
-            this.failed,
-            this.total,
-            shown.join("; ")
-        );
-        Err(errors::bulk_upsert_error(py, message, slf.as_any())?)
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "BulkResult(total={}, created={}, updated={}, failed={})",
-            self.total, self.created, self.updated, self.failed
-        )
-    }
-}
-
-/// Iterates a [`BulkResult`]'s outcomes, making each Python object as it is reached.
-#[pyclass(frozen, module = "hubspot_upsert._native")]
-pub struct BulkResultIter {
-    result: Py<BulkResult>,
-    next: std::sync::atomic::AtomicUsize,
-}
-
-#[pymethods]
-impl BulkResultIter {
-    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
-        slf
-    }
-
-    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let result = self.result.get();
-        let i = self.next.fetch_add(1, Ordering::Relaxed);
-        match result.outcomes.get(i) {
-            Some((index, stored)) => result.outcome(py, *index, stored).map(Some),
-            None => Ok(None),
-        }
-    }
-}
 
 /// What a run has done so far, shared by the reading and the collecting side.
 struct Store {
@@ -355,32 +212,6 @@ pub fn email_field_name(email_field: &str) -> PyResult<&str> {
         ));
     }
     Ok(email_field)
-}
-
-/// Which outcomes a [`BulkResult`] keeps: `keep="all"` or `keep="failures"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keep {
-    All,
-    Failures,
-}
-
-impl Keep {
-    fn parse(text: &str) -> PyResult<Keep> {
-        match text {
-            "all" => Ok(Keep::All),
-            "failures" => Ok(Keep::Failures),
-            other => Err(PyValueError::new_err(format!(
-                "keep must be 'all' or 'failures', got '{other}'"
-            ))),
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Keep::All => "all",
-            Keep::Failures => "failures",
-        }
-    }
 }
 
 /// One bulk run's Python side: where records come from, where progress goes, what to keep.

@@ -108,7 +108,7 @@ mod _native {
     use super::results::UpsertResult;
 
     #[pymodule_export]
-    use super::bulk::BulkResult;
+    use super::results::BulkResult;
 
     /// An upsert running on the client's runtime; `cancel()` drops its request in flight.
     #[pyclass(frozen, module = "hubspot_upsert._native")]

@@ -1,7 +1,13 @@
-//! `UpsertResult`, the value one upsert returns.
+//! What Python gets back: `UpsertResult` for one contact that landed, `BulkResult` for a bulk
+//! run (each failed record in it a `RecordError`, made by `errors.rs`).
 
+use std::sync::atomic::Ordering;
+
+use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
+
+use super::errors;
 
 /// The result of one upsert: the contact's id, whether it was created, and its address.
 #[pyclass(frozen, eq, hash, get_all, module = "hubspot_upsert")]
@@ -36,4 +42,173 @@ impl UpsertResult {
 /// An `UpsertResult` made in Rust.
 pub fn native_result(vid: i64, is_new: bool, email: String) -> UpsertResult {
     UpsertResult { vid, is_new, email }
+}
+
+/// Which outcomes a [`BulkResult`] keeps: `keep="all"` or `keep="failures"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    All,
+    Failures,
+}
+
+impl Keep {
+    pub fn parse(text: &str) -> PyResult<Keep> {
+        match text {
+            "all" => Ok(Keep::All),
+            "failures" => Ok(Keep::Failures),
+            other => Err(PyValueError::new_err(format!(
+                "keep must be 'all' or 'failures', got '{other}'"
+            ))),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Keep::All => "all",
+            Keep::Failures => "failures",
+        }
+    }
+}
+
+/// One record's fate, as kept in a [`BulkResult`].
+pub enum Stored {
+    Done {
+        email: String,
+        vid: i64,
+        is_new: bool,
+    },
+    Failed {
+        email: Option<String>,
+        error: Py<PyAny>,
+    },
+}
+
+/// What `create_or_update_many` did: counts, and one outcome per record (or per failed
+/// record only, with `keep="failures"`).
+#[pyclass(frozen, module = "hubspot_upsert")]
+pub struct BulkResult {
+    #[pyo3(get)]
+    pub(super) created: usize,
+    #[pyo3(get)]
+    pub(super) updated: usize,
+    #[pyo3(get)]
+    pub(super) failed: usize,
+    #[pyo3(get)]
+    pub(super) total: usize,
+    /// `(record index, outcome)`, in input order.
+    pub(super) outcomes: Vec<(usize, Stored)>,
+    pub(super) keep: Keep,
+}
+
+impl BulkResult {
+    fn outcome<'py>(
+        &self,
+        py: Python<'py>,
+        index: usize,
+        stored: &Stored,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match stored {
+            Stored::Done { email, vid, is_new } => {
+                Ok(Bound::new(py, super::native_result(*vid, *is_new, email.clone()))?.into_any())
+            }
+            Stored::Failed { email, error } => errors::record_error(py, index, email, error),
+        }
+    }
+}
+
+#[pymethods]
+impl BulkResult {
+    fn __len__(&self) -> usize {
+        self.outcomes.len()
+    }
+
+    /// The outcome of the `i`-th kept record: an `UpsertResult` or a `RecordError`.
+    fn __getitem__<'py>(&self, py: Python<'py>, i: isize) -> PyResult<Bound<'py, PyAny>> {
+        let n = self.outcomes.len() as isize;
+        let j = if i < 0 { i + n } else { i };
+        if !(0..n).contains(&j) {
+            return Err(PyIndexError::new_err("BulkResult index out of range"));
+        }
+        let (index, stored) = &self.outcomes[j as usize];
+        self.outcome(py, *index, stored)
+    }
+
+    fn __iter__(slf: Bound<'_, Self>) -> BulkResultIter {
+        BulkResultIter {
+            result: slf.unbind(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// `"all"` or `"failures"`: which outcomes this result kept.
+    #[getter]
+    fn keep(&self) -> &'static str {
+        self.keep.as_str()
+    }
+
+    /// The failed records, as `RecordError(index, email, error)`, in input order.
+    #[getter]
+    fn failures<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        self.outcomes
+            .iter()
+            .filter(|(_, s)| matches!(s, Stored::Failed { .. }))
+            .map(|(i, s)| self.outcome(py, *i, s))
+            .collect()
+    }
+
+    /// Raises `BulkUpsertError` (a `HubSpotError`) when any record failed.
+    fn raise_for_errors(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let this = slf.get();
+        if this.failed == 0 {
+            return Ok(());
+        }
+        let py = slf.py();
+        let failures = this.failures(py)?;
+        let mut shown = Vec::new();
+        for f in failures.iter().take(3) {
+            shown.push(f.str()?.to_string());
+        }
+        let more = if this.failed > shown.len() {
+            format!("; and {} more", this.failed - shown.len())
+        } else {
+            String::new()
+        };
+        let message = format!(
+            "{} of {} records failed: {}{more}",
+            this.failed,
+            this.total,
+            shown.join("; ")
+        );
+        Err(errors::bulk_upsert_error(py, message, slf.as_any())?)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "BulkResult(total={}, created={}, updated={}, failed={})",
+            self.total, self.created, self.updated, self.failed
+        )
+    }
+}
+
+/// Iterates a [`BulkResult`]'s outcomes, making each Python object as it is reached.
+#[pyclass(frozen, module = "hubspot_upsert._native")]
+pub struct BulkResultIter {
+    result: Py<BulkResult>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+#[pymethods]
+impl BulkResultIter {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let result = self.result.get();
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        match result.outcomes.get(i) {
+            Some((index, stored)) => result.outcome(py, *index, stored).map(Some),
+            None => Ok(None),
+        }
+    }
 }

@@ -93,15 +93,23 @@ def conversion(n: int, repeats: int) -> float:
     return statistics.median(rates)
 
 
-def ceiling(n: int, rate: int, window: float) -> dict[str, float]:
-    fake = Fake("--rate-limit", str(rate), "--rate-window", str(window))
+def timed_run(n: int, prefix: str, *fake_args: str) -> tuple[Any, float, dict[str, Any]]:
+    """``n`` generated records into a fake of its own started with ``fake_args``, with the
+    client's defaults: the result, the seconds it took, and the fake's counts."""
+    fake = Fake(*fake_args)
     try:
         hs = HubSpot(fake.token, base_url=fake.url)
         start = time.perf_counter()
-        result = hs.create_or_update_many(records(n, "c"), keep="failures")
+        result = hs.create_or_update_many(records(n, prefix), keep="failures")
         seconds = time.perf_counter() - start
     finally:
         stats = fake.stop()
+    return result, seconds, stats
+
+
+def ceiling(n: int, rate: int, window: float) -> dict[str, float]:
+    limit = ("--rate-limit", str(rate), "--rate-window", str(window))
+    result, seconds, stats = timed_run(n, "c", *limit)
     requests = stats["requests"]
     limited = stats["status_counts"].get("429", 0)
     ceiling_rate = rate / window * 100
@@ -122,14 +130,8 @@ def at_latency(n: int, latency: float, limit: int = 190, window: float = 10.0) -
     """A run with the defaults against HubSpot's limit and answers that take ``latency`` s,
     beside what the rolling window allows: the first window's requests at once, then one
     window per ``limit`` requests, plus one latency (the definitions read counts as one)."""
-    fake = Fake("--rate-limit", str(limit), "--rate-window", str(window), "--latency", str(latency))
-    try:
-        hs = HubSpot(fake.token, base_url=fake.url)
-        start = time.perf_counter()
-        result = hs.create_or_update_many(records(n, "l"), keep="failures")
-        seconds = time.perf_counter() - start
-    finally:
-        stats = fake.stop()
+    limits = ("--rate-limit", str(limit), "--rate-window", str(window))
+    result, seconds, stats = timed_run(n, "l", *limits, "--latency", str(latency))
     requests = -(-n // 100) + 1
     ideal = (-(-requests // limit) - 1) * window + latency
     limited = stats["status_counts"].get("429", 0)

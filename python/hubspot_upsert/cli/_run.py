@@ -29,10 +29,10 @@ def _fail(message: str, status: int = 2) -> NoReturn:
     raise SystemExit(status)
 
 
-def _offline(args: argparse.Namespace) -> bool:
-    """Whether the run talks to a built-in fake: a rehearsal, the demo, or a dry run without a
-    token (one with a token reads the portal's property definitions, and writes nothing)."""
-    return bool(args.fake or args.demo or (args.dry_run and not _token(args)))
+def _reads_definitions(args: argparse.Namespace) -> bool:
+    """Whether a dry run checks records against the portal's property definitions: with a
+    token, and not in a rehearsal; otherwise it checks conversion only and makes no request."""
+    return bool(_token(args)) and not (args.fake or args.demo)
 
 
 def _token(args: argparse.Namespace) -> str:
@@ -41,7 +41,7 @@ def _token(args: argparse.Namespace) -> str:
 
 def _client(args: argparse.Namespace, stack: contextlib.ExitStack) -> HubSpot:
     missing: Literal["skip", "clear"] = args.missing
-    if _offline(args):
+    if args.fake or args.demo:
         from ..testing import FakeHubSpot
 
         # A rehearsal takes any column as a property: it cannot know the real portal's.
@@ -50,7 +50,10 @@ def _client(args: argparse.Namespace, stack: contextlib.ExitStack) -> HubSpot:
         )
         return HubSpot(fake.token, base_url=fake.url, missing=missing)
     token = _token(args)
-    if not token:
+    if not token and args.dry_run:
+        # Conversion only: this client is never asked to send, so it needs no real token.
+        token = "none: a dry run without a token sends nothing"
+    elif not token:
         raise UsageError(
             f"no access token: set {args.token_env} to a private app token"
             + (
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         with source.open() as raw:
             records = (transform(r) for r in raw)
             if args.dry_run:
-                checked = not _offline(args)
+                checked = _reads_definitions(args)
                 result = reports.dry_run(hs, records, args.email_column, 5, args.quiet, checked)
             else:
                 result, stopped, status = _send(args, hs, records, source)

@@ -9,16 +9,19 @@
 //! (`client`). `python/` is the binding layer that
 //! the `hubspot_upsert._native` extension module is made of.
 
-pub mod api;
-pub mod bulk;
-pub mod client;
+// A record's values become HubSpot text.
 pub mod email;
-pub mod error;
-pub mod pacing;
-pub mod planner;
-pub mod retry;
-pub mod schema;
-mod transport;
 pub mod value;
-
+// Batches are planned, checked against the portal's definitions, and driven.
+pub mod schema;
+pub mod planner;
+pub mod bulk;
+// HubSpot's paths, bodies and errors; requests paced, retried and sent.
+pub mod api;
+pub mod error;
+pub mod retry;
+pub mod pacing;
+mod transport;
+pub mod client;
+// The binding: Python values in, outcomes and exceptions out.
 mod python;

@@ -3,6 +3,7 @@ and gunicorn --preload with two workers."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -138,6 +139,15 @@ def test_gunicorn_preload_with_two_workers(fake: FakeHubSpot, django_env: dict[s
                 time.sleep(0.05)
         # HubSpot stalls for 8 s on the first upsert: the request path must not notice.
         fake.script(ScriptedResponse(200, {"vid": 1, "isNew": True}, delay=8))
+        # One worker takes a request whose body has not come yet, so the other one serves the
+        # requests meanwhile: which worker the kernel hands a connection to is not up to us.
+        held_body = json.dumps({"email": "worker20@example.com", "first_name": "W20"}).encode()
+        held = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        held.putrequest("POST", "/signup")
+        held.putheader("Content-Type", "application/json")
+        held.putheader("Content-Length", str(len(held_body)))
+        held.endheaders()
+        time.sleep(0.3)
         pids = set()
         for i in range(20):
             body = json.dumps({"email": f"worker{i}@example.com", "first_name": f"W{i}"}).encode()
@@ -146,8 +156,13 @@ def test_gunicorn_preload_with_two_workers(fake: FakeHubSpot, django_env: dict[s
                 assert response.status == 201
                 pids.add(json.loads(response.read())["pid"])
             assert time.monotonic() - start < 2, "the upsert ran in the request"
+        held.send(held_body)
+        response = held.getresponse()
+        assert response.status == 201
+        pids.add(json.loads(response.read())["pid"])
+        held.close()
         assert len(pids) == 2, pids
-        for i in range(20):
+        for i in range(21):
             assert wait_for(fake, f"worker{i}@example.com", 20), i
     finally:
         server.terminate()

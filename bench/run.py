@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,8 @@ def main() -> None:
     conversion = bulk.conversion(20_000 if quick else 200_000, repeats)
 
     real_tables, real_targets = bulk.render_real(latencies, mixes)
-    report = render(quick, single, threads, ours_bulk, peer_bulk, cold, memory, conversion, started)
+    figures = Figures(single, threads, ours_bulk, peer_bulk, cold, memory, conversion)
+    report = render(quick, figures, started)
     report += render_tail(quick, real_tables, real_targets, concurrent, split)
     print(report)
     if not quick:
@@ -249,17 +251,20 @@ def bulk_section(ours_bulk: dict[str, float], peer_bulk: dict[str, Any]) -> list
     return lines
 
 
-def render(
-    quick: bool,
-    single: dict[str, Any],
-    threads: dict[str, Any],
-    ours_bulk: dict[str, float],
-    peer_bulk: dict[str, Any],
-    cold: dict[str, Any],
-    memory: dict[str, float],
-    conversion: float,
-    started: float,
-) -> str:
+@dataclass
+class Figures:
+    """Sections 1 to 6, as measured."""
+
+    single: dict[str, Any]
+    threads: dict[str, Any]
+    ours_bulk: dict[str, float]
+    peer_bulk: dict[str, Any]
+    cold: dict[str, Any]
+    memory: dict[str, float]
+    conversion: float
+
+
+def render(quick: bool, f: Figures, started: float) -> str:
     ours = "hubspot-upsert"
     lines = [
         *header(quick, started),
@@ -268,7 +273,7 @@ def render(
         "| client | p50 ms | p90 ms | p99 ms | calls/s |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for name, r in single.items():
+    for name, r in f.single.items():
         if isinstance(r, peers.Latency):
             lines.append(
                 f"| {name} | {r.p50:.3f} | {r.p90:.3f} | {r.p99:.3f} | {r.calls_per_s:,.0f} |"
@@ -282,8 +287,8 @@ def render(
         "| client | calls/s |",
         "| --- | --- |",
     ]
-    lines += [f"| {name} | {fmt(v, ',.0f')} |" for name, v in threads.items()]
-    lines += bulk_section(ours_bulk, peer_bulk)
+    lines += [f"| {name} | {fmt(v, ',.0f')} |" for name, v in f.threads.items()]
+    lines += bulk_section(f.ours_bulk, f.peer_bulk)
     lines += [
         "",
         "## 4. Cold start: import and client construction, fresh interpreter (median)",
@@ -291,34 +296,26 @@ def render(
         "| client | ms |",
         "| --- | --- |",
     ]
-    lines += [f"| {name} | {fmt(v, '.1f')} |" for name, v in cold.items()]
+    lines += [f"| {name} | {fmt(v, '.1f')} |" for name, v in f.cold.items()]
     lines += [
         "",
         "## 5 and 6. Memory and conversion",
         "",
         f"- peak RSS while bulk-upserting {1_000_000 if not quick else 20_000:,} generated "
-        f'records (`keep="failures"`): {memory["peak"]:.0f} MB '
-        f"(after start-up {memory['start']:.0f} MB, at 50% {memory.get('50%', 0):.0f} MB)",
-        f"- record conversion (dicts to request JSON), one core: {conversion:,.0f} records/s",
+        f'records (`keep="failures"`): {f.memory["peak"]:.0f} MB '
+        f"(after start-up {f.memory['start']:.0f} MB, at 50% {f.memory.get('50%', 0):.0f} MB)",
+        f"- record conversion (dicts to request JSON), one core: {f.conversion:,.0f} records/s",
         "",
         "## Targets (ratios from this run)",
         "",
         "| target | figure | met |",
         "| --- | --- | --- |",
     ]
-    lines += targets(ours, single, threads, ours_bulk, cold, memory, conversion)
+    lines += targets(ours, f)
     return "\n".join(lines) + "\n"
 
 
-def targets(
-    ours: str,
-    single: dict[str, Any],
-    threads: dict[str, Any],
-    ours_bulk: dict[str, float],
-    cold: dict[str, Any],
-    memory: dict[str, float],
-    conversion: float,
-) -> list[str]:
+def targets(ours: str, f: Figures) -> list[str]:
     rows = []
 
     def row(target: str, figure: str, met: bool) -> None:
@@ -330,43 +327,45 @@ def targets(
         name = best(good, key=lambda n: key(good[n]))
         return name, good[name]
 
-    if isinstance(single.get(ours), peers.Latency):
-        mine = single[ours].p50
-        name, peer = fastest(single, lambda r: r.p50, min)
+    if isinstance(f.single.get(ours), peers.Latency):
+        mine = f.single[ours].p50
+        name, peer = fastest(f.single, lambda r: r.p50, min)
         row(
             "one upsert p50 <= 0.5 x the fastest peer's",
             f"{mine:.3f} ms vs {name} {peer.p50:.3f} ms = {mine / peer.p50:.2f}x",
             mine <= 0.5 * peer.p50,
         )
-        floor = single.get(peers.FLOOR)
+        floor = f.single.get(peers.FLOOR)
         if isinstance(floor, peers.Latency):
             row(
                 "one upsert p50 <= 1.5 x the server's floor",
                 f"{mine:.3f} ms vs {floor.p50:.3f} ms = {mine / floor.p50:.2f}x",
                 mine <= 1.5 * floor.p50,
             )
-    if isinstance(threads.get(ours), float):
-        name, peer = fastest(threads, lambda v: v, max)
+    if isinstance(f.threads.get(ours), float):
+        name, peer = fastest(f.threads, lambda v: v, max)
         row(
             "eight threads >= 2 x the fastest peer's calls/s",
-            f"{threads[ours]:,.0f} vs {name} {peer:,.0f} = {threads[ours] / peer:.1f}x",
-            threads[ours] >= 2 * peer,
+            f"{f.threads[ours]:,.0f} vs {name} {peer:,.0f} = {f.threads[ours] / peer:.1f}x",
+            f.threads[ours] >= 2 * peer,
         )
     row(
         "bulk >= 95% of the ceiling, 0 failed, < 1% 429s",
-        f"{ours_bulk['share']:.1%}, {int(ours_bulk['failed'])} failed, "
-        f"{ours_bulk['429_share']:.2%} 429s",
-        ours_bulk["share"] >= 0.95 and ours_bulk["failed"] == 0 and ours_bulk["429_share"] < 0.01,
+        f"{f.ours_bulk['share']:.1%}, {int(f.ours_bulk['failed'])} failed, "
+        f"{f.ours_bulk['429_share']:.2%} 429s",
+        f.ours_bulk["share"] >= 0.95
+        and f.ours_bulk["failed"] == 0
+        and f.ours_bulk["429_share"] < 0.01,
     )
-    if isinstance(cold.get(ours), float):
-        name, peer = fastest(cold, lambda v: v, min)
+    if isinstance(f.cold.get(ours), float):
+        name, peer = fastest(f.cold, lambda v: v, min)
         row(
             "cold start <= 0.5 x the fastest peer's",
-            f"{cold[ours]:.1f} ms vs {name} {peer:.1f} ms = {cold[ours] / peer:.2f}x",
-            cold[ours] <= 0.5 * peer,
+            f"{f.cold[ours]:.1f} ms vs {name} {peer:.1f} ms = {f.cold[ours] / peer:.2f}x",
+            f.cold[ours] <= 0.5 * peer,
         )
-    row("1M-record bulk peak RSS < 300 MB", f"{memory['peak']:.0f} MB", memory["peak"] < 300)
-    row("conversion >= 200k records/s", f"{conversion:,.0f}/s", conversion >= 200_000)
+    row("1M-record bulk peak RSS < 300 MB", f"{f.memory['peak']:.0f} MB", f.memory["peak"] < 300)
+    row("conversion >= 200k records/s", f"{f.conversion:,.0f}/s", f.conversion >= 200_000)
     return rows
 
 

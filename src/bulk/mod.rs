@@ -19,12 +19,14 @@ pub struct Chunk {
     pub records: Vec<(usize, BatchInput)>,
     /// No records follow.
     pub done: bool,
+    /// Reading failed after these records (the caller keeps its own cause): the run stops, and
+    /// these records fail as not sent, like every other record it did not send.
+    pub failed: Option<Error>,
 }
 
 pub trait Source {
-    /// Up to `max` more records. An error stops the run (the caller keeps its own cause); the
-    /// records read before it are the source's to report.
-    fn read(&mut self, max: usize) -> Result<Chunk>;
+    /// Up to `max` more records.
+    fn read(&mut self, max: usize) -> Chunk;
 }
 
 pub trait Sink {
@@ -48,9 +50,9 @@ impl<'a> Prefetched<'a> {
 }
 
 impl Source for Prefetched<'_> {
-    fn read(&mut self, max: usize) -> Result<Chunk> {
+    fn read(&mut self, max: usize) -> Chunk {
         match self.first.take() {
-            Some(chunk) => Ok(chunk),
+            Some(chunk) => chunk,
             None => self.rest.read(max),
         }
     }
@@ -138,10 +140,13 @@ impl Run<'_> {
     /// Reads as far ahead as the window can use.
     fn read_ahead(&mut self, source: &mut dyn Source) -> Result<()> {
         while self.failure.is_none() && !self.exhausted && self.planner.wants_input() {
-            let chunk = source.read(100)?;
+            let chunk = source.read(100);
             self.exhausted = chunk.done;
             for (index, input) in chunk.records {
                 self.planner.push(index, input);
+            }
+            if let Some(error) = chunk.failed {
+                return Err(error);
             }
         }
         Ok(())

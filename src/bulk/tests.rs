@@ -26,12 +26,13 @@ impl Hooks for Quiet {
 
 struct Records(std::vec::IntoIter<(usize, BatchInput)>);
 impl Source for Records {
-    fn read(&mut self, max: usize) -> Result<Chunk> {
+    fn read(&mut self, max: usize) -> Chunk {
         let records: Vec<_> = self.0.by_ref().take(max).collect();
-        Ok(Chunk {
+        Chunk {
             done: records.len() < max,
             records,
-        })
+            failed: None,
+        }
     }
 }
 
@@ -417,4 +418,37 @@ fn the_window_opens_after_the_first_accepted_batch() {
         n += 1;
     }
     assert_eq!(n, 8);
+}
+
+/// Gives its records, then fails partway through a chunk.
+struct FailsAfter(std::vec::IntoIter<(usize, BatchInput)>);
+impl Source for FailsAfter {
+    fn read(&mut self, max: usize) -> Chunk {
+        let records: Vec<_> = self.0.by_ref().take(max).collect();
+        let failed = (records.len() < max).then_some(Error::Interrupted);
+        Chunk {
+            records,
+            done: false,
+            failed,
+        }
+    }
+}
+
+#[test]
+fn records_read_before_the_source_fails_fail_as_not_sent() {
+    let portal = Scripted::new(|_, _, _| None);
+    let mut planner = Planner::new(None, 64);
+    let mut sink = Collect::default();
+    let mut source = FailsAfter(records(250, |_| Vec::new()).into_iter());
+    let ended = run(&mut planner, &mut source, &portal, &mut sink, &Quiet);
+    assert!(matches!(ended, Err(Error::Interrupted)));
+    // Every record read has one outcome: landed, or not sent.
+    assert_eq!(sink.0.len(), 250);
+    let not_sent = sink.0.values().filter(|r| r.is_err()).count();
+    assert!(not_sent >= 50, "{not_sent}");
+    assert!(sink
+        .0
+        .values()
+        .filter_map(|r| r.as_ref().err())
+        .all(|(_, m)| m.starts_with("not sent: the input failed")));
 }

@@ -25,11 +25,11 @@ impl Client {
         self.log_paths(hooks);
         // The first records are read before anything is sent: an input that fails at once (a
         // missing column, say) or holds no record costs no request.
-        let first = source.read(api::V3_BATCH_MAX)?;
-        let schema = if first.records.is_empty() && first.done {
-            Ok(None)
-        } else {
-            self.property_definitions(hooks)
+        let mut first = source.read(api::V3_BATCH_MAX);
+        let schema = match first.failed.take() {
+            Some(error) => Err(error),
+            None if first.records.is_empty() && first.done => Ok(None),
+            None => self.property_definitions(hooks),
         };
         let schema = match schema {
             Ok(schema) => schema,

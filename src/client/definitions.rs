@@ -140,7 +140,7 @@ impl Client {
             None
         };
         loop {
-            let chunk = source.read(1000)?;
+            let chunk = source.read(1000);
             if let Some(schema) = &schema {
                 let refused = chunk
                     .records
@@ -155,6 +155,9 @@ impl Client {
                     })
                     .collect();
                 sink.take(refused)?;
+            }
+            if let Some(error) = chunk.failed {
+                return Err(error);
             }
             if chunk.done {
                 return Ok(());

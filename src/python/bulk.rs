@@ -61,7 +61,7 @@ pub struct PySource<'a> {
 }
 
 impl Source for PySource<'_> {
-    fn read(&mut self, max: usize) -> CoreResult<Chunk> {
+    fn read(&mut self, max: usize) -> Chunk {
         Python::attach(|py| {
             let mut iterator = self.iterator.bind(py).clone();
             let mut store = lock(self.store);
@@ -69,24 +69,21 @@ impl Source for PySource<'_> {
             for _ in 0..max {
                 let record = match iterator.next() {
                     None => {
-                        return Ok(Chunk {
+                        return Chunk {
                             records,
                             done: true,
-                        })
+                            failed: None,
+                        }
                     }
                     Some(Ok(record)) => record,
                     Some(Err(e)) => {
-                        // The input failed, or a signal handler raised while it was read. The
-                        // records read before it never reach the core: they fail here.
-                        for (index, input) in records {
-                            let error = errors::to_py(Error::NotSent {
-                                why: format!("the run stopped before this record ({e})"),
-                            });
-                            let (email, error) = (Some(input.email), error.into_value(py).into());
-                            store.put(index, Stored::Failed { email, error });
-                        }
+                        // The input failed, or a signal handler raised while it was read.
                         store.stop = Some(e);
-                        return Err(Error::Interrupted);
+                        return Chunk {
+                            records,
+                            done: false,
+                            failed: Some(Error::Interrupted),
+                        };
                     }
                 };
                 let index = store.total;
@@ -104,10 +101,11 @@ impl Source for PySource<'_> {
                     }
                 }
             }
-            Ok(Chunk {
+            Chunk {
                 records,
                 done: false,
-            })
+                failed: None,
+            }
         })
     }
 }

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
-from typing import Any, Literal
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import Any, Literal, TypeVar
 
 from . import _bulk, _native
 from ._client import HubSpot
@@ -26,6 +26,7 @@ CANCELLED_NOTE = (
     "been applied"
 )
 _END = object()
+T = TypeVar("T")
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
@@ -42,6 +43,17 @@ def _note(error: BaseException, note: str) -> None:
         error.add_note(note)
     else:  # Python 3.10
         error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]
+
+
+async def _cancellable(work: Awaitable[T], on_cancel: Callable[[], None]) -> T:
+    """Awaits ``work``; if the awaiting task is cancelled, calls ``on_cancel`` to stop the
+    work and lets the ``CancelledError`` go on with :data:`CANCELLED_NOTE`."""
+    try:
+        return await work
+    except asyncio.CancelledError as e:
+        on_cancel()
+        _note(e, CANCELLED_NOTE)
+        raise
 
 
 class _Cancelled(Exception):
@@ -82,12 +94,7 @@ class AsyncHubSpot:
                 pass  # the loop is closed: nobody waits for the answer
 
         task = self._sync._native.create_or_update_async(email, properties, on_done)
-        try:
-            return await future
-        except asyncio.CancelledError as e:
-            task.cancel()
-            _note(e, CANCELLED_NOTE)
-            raise
+        return await _cancellable(future, task.cancel)
 
     async def create_or_update_many(
         self,
@@ -127,11 +134,7 @@ class AsyncHubSpot:
             ),
         )
         try:
-            return await run
-        except asyncio.CancelledError as e:
-            stop.set()
-            _note(e, CANCELLED_NOTE)
-            raise
+            return await _cancellable(run, stop.set)
         finally:
             finish()
             if feeder is not None:

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{Client, Hooks, Log};
 use crate::api::{self, ApiVersion, BatchInput, Landed};
-use crate::email;
+
 use crate::error::{ApiError, Error, Result};
 use crate::transport::Answer;
 
@@ -45,14 +45,14 @@ impl Client {
     }
 
     /// Creates or updates the contact with this email, setting `properties` (already HubSpot
-    /// text), on the calling thread; `hooks` may stop it between slices.
+    /// text), on the calling thread; `hooks` may stop it between slices. The caller has checked
+    /// `email` with [`crate::email::validate`] where it read it, as it does each bulk record.
     pub fn create_or_update(
         &self,
         email: &str,
         properties: &[(String, String)],
         hooks: &dyn Hooks,
     ) -> Result<Landed> {
-        email::validate(email)?;
         let lease = self.transports.lease()?;
         self.run(
             &lease.handle,
@@ -71,7 +71,6 @@ impl Client {
         log: Arc<dyn Log>,
         done: impl FnOnce(Result<Landed>) + Send + 'static,
     ) -> Result<tokio::task::AbortHandle> {
-        email::validate(&email)?;
         let lease = self.transports.lease()?;
         let client = self.clone();
         let handle = lease.handle.clone();

@@ -19,8 +19,14 @@ use crate::error::{Error, Result};
 use crate::pacing::RateHeaders;
 use crate::retry::parse_retry_after;
 
-/// At most this much of a response body is read; the rest is not waited for.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// An answer may be this long, and longer by [`ANSWER_PER_REQUEST_BYTE`] for each byte of its
+/// request: a batch result echoes the properties written, which may be 100 records of many
+/// 65,536-character values, JSON-escaped (a character of up to 3 UTF-8 bytes may come back as
+/// a 6-byte `\uXXXX`). A 2xx answer longer than that is a failure; of an error answer only
+/// [`ERROR_BODY_BYTES`] are read.
+pub const ANSWER_BASE_BYTES: usize = 16 << 20;
+pub const ANSWER_PER_REQUEST_BYTE: usize = 8;
+pub const ERROR_BODY_BYTES: usize = 1 << 20;
 /// An answer read from HubSpot.
 pub(crate) struct Answer {
     pub status: u16,
@@ -203,15 +209,18 @@ fn header_u32(headers: &HeaderMap, name: &str) -> Option<u32> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
-/// One attempt: sends the request and reads the answer (at most [`MAX_BODY_BYTES`] of it).
-/// A failure comes with whether it is transient.
+/// One attempt: sends the request and reads the answer, as a stream of chunks (up to
+/// [`ANSWER_BASE_BYTES`] and more for a long request; see there). `secret` is the token, which
+/// the answer's text is cleared of. A failure comes with whether it is transient.
 pub(crate) async fn send(
     http: &reqwest::Client,
     method: reqwest::Method,
     url: &str,
     body: Option<Vec<u8>>,
+    secret: &str,
 ) -> Result<Answer, (Error, bool)> {
     let mut request = http.request(method, url);
+    let sent_bytes = body.as_ref().map_or(0, Vec::len);
     if let Some(body) = body {
         request = request.body(body);
     }
@@ -228,7 +237,7 @@ pub(crate) async fn send(
     let retry_after = headers
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after);
+        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
     let rate = RateHeaders {
         max: header_u32(headers, "x-hubspot-ratelimit-max"),
         remaining: header_u32(headers, "x-hubspot-ratelimit-remaining"),
@@ -236,25 +245,110 @@ pub(crate) async fn send(
             .map(|ms| Duration::from_millis(ms.into())),
         secondly: header_u32(headers, "x-hubspot-ratelimit-secondly"),
     };
-    let mut body = Vec::new();
+    let success = (200..300).contains(&status);
+    let limit = if success {
+        ANSWER_BASE_BYTES.saturating_add(sent_bytes.saturating_mul(ANSWER_PER_REQUEST_BYTE))
+    } else {
+        ERROR_BODY_BYTES
+    };
+    let announced = response.content_length().unwrap_or(0);
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0).min(limit));
     while let Some(chunk) = response
         .chunk()
         .await
         .map_err(|e| transport_error("reading HubSpot's answer failed", e))?
     {
-        let room = MAX_BODY_BYTES - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= MAX_BODY_BYTES {
+        if body.len() + chunk.len() > limit {
+            if success {
+                let message = format!(
+                    "HubSpot's answer is longer than {limit} bytes, the most this client reads \
+                     for a request of {sent_bytes} bytes; it may have been applied"
+                );
+                let error = Error::Transport {
+                    message,
+                    timeout: false,
+                    attempts: 1,
+                };
+                return Err((error, false));
+            }
+            // Of an error page, the start says enough.
+            body.extend_from_slice(&chunk[..limit - body.len()]);
             break;
         }
+        body.extend_from_slice(&chunk);
     }
     Ok(Answer {
         status,
         correlation_id,
         retry_after,
         rate,
-        body,
+        body: scrub(body, secret),
     })
+}
+
+/// Whether a word after `Bearer` or `Basic` is a credential rather than English ("basic
+/// validation"): long enough, and not letters of one case only.
+fn looks_secret(word: &[u8]) -> bool {
+    let has = |f: fn(&u8) -> bool| word.iter().any(f);
+    word.len() >= 8
+        && (has(u8::is_ascii_digit)
+            || has(|c| !c.is_ascii_alphanumeric())
+            || (has(u8::is_ascii_uppercase) && has(u8::is_ascii_lowercase)))
+}
+
+/// The answer's text without the token, and without any `Bearer` or `Basic` credential: a
+/// proxy's error page may list the request's headers, and every text an error quotes comes
+/// from here.
+pub(crate) fn scrub(mut body: Vec<u8>, secret: &str) -> Vec<u8> {
+    const HIDDEN: &[u8] = b"[redacted]";
+    let secret = secret.as_bytes();
+    if !secret.is_empty() && body.windows(secret.len()).any(|w| w == secret) {
+        let mut out = Vec::with_capacity(body.len());
+        let mut rest = &body[..];
+        while let Some(at) = rest.windows(secret.len()).position(|w| w == secret) {
+            out.extend_from_slice(&rest[..at]);
+            out.extend_from_slice(HIDDEN);
+            rest = &rest[at + secret.len()..];
+        }
+        out.extend_from_slice(rest);
+        body = out;
+    }
+    let credential = |c: u8| c.is_ascii_alphanumeric() || b"-._~+/=".contains(&c);
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < body.len() {
+        let scheme = [&b"bearer"[..], b"basic"]
+            .into_iter()
+            .find(|w| body[i..].len() > w.len() && body[i..i + w.len()].eq_ignore_ascii_case(w));
+        let Some(scheme) = scheme else {
+            i += 1;
+            continue;
+        };
+        let starts_word = i == 0 || !body[i - 1].is_ascii_alphanumeric();
+        let mut start = i + scheme.len();
+        while start < body.len() && (body[start] == b' ' || body[start] == b'\t') {
+            start += 1;
+        }
+        let mut end = start;
+        while end < body.len() && credential(body[end]) {
+            end += 1;
+        }
+        if starts_word && start > i + scheme.len() && looks_secret(&body[start..end]) {
+            let out = out.get_or_insert_with(|| Vec::with_capacity(body.len()));
+            out.extend_from_slice(&body[copied..start]);
+            out.extend_from_slice(HIDDEN);
+            copied = end;
+        }
+        i = end.max(i + 1);
+    }
+    match out {
+        Some(mut out) => {
+            out.extend_from_slice(&body[copied..]);
+            out
+        }
+        None => body,
+    }
 }
 
 /// The messages of an error and all its causes, without repeats. reqwest's own `Display` shows
@@ -273,33 +367,73 @@ pub(crate) fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// A reqwest failure as a transport error, and whether retrying can help. Certificate and
-/// TLS-configuration failures cannot; refused or reset connections and timeouts can.
+/// What a TLS failure means, in plain words, when rustls says what it was.
+fn tls_cause(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use rustls::{CertificateError, Error as Tls};
+    let tls = find_source::<Tls>(err)?;
+    let untrusted = "is not signed by an authority this machine trusts (a self-signed \
+                     certificate, or one from a private CA: pass ca_bundle= or set SSL_CERT_FILE)";
+    Some(match tls {
+        Tls::InvalidCertificate(c) => match c {
+            CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+                format!("the server's certificate {untrusted}")
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "the server's certificate has expired".to_owned()
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "the server's certificate is not for this host name".to_owned()
+            }
+            CertificateError::Revoked => "the server's certificate is revoked".to_owned(),
+            other => format!("the server's certificate was refused ({other:?})"),
+        },
+        Tls::InvalidMessage(_) | Tls::InappropriateMessage { .. } => {
+            "the server does not speak TLS on this port (is it plain http?)".to_owned()
+        }
+        other => format!("TLS failed ({other})"),
+    })
+}
+
+/// The first error of type `E` along `err`'s chain of causes, looking inside I/O errors too
+/// (whose `source()` skips the error they wrap).
+fn find_source<'a, E: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<E>() {
+            return Some(found);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(found) = io.get_ref().and_then(|inner| find_source::<E>(inner)) {
+                return Some(found);
+            }
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// A reqwest failure as a transport error, and whether retrying can help. TLS failures (a
+/// certificate, or TLS spoken to a server that does not) cannot; refused or reset connections,
+/// timeouts and answers cut short can: the upsert is idempotent.
 pub(crate) fn transport_error(what: &str, err: reqwest::Error) -> (Error, bool) {
     let timeout = err.is_timeout();
     let err = err.without_url();
     let chain = cause_chain(&err);
-    let lower = chain.to_ascii_lowercase();
-    // A certificate problem, or TLS spoken to a server that does not (plain http on the port):
-    // neither mends by waiting.
-    let tls = [
-        "certificate",
-        "tls",
-        "handshake",
-        "corrupt message",
-        "invalidcontenttype",
-    ]
-    .iter()
-    .any(|word| lower.contains(word));
+    let tls = tls_cause(&err);
     let transient = !err.is_builder()
-        && !tls
-        && (timeout || err.is_connect() || err.is_request() || err.is_body());
+        && tls.is_none()
+        && (timeout || err.is_connect() || err.is_request() || err.is_body() || err.is_decode());
     let what = if timeout {
         "the request to HubSpot timed out"
     } else {
         what
     };
-    let message = format!("{what}: {chain}");
+    let message = match tls {
+        Some(cause) => format!("{what}: {cause} ({chain})"),
+        None => format!("{what}: {chain}"),
+    };
     (
         Error::Transport {
             message,
@@ -308,4 +442,46 @@ pub(crate) fn transport_error(what: &str, err: reqwest::Error) -> (Error, bool) 
         },
         transient,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrub;
+
+    fn scrubbed(text: &str, secret: &str) -> String {
+        String::from_utf8(scrub(text.as_bytes().to_vec(), secret)).unwrap()
+    }
+
+    #[test]
+    fn answers_are_cleared_of_the_token_and_any_credential() {
+        let token = "pat-na1-11111111-2222";
+        let page = "<pre>GET /x\nAuthorization: Bearer pat-na1-11111111-2222\nX: pat-na1-11111111-2222</pre>";
+        let out = scrubbed(page, token);
+        assert!(!out.contains(token), "{out}");
+        assert_eq!(
+            out,
+            "<pre>GET /x\nAuthorization: Bearer [redacted]\nX: [redacted]</pre>"
+        );
+        // Another credential, any case, and a proxy's Basic one.
+        let out = scrubbed(
+            r#"{"h": "authorization: bearer abc.DEF-123=", "p": "Basic dXNlcjpwYXNz"}"#,
+            token,
+        );
+        assert_eq!(
+            out,
+            r#"{"h": "authorization: bearer [redacted]", "p": "Basic [redacted]"}"#
+        );
+        // Words that merely contain the schemes, and text without any, are left alone.
+        for same in [
+            "A basic validation error",
+            "bearer token required",
+            "debearer xY1234567",
+            "Bearer",
+            "bearer: none",
+            "Bearer [redacted]",
+            "no secret here",
+        ] {
+            assert_eq!(scrubbed(same, token), same);
+        }
+    }
 }

@@ -98,7 +98,7 @@ impl Client {
                 if hooks.enabled(Level::Warning) {
                     hooks.log(
                         Level::Warning,
-                        &format!("HubSpot's property definitions could not be read ({other}); records are checked by HubSpot's answers instead"),
+                        &format!("HubSpot's property definitions could not be read ({}); records are checked by HubSpot's answers instead", other.brief()),
                     );
                 }
                 (

@@ -76,6 +76,8 @@ pub const USER_AGENT_TEXT: &str = concat!("hubspot-upsert/", env!("CARGO_PKG_VER
 
 pub struct Client {
     base_url: String,
+    /// Never shown: cleared from every answer's text before anything quotes it.
+    token: String,
     retry: RetryPolicy,
     pacer: Pacer,
     transports: Transports,
@@ -162,6 +164,7 @@ impl Client {
             None => Vec::new(),
         };
         Ok(Client {
+            token: token.to_owned(),
             base_url,
             retry: config.retry,
             pacer: Pacer::new(config.rate_limit),

@@ -8,6 +8,7 @@
 //!  │                  a cause an answer named or the portal's property
 //!  │                  definitions show
 //!  ├── Transport      no usable answer: connect, TLS, reset, timeout   (Python: TransportError)
+//!  ├── RateWait       the rate window has no room before the deadline  (Python: RateLimitError)
 //!  ├── NotSent        a record the run stopped before sending          (Python: TransportError)
 //!  ├── Unanswered     a record in flight when the run stopped          (Python: TransportError)
 //!  ├── Interrupted    the caller's hooks stopped a wait                (Python: the signal
@@ -37,6 +38,9 @@ pub enum Error {
         timeout: bool,
         attempts: u32,
     },
+    /// The rate window had no room before the call's deadline; `attempts` were made first.
+    #[error("{message}")]
+    RateWait { message: String, attempts: u32 },
     #[error("{message}")]
     Refused {
         message: String,
@@ -118,6 +122,39 @@ impl ApiError {
             self.correlation_id.as_deref().unwrap_or("none")
         ));
         format!("{} [{}]", self.summary, tail.join(", "))
+    }
+}
+
+impl Error {
+    /// What a log line above DEBUG may say of an error: the status, category and correlation
+    /// id of an answer, never text quoted from it (which may hold addresses).
+    pub fn brief(&self) -> String {
+        match self {
+            Error::Api(api) => {
+                let category = api
+                    .category
+                    .as_deref()
+                    .map(|c| format!(", {c}"))
+                    .unwrap_or_default();
+                format!(
+                    "HTTP {}{category}, correlation id {}",
+                    api.status,
+                    api.correlation_id.as_deref().unwrap_or("none")
+                )
+            }
+            Error::Refused {
+                status,
+                correlation_id,
+                field,
+                ..
+            } => format!(
+                "{} refused{}, correlation id {}",
+                field.code.as_deref().unwrap_or("a value"),
+                status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(),
+                correlation_id.as_deref().unwrap_or("none")
+            ),
+            other => other.to_string(),
+        }
     }
 }
 

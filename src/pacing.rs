@@ -12,6 +12,12 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The shortest and longest rate windows believed from HubSpot's headers: HubSpot's are 1 s
+/// and 10 s; an answer announcing a window of weeks (`Interval-Milliseconds: 4294967295`) or of
+/// no time at all would make the client wait for ever or never.
+pub const SHORTEST_WINDOW: Duration = Duration::from_millis(100);
+pub const LONGEST_WINDOW: Duration = Duration::from_secs(60);
+
 /// A limit: at most `max` requests in any `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
@@ -225,6 +231,21 @@ impl Pacer {
         arrived
     }
 
+    /// Gives back the slot `reserve` took for a request that will not be sent.
+    pub fn cancel(&self, slot: Instant) {
+        let mut state = self.lock();
+        let pos = state.sent.partition_point(|t| *t < slot);
+        if state.sent.get(pos) == Some(&slot) {
+            state.sent.remove(pos);
+        }
+    }
+
+    /// The length of the window paced by (the tightest limit's), 10 s when none is known.
+    pub fn window(&self) -> Duration {
+        self.known_limit()
+            .map_or(Duration::from_secs(10), |l| l.window)
+    }
+
     /// How long until the window has room again: the wait after a 429 without `Retry-After`.
     pub fn until_room(&self, now: Instant) -> Duration {
         let state = self.lock();
@@ -242,7 +263,10 @@ impl Pacer {
         let now = arrived;
         let mut state = self.lock();
         if let Some(max) = headers.max {
-            let window = headers.interval.unwrap_or(Duration::from_secs(10));
+            let window = headers
+                .interval
+                .unwrap_or(Duration::from_secs(10))
+                .clamp(SHORTEST_WINDOW, LONGEST_WINDOW);
             state.learned = Some(Limit { max, window });
             if let Some(remaining) = headers.remaining {
                 let hold = window + Limit { max, window }.margin();
@@ -451,6 +475,28 @@ mod tests {
             .filter(|i| q.try_reserve(start + MS(i * 10)).is_ok())
             .count();
         assert!((3..8).contains(&sent), "{sent}");
+    }
+
+    #[test]
+    fn absurd_windows_are_clamped_and_a_cancelled_slot_is_free_again() {
+        let p = Pacer::new(None);
+        let t = Instant::now();
+        let headers = |ms: u32| RateHeaders {
+            max: Some(1),
+            remaining: Some(0),
+            interval: Some(MS(ms.into())),
+            secondly: None,
+        };
+        p.observe(t, t, headers(u32::MAX));
+        assert_eq!(p.window(), LONGEST_WINDOW);
+        p.observe(t, t, headers(0));
+        assert_eq!(p.window(), SHORTEST_WINDOW);
+        let q = Pacer::new(Some(limit(1, 1000)));
+        let (_, slot) = q.reserve(t);
+        assert_eq!(q.reserve(t).0, MS(1020));
+        q.cancel(slot);
+        q.cancel(t + MS(1020));
+        assert_eq!(q.reserve(t).0, MS(0));
     }
 
     #[test]

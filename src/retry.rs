@@ -4,7 +4,9 @@
 //! - 429 `DAILY`: never retried (the limit resets at midnight in the account's time zone).
 //! - 429 otherwise: wait `Retry-After` when given, else until the rate window rolls, plus
 //!   jitter; bounded by the deadline, not by `max_retries` (other programs sharing the app's
-//!   limit cause them), unless `max_retries` is 0.
+//!   limit cause them), unless `max_retries` is 0. A 429 with no usable wait (`Retry-After: 0`,
+//!   and a window that this client sees as open) backs off like any retry, growing with each
+//!   attempt, with jitter, up to the rate window's length.
 //! - 423 Locked: at least 2 s (HubSpot's advice for heavy upserting on one record).
 //! - 477 Migration in Progress: `Retry-After`, only when it fits in the deadline.
 //! - 500, 502, 503, 504, 521-524 and transient transport failures (refused or reset
@@ -74,6 +76,19 @@ impl Failure<'_> {
     }
 }
 
+/// The rate window as the pacer sees it when an attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Room {
+    /// How long until the window has room for one more request.
+    pub wait: Duration,
+    /// The window's length (HubSpot's `Interval-Milliseconds`, else 10 s).
+    pub window: Duration,
+}
+
+/// A wait shorter than this is not a usable answer to a 429: retrying at once would only
+/// spend the budget on more of them.
+pub const MIN_USABLE_WAIT: Duration = Duration::from_millis(50);
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Decision {
     RetryAfter(Duration),
@@ -81,26 +96,27 @@ pub enum Decision {
 }
 
 impl RetryPolicy {
+    /// The backoff ceiling after `attempts` attempts: `backoff_base`, doubling, capped.
+    fn ceiling(&self, attempts: u32) -> Duration {
+        let doubling = 2u32.saturating_pow(attempts.saturating_sub(1).min(30));
+        self.backoff_base
+            .saturating_mul(doubling)
+            .min(self.backoff_cap)
+    }
+
     /// Whether to try again after `attempts` attempts that took `elapsed` so far.
-    /// `window_wait` is how long until the rate window has room (for a 429 without
-    /// `Retry-After`); `jitter` is a random number in `[0, 1)`.
+    /// `room` is the rate window as the pacer sees it (for a 429 without `Retry-After`);
+    /// `jitter` is a random number in `[0, 1)`.
     pub fn decide(
         &self,
         failure: Failure<'_>,
         attempts: u32,
         elapsed: Duration,
-        window_wait: Duration,
+        room: Room,
         jitter: f64,
     ) -> Decision {
         let jitter = jitter.clamp(0.0, 1.0);
-        let backoff = {
-            let doubling = 2u32.saturating_pow(attempts.saturating_sub(1).min(30));
-            let ceiling = self
-                .backoff_base
-                .saturating_mul(doubling)
-                .min(self.backoff_cap);
-            ceiling.mul_f64(jitter)
-        };
+        let backoff = self.ceiling(attempts).mul_f64(jitter);
         let wait = match failure {
             Failure::Status {
                 status: 429,
@@ -115,10 +131,22 @@ impl RetryPolicy {
                 if self.max_retries == 0 {
                     return Decision::GiveUp("max_retries is 0");
                 }
-                // Jitter, so that programs sharing the limit do not come back in step.
-                let base = retry_after.unwrap_or(window_wait);
-                let spread = (base / 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
-                let wait = base + spread.mul_f64(jitter);
+                let usable = retry_after
+                    .or(Some(room.wait))
+                    .filter(|w| *w >= MIN_USABLE_WAIT);
+                let wait = match usable {
+                    // Jitter, so that programs sharing the limit do not come back in step.
+                    Some(base) => {
+                        let spread = (base / 2).clamp(MIN_USABLE_WAIT, Duration::from_secs(1));
+                        base + spread.mul_f64(jitter)
+                    }
+                    // Nothing says how long: back off, growing, never past the window's length
+                    // (by then the window has rolled). Half of it fixed, so that it grows.
+                    None => {
+                        let ceiling = self.ceiling(attempts).min(room.window).max(MIN_USABLE_WAIT);
+                        ceiling / 2 + (ceiling / 2).mul_f64(jitter)
+                    }
+                };
                 // Other programs using the same app cause these: they slow a call down, and
                 // only the deadline ends it, not max_retries.
                 if elapsed + wait > self.deadline {
@@ -150,10 +178,54 @@ impl RetryPolicy {
     }
 }
 
-/// Reads `Retry-After` given in seconds (HubSpot's form); an HTTP date is not used.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)))
+/// Reads `Retry-After`: seconds (HubSpot's form), or an HTTP date (`Wed, 21 Oct 2015
+/// 07:28:00 GMT`), as the time from `now` until then (zero for a date in the past).
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)));
+    }
+    let at = http_date(value)?;
+    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)))
+}
+
+/// An HTTP date in its preferred form (RFC 9110 IMF-fixdate, `Sun, 06 Nov 1994 08:49:37
+/// GMT`), as seconds since the Unix epoch.
+fn http_date(text: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let rest = text.split_once(", ")?.1;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let day: u64 = day.parse().ok()?;
+    let month = MONTHS.iter().position(|m| m == month)? as u64 + 1;
+    let year: u64 = year.parse().ok()?;
+    let hms: Vec<u64> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, s] = hms.as_slice() else {
+        return None;
+    };
+    if !(1..=31).contains(&day) || year < 1970 || *h > 23 || *m > 59 || *s > 60 {
+        return None;
+    }
+    // Days since the epoch of a civil date (Howard Hinnant's algorithm).
+    let (y, mo) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(days * 86_400 + h * 3600 + m * 60 + s)
 }
 
 #[cfg(test)]
@@ -218,9 +290,45 @@ mod tests {
             (status(503, Some(S(30)), None), 1, S(100), S(0), 0.5, past_deadline),
             (status(429, Some(S(121)), None), 1, S(0), S(0), 0.5, past_deadline),
         ];
-        for (failure, attempts, elapsed, window, jitter, want) in cases {
-            assert_eq!(p.decide(failure, attempts, elapsed, window, jitter), want, "{failure:?} attempt {attempts}");
+        for (failure, attempts, elapsed, wait, jitter, want) in cases {
+            let room = Room { wait, window: S(10) };
+            assert_eq!(p.decide(failure, attempts, elapsed, room, jitter), want, "{failure:?} attempt {attempts}");
         }
+    }
+
+    #[test]
+    fn a_429_with_no_usable_wait_backs_off_growing_up_to_the_window() {
+        let p = RetryPolicy::default();
+        let f = status(429, Some(S(0)), Some("TEN_SECONDLY_ROLLING"));
+        let room = Room {
+            wait: S(0),
+            window: S(10),
+        };
+        let waits: Vec<Duration> = (1..=7)
+            .map(|n| match p.decide(f, n, S(0), room, 0.0) {
+                Decision::RetryAfter(w) => w,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // Half the doubling ceiling at the least (0.5, 1, 2, 4, 8 s...), never past the window.
+        assert_eq!(waits, [MS(250), MS(500), S(1), S(2), S(4), S(5), S(5)]);
+        assert_eq!(
+            p.decide(f, 7, S(0), room, 0.99),
+            Decision::RetryAfter(MS(9950))
+        );
+        // A window of 2 s bounds it to 2 s; a wait of 10 ms from the pacer is no wait either.
+        let short = Room {
+            wait: MS(10),
+            window: S(2),
+        };
+        assert_eq!(p.decide(f, 9, S(0), short, 1.0), Decision::RetryAfter(S(2)));
+        // Over 120 s (the deadline) that is a few dozen attempts, not thousands.
+        let (mut elapsed, mut attempts) = (S(0), 0);
+        while let Decision::RetryAfter(w) = p.decide(f, attempts + 1, elapsed, room, 0.0) {
+            elapsed += w;
+            attempts += 1;
+        }
+        assert!((20..40).contains(&attempts), "{attempts}");
     }
 
     #[test]
@@ -252,12 +360,16 @@ mod tests {
             ..RetryPolicy::default()
         };
         let f = status(503, None, None);
+        let room = Room {
+            wait: S(0),
+            window: S(10),
+        };
         assert_eq!(
-            p.decide(f, 20, S(0), S(0), 1.0),
+            p.decide(f, 20, S(0), room, 1.0),
             Decision::RetryAfter(S(30))
         );
         assert_eq!(
-            p.decide(f, 99, S(0), S(0), 1.0),
+            p.decide(f, 99, S(0), room, 1.0),
             Decision::RetryAfter(S(30))
         );
     }
@@ -268,18 +380,42 @@ mod tests {
             max_retries: 0,
             ..RetryPolicy::default()
         };
+        let room = Room {
+            wait: S(0),
+            window: S(10),
+        };
         assert_eq!(
-            p.decide(status(503, None, None), 1, S(0), S(0), 0.5),
+            p.decide(status(503, None, None), 1, S(0), room, 0.5),
             Decision::GiveUp("max_retries is reached")
         );
     }
 
     #[test]
     fn retry_after_parsing() {
-        assert_eq!(parse_retry_after("3"), Some(S(3)));
-        assert_eq!(parse_retry_after(" 1.5 "), Some(MS(1500)));
-        assert_eq!(parse_retry_after("-1"), None);
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(parse_retry_after("NaN"), None);
+        let now = std::time::UNIX_EPOCH + S(1_445_412_470); // Wed, 21 Oct 2015 07:27:50 GMT
+        assert_eq!(parse_retry_after("3", now), Some(S(3)));
+        assert_eq!(parse_retry_after(" 1.5 ", now), Some(MS(1500)));
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("NaN", now), None);
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(S(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(S(0))
+        );
+        assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            http_date("Tue, 29 Feb 2028 12:00:00 GMT"),
+            Some(1_835_438_400)
+        );
+        for bad in [
+            "Wed, 21 Oct 2015 07:28:00 PST",
+            "21 Oct 2015",
+            "Wed, 32 Oct 2015 07:28:00 GMT",
+        ] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
     }
 }

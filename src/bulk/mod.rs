@@ -61,10 +61,18 @@ impl Source for Prefetched<'_> {
 /// Where a batch's answer goes.
 pub type Done = mpsc::Sender<(BatchId, Result<Reply>)>;
 
+/// Why a batch cannot go now.
+#[derive(Debug)]
+pub enum NoRoom {
+    /// The rate window has room again after this long.
+    For(Duration),
+    /// The wait would end past the deadline of a request: the run stops with this error.
+    PastDeadline(Box<Error>),
+}
+
 pub trait Sender {
-    /// Reserves room for one request in the rate window (the slot it took), or says how long
-    /// until there is room.
-    fn try_reserve(&self) -> std::result::Result<Instant, Duration>;
+    /// Reserves room for one request in the rate window (the slot it took), or says why not.
+    fn try_reserve(&self) -> std::result::Result<Instant, NoRoom>;
     /// Sends one batch in the room reserved at `slot`; the answer goes to `done`.
     fn send(&self, id: BatchId, body: Vec<u8>, slot: Instant, done: Done);
     /// Abandons every request in flight.
@@ -116,8 +124,15 @@ pub fn run(
             // Outcomes go out as soon as they are known, before more input is read.
             run.deliver()?;
             if let Some(error) = failed {
+                // The whole error (it may quote HubSpot's text) only at DEBUG.
                 if hooks.enabled(Level::Warning) {
-                    hooks.log(Level::Warning, &format!("the bulk run stops: {error}"));
+                    hooks.log(
+                        Level::Warning,
+                        &format!("the bulk run stops: {}", error.brief()),
+                    );
+                }
+                if hooks.enabled(Level::Debug) {
+                    hooks.log(Level::Debug, &format!("the bulk run stops: {error}"));
                 }
                 run.failure.get_or_insert(error);
             }
@@ -165,9 +180,14 @@ impl Run<'_> {
             };
             match self.sender.try_reserve() {
                 Ok(slot) => self.sender.send(id, body, slot, done.clone()),
-                Err(pace) => {
+                Err(NoRoom::For(pace)) => {
                     self.planner.unsend(id);
                     return pace.min(SLICE);
+                }
+                Err(NoRoom::PastDeadline(error)) => {
+                    self.planner.unsend(id);
+                    self.failure.get_or_insert(*error);
+                    return SLICE;
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! runtime.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{Client, Hooks, Level, Log};
 use crate::api;
@@ -83,8 +83,14 @@ struct BatchSender {
 }
 
 impl bulk::Sender for BatchSender {
-    fn try_reserve(&self) -> std::result::Result<Instant, Duration> {
-        self.client.pacer.try_reserve(Instant::now())
+    fn try_reserve(&self) -> std::result::Result<Instant, bulk::NoRoom> {
+        match self.client.pacer.try_reserve(Instant::now()) {
+            Ok(slot) => Ok(slot),
+            Err(pace) if pace > self.client.retry.deadline => Err(bulk::NoRoom::PastDeadline(
+                Box::new(self.client.past_deadline(pace, 0)),
+            )),
+            Err(pace) => Err(bulk::NoRoom::For(pace)),
+        }
     }
 
     fn send(&self, id: BatchId, body: Vec<u8>, slot: Instant, done: bulk::Done) {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{Client, Level, Log};
 use crate::error::{ApiError, Error, Result};
-use crate::retry::{Decision, Failure};
+use crate::retry::{Decision, Failure, Room};
 use crate::transport::{send, Answer};
 
 impl Client {
@@ -34,7 +34,7 @@ impl Client {
         loop {
             let slot = match reserved.take() {
                 Some(slot) => slot,
-                None => self.room_in_window(log).await,
+                None => self.room_in_window(log, started, attempts).await?,
             };
             attempts += 1;
             let failed = match self.attempt(&call, slot, attempts, log).await {
@@ -55,10 +55,13 @@ impl Client {
                     transient: failed.transient,
                 },
             };
-            let window = self.pacer.until_room(Instant::now());
+            let room = Room {
+                wait: self.pacer.until_room(Instant::now()),
+                window: self.pacer.window(),
+            };
             match self
                 .retry
-                .decide(failure, attempts, started.elapsed(), window, jitter())
+                .decide(failure, attempts, started.elapsed(), room, jitter())
             {
                 Decision::RetryAfter(wait) => {
                     self.log_retry(log, &failed, wait, attempts);
@@ -73,9 +76,20 @@ impl Client {
         }
     }
 
-    /// Waits until the rate window has room; returns the slot taken.
-    async fn room_in_window<L: Log + ?Sized>(&self, log: &L) -> Instant {
+    /// Waits until the rate window has room; returns the slot taken. A wait that would end
+    /// past the deadline of the call begun at `started` fails at once, taking no slot
+    /// (`attempts`: how many were made before).
+    async fn room_in_window<L: Log + ?Sized>(
+        &self,
+        log: &L,
+        started: Instant,
+        attempts: u32,
+    ) -> Result<Instant> {
         let (pace, slot) = self.pacer.reserve(Instant::now());
+        if started.elapsed() + pace > self.retry.deadline {
+            self.pacer.cancel(slot);
+            return Err(self.past_deadline(pace, attempts));
+        }
         if !pace.is_zero() {
             if log.enabled(Level::Debug) {
                 let seconds = pace.as_secs_f64();
@@ -84,7 +98,30 @@ impl Client {
             }
             tokio::time::sleep(pace).await;
         }
-        slot
+        Ok(slot)
+    }
+
+    /// The failure of a call whose wait for room in the rate window (`pace`) would end past
+    /// its deadline, after `attempts` attempts.
+    pub(super) fn past_deadline(&self, pace: Duration, attempts: u32) -> Error {
+        let limit = self
+            .pacer
+            .known_limit()
+            .map(|l| format!(" ({} requests per {:.1} s)", l.max, l.window.as_secs_f64()))
+            .unwrap_or_default();
+        let sent = match attempts {
+            0 => "; nothing was sent".to_owned(),
+            n => format!(" (after {n} attempts)"),
+        };
+        Error::RateWait {
+            message: format!(
+                "the rate limit{limit} has no room for {:.1} s, which would end past the \
+                 deadline ({:.1} s){sent}",
+                pace.as_secs_f64(),
+                self.retry.deadline.as_secs_f64()
+            ),
+            attempts,
+        }
     }
 
     /// One attempt in the room reserved at `slot`: the 2xx answer, or what failed. Tells the
@@ -98,7 +135,8 @@ impl Client {
     ) -> std::result::Result<Answer, Failed> {
         let Call { method, path, .. } = call;
         let sent = Instant::now();
-        let result = send(call.http, method.clone(), call.url, call.body.clone()).await;
+        let body = call.body.clone();
+        let result = send(call.http, method.clone(), call.url, body, &self.token).await;
         let arrived = self.pacer.settle(slot, sent, Instant::now());
         let took_ms = sent.elapsed().as_secs_f64() * 1000.0;
         let answer = match result {
@@ -151,12 +189,20 @@ impl Client {
             None => (Level::Info, "the request failed".to_owned()),
         };
         if log.enabled(level) {
+            // 429s are retried until the deadline, not max_retries times.
+            let bound = if failed.status == Some(429) {
+                format!(
+                    "until the deadline ({:.0} s)",
+                    self.retry.deadline.as_secs_f64()
+                )
+            } else {
+                format!("of at most {}", self.retry.max_retries + 1)
+            };
             let line = format!(
-                "{what} ({}); waiting {:.2} s before attempt {} of at most {}",
-                error_brief(&failed.error),
+                "{what} ({}); waiting {:.2} s before attempt {} {bound}",
+                failed.error.brief(),
                 wait.as_secs_f64(),
                 attempts + 1,
-                self.retry.max_retries + 1
             );
             log.log(level, &line);
         }
@@ -186,18 +232,6 @@ fn jitter() -> f64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(Instant::now().elapsed().as_nanos());
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// A short description of an error for retry logs: status and correlation id, or the cause.
-fn error_brief(error: &Error) -> String {
-    match error {
-        Error::Api(api) => format!(
-            "HTTP {}, correlation id {}",
-            api.status,
-            api.correlation_id.as_deref().unwrap_or("none")
-        ),
-        other => other.to_string(),
-    }
 }
 
 /// Records the attempts in the final error, and why no further one was made where that is

@@ -130,7 +130,7 @@ impl Scripted {
 }
 
 impl Sender for Scripted {
-    fn try_reserve(&self) -> std::result::Result<Instant, Duration> {
+    fn try_reserve(&self) -> std::result::Result<Instant, NoRoom> {
         Ok(Instant::now())
     }
     fn send(&self, id: BatchId, body: Vec<u8>, _: Instant, done: Done) {
@@ -297,6 +297,45 @@ fn what_no_cause_explains_is_halved() {
     assert!(requests <= 1 + 2 * 7, "{requests}");
     assert_eq!(out.0.values().filter(|r| r.is_ok()).count(), 99);
     assert!(out.0[&37].is_err());
+}
+
+#[test]
+fn a_cause_never_named_costs_a_few_requests_per_batch_not_two_per_record() {
+    // Every record refused, the answer naming nothing usable: once a few records sent alone
+    // were refused the same way (and none landed), refused batches fail whole.
+    let portal = Scripted::new(|_, _, _| Some(("SOMETHING", String::new())));
+    let mut planner = Planner::new(None, 64);
+    let out = go(
+        &mut planner,
+        &portal,
+        records(1000, |_| vec![("firstname", "A".into())]),
+    );
+    let requests = portal.requests.borrow().len();
+    assert_eq!(out.0.values().filter(|r| r.is_err()).count(), 1000);
+    // The first batch: down to a record alone and back up (about 2 x 7), then one per batch.
+    assert!(requests <= 2 * 7 + 2 + 9, "{requests}");
+    let whole = out
+        .0
+        .values()
+        .filter(|r| matches!(r, Err((_, m)) if m.contains("not split further")));
+    assert!(whole.count() >= 900);
+
+    // One bad record in each batch: halving saves the other 99, so it goes on.
+    let portal = Scripted::new(|email, _, _| {
+        email
+            .ends_with("7@example.com")
+            .then(|| ("SOMETHING", String::new()))
+    });
+    let mut planner = Planner::new(None, 64);
+    let out = go(
+        &mut planner,
+        &portal,
+        records(1000, |_| vec![("firstname", "A".into())]),
+    );
+    let bad = out.0.values().filter(|r| r.is_err()).count();
+    assert_eq!(bad, 100, "only p..7 are refused");
+    let requests = portal.requests.borrow().len();
+    assert!(requests <= 10 * (1 + 2 * 7 * 10), "{requests}");
 }
 
 #[test]

@@ -4,12 +4,17 @@
 use super::causes::{read_error, Cause, Finding};
 use std::collections::HashMap;
 
-use super::{Entry, Landed, Planner, Reply};
+use super::{Batch, Entry, Landed, Planner, Reply, UNEXPLAINED_LIMIT};
 use crate::api;
 use crate::error::{ApiError, ApiErrorKind, Error};
 
 impl Planner {
-    pub(super) fn accepted(&mut self, entries: Vec<Entry>, reply: Reply) -> Option<Error> {
+    pub(super) fn accepted(
+        &mut self,
+        entries: Vec<Entry>,
+        reply: Reply,
+        split_for: Option<String>,
+    ) -> Option<Error> {
         let Some(results) = api::parse_v3_batch(&reply.body) else {
             let mut e = ApiError::from_response(reply.status, reply.correlation_id, &reply.body);
             e.summary = format!(
@@ -51,11 +56,18 @@ impl Planner {
             }
         }
         let mut missing = Vec::new();
+        let mut count = 0;
         for (entry, landed) in entries.into_iter().zip(landed) {
             match landed {
-                Some(l) => self.land(entry, l),
+                Some(l) => {
+                    count += entry.members.len();
+                    self.land(entry, l);
+                }
                 None => missing.push(entry),
             }
+        }
+        if let Some(shape) = split_for {
+            self.unexplained.entry(shape).or_default().landed += count;
         }
         if missing.is_empty() {
             return None;
@@ -139,22 +151,70 @@ impl Planner {
         self.split_or_fail(rest, error);
     }
 
+    /// Splits a refused batch in halves, to find the record HubSpot refused without naming
+    /// it; a record alone fails. When splitting for refusals of this shape has mostly found
+    /// bad records, the batch fails whole instead: halving then costs about two requests per
+    /// record and saves few.
     fn split_or_fail(&mut self, mut entries: Vec<Entry>, error: ApiError) {
+        let shape = shape_of(&error);
+        let tally = self.unexplained.get(&shape).copied().unwrap_or_default();
+        let hopeless =
+            tally.refused_alone >= UNEXPLAINED_LIMIT && tally.refused_alone > tally.landed;
         match entries.len() {
             0 => {}
             1 => {
+                self.unexplained.entry(shape).or_default().refused_alone += 1;
                 let entry = entries.pop().expect("one entry");
                 self.fail(entry, || Error::Api(Box::new(error.clone())));
             }
+            _ if hopeless => {
+                let mut e = error;
+                e.summary = format!(
+                    "{}; HubSpot named no cause, and {} records sent alone were refused the \
+                     same way, so this batch was not split further: this record may be good, \
+                     and nothing of the batch was applied",
+                    e.summary, tally.refused_alone
+                );
+                for entry in entries {
+                    self.fail(entry, || Error::Api(Box::new(e.clone())));
+                }
+            }
             n => {
+                // Depth first: the first half's parts go before the second half, so that a
+                // record alone is reached in a few requests even one batch at a time.
                 let second = entries.split_off(n / 2);
-                for part in [entries, second] {
+                for part in [second, entries] {
                     for entry in &part {
                         self.hold(entry);
                     }
-                    self.groups.push_back(part);
+                    self.groups.push_front(Batch {
+                        entries: part,
+                        split_for: Some(shape.clone()),
+                    });
                 }
             }
         }
     }
+}
+
+/// What makes two refusals that named no cause the same kind: status, category, codes, and
+/// the message with its numbers left out.
+fn shape_of(error: &ApiError) -> String {
+    let codes: Vec<&str> = error
+        .errors
+        .iter()
+        .map(|f| f.code.as_deref().unwrap_or("-"))
+        .collect();
+    let said: String = error
+        .summary
+        .chars()
+        .filter(|c| !c.is_ascii_digit())
+        .take(120)
+        .collect();
+    format!(
+        "{} {} {} {said}",
+        error.status,
+        error.category.as_deref().unwrap_or("-"),
+        codes.join(",")
+    )
 }

@@ -11,7 +11,9 @@
 //! - A rejected batch (400, 409, or inputs a 207 left out) teaches causes: HubSpot names the
 //!   property, the value or the address it refused (maybe only the first bad input). The records
 //!   that carry a cause fail; the others go again with the next batch. Only what no cause
-//!   explains is split in halves until each bad record stands alone.
+//!   explains is split in halves until each bad record stands alone, unless refusals of the
+//!   same shape have mostly been bad records (see [`UNEXPLAINED_LIMIT`]): then the refused
+//!   batch fails whole, so that a cause HubSpot never names costs one request per batch.
 //! - The window of batches in flight is one until an answer has shown that HubSpot accepts the
 //!   data, then `cap`; the pacer (not the planner) keeps the rate under HubSpot's limit.
 
@@ -47,6 +49,27 @@ pub struct Reply {
     pub correlation_id: Option<String>,
     pub body: Vec<u8>,
 }
+
+/// A batch formed (in flight) or a part of a split batch (waiting): its entries, and the shape
+/// of the unexplained refusal it was split for, if it was.
+#[derive(Debug)]
+struct Batch {
+    entries: Vec<Entry>,
+    split_for: Option<String>,
+}
+
+/// What splitting for one shape of unexplained refusal has shown: records HubSpot refused when
+/// sent alone, and records that landed from the parts.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    refused_alone: usize,
+    landed: usize,
+}
+
+/// How many records refused alone for the same unnamed cause, more than landed from the
+/// parts split for it, make the planner stop splitting for it: a refusal of that shape then
+/// fails its whole batch at once.
+pub const UNEXPLAINED_LIMIT: usize = 3;
 
 /// One contact to send: the records merged under its email.
 #[derive(Debug)]
@@ -87,10 +110,12 @@ pub struct Planner {
     /// The waiting entry of each address (lower-case), for merging.
     by_email: HashMap<String, u64>,
     /// Parts of a split batch, each to go as a batch of its own, before anything else.
-    groups: VecDeque<Vec<Entry>>,
+    groups: VecDeque<Batch>,
     /// Addresses in a batch in flight or in a split part: later records with them wait.
     busy: HashMap<String, usize>,
-    in_flight: HashMap<BatchId, Vec<Entry>>,
+    in_flight: HashMap<BatchId, Batch>,
+    /// Refusals that named no cause, by shape (see [`Tally`]).
+    unexplained: HashMap<String, Tally>,
     causes: Vec<Cause>,
     seen_causes: HashSet<Target>,
     outcomes: Vec<Outcome>,
@@ -116,6 +141,7 @@ impl Planner {
             groups: VecDeque::new(),
             busy: HashMap::new(),
             in_flight: HashMap::new(),
+            unexplained: HashMap::new(),
             causes: Vec::new(),
             seen_causes: HashSet::new(),
             outcomes: Vec::new(),
@@ -260,20 +286,20 @@ impl Planner {
         if self.in_flight.len() >= self.window {
             return None;
         }
-        let batch = match self.groups.pop_front() {
+        let (batch, split_for) = match self.groups.pop_front() {
             Some(group) => {
                 // The part's addresses were held while it waited; the batch holds them now.
-                let mut kept = Vec::with_capacity(group.len());
-                for entry in group {
+                let mut kept = Vec::with_capacity(group.entries.len());
+                for entry in group.entries {
                     self.release(&entry);
                     match self.learned_cause(&entry).cloned() {
                         Some(cause) => self.fail(entry, || cause.error(false)),
                         None => kept.push(entry),
                     }
                 }
-                kept
+                (kept, group.split_for)
             }
-            None => self.fresh_batch(flush)?,
+            None => (self.fresh_batch(flush)?, None),
         };
         if batch.is_empty() {
             return self.next_batch(flush);
@@ -290,7 +316,13 @@ impl Planner {
         );
         let id = self.next_batch;
         self.next_batch += 1;
-        self.in_flight.insert(id, batch);
+        self.in_flight.insert(
+            id,
+            Batch {
+                entries: batch,
+                split_for,
+            },
+        );
         Some((id, body))
     }
 
@@ -336,12 +368,12 @@ impl Planner {
     /// daily limit, HubSpot or the network failing beyond the retries) fails this batch's
     /// records with it and is returned: the run should stop.
     pub fn on_answer(&mut self, id: BatchId, answer: Result<Reply, Error>) -> Option<Error> {
-        let entries = self.in_flight.remove(&id)?;
+        let Batch { entries, split_for } = self.in_flight.remove(&id)?;
         for entry in &entries {
             self.release(entry);
         }
         match answer {
-            Ok(reply) => self.accepted(entries, reply),
+            Ok(reply) => self.accepted(entries, reply, split_for),
             Err(Error::Api(e)) if matches!(e.status, 400 | 409) => {
                 self.rejected(entries, *e);
                 None
@@ -358,7 +390,7 @@ impl Planner {
     /// Fails every batch in flight with `error()` (the run was interrupted: they may have been
     /// applied), and every record not sent yet with `not_sent()`.
     pub fn stop(&mut self, in_flight: impl Fn() -> Error, not_sent: impl Fn() -> Error) {
-        let batches: Vec<Vec<Entry>> = self.in_flight.drain().map(|(_, b)| b).collect();
+        let batches: Vec<Vec<Entry>> = self.in_flight.drain().map(|(_, b)| b.entries).collect();
         for entry in batches.into_iter().flatten() {
             self.fail(entry, &in_flight);
         }
@@ -367,7 +399,7 @@ impl Planner {
 
     /// Fails every record not sent yet.
     pub fn fail_unsent(&mut self, not_sent: impl Fn() -> Error) {
-        let groups: Vec<Vec<Entry>> = self.groups.drain(..).collect();
+        let groups: Vec<Vec<Entry>> = self.groups.drain(..).map(|g| g.entries).collect();
         for entry in groups.into_iter().flatten() {
             self.fail(entry, &not_sent);
         }

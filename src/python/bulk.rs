@@ -6,7 +6,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyIterator, PyString};
@@ -87,19 +87,30 @@ impl Source for PySource<'_> {
                     }
                 };
                 let index = store.total;
-                store.total += 1;
                 match read_record(&record, &self.email_field, self.options) {
                     Ok(input) => records.push((index, input)),
+                    // A signal handler's exception while the record was read: the run stops
+                    // before this record, which counts as never read.
+                    Err(e) if !e.is_instance_of::<PyException>(py) => {
+                        store.stop = Some(e);
+                        return Chunk {
+                            records,
+                            done: false,
+                            failed: Some(Error::Interrupted),
+                        };
+                    }
                     Err(e) => {
                         let email = record.get_item(&self.email_field).ok().and_then(|v| {
                             v.cast::<PyString>()
                                 .ok()
                                 .and_then(|s| s.to_str().ok().map(str::to_owned))
                         });
-                        let error = e.into_value(py).into_any();
+                        let error = convert::as_bad_value(py, e, "the record");
+                        let error = error.into_value(py).into_any();
                         store.put(index, Stored::Failed { email, error });
                     }
                 }
+                store.total += 1;
             }
             Chunk {
                 records,

@@ -4,7 +4,7 @@
 //!
 //! numpy and pandas are never imported: their values are recognised by type name and module.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -47,6 +47,32 @@ pub fn text(obj: &Bound<'_, PyString>, what: &str) -> PyResult<String> {
     })
 }
 
+/// A value's own code failed while it was read (a property, `__eq__`, `utcoffset()` or an
+/// Enum's `value` raising `AttributeError`, `KeyError`, `RuntimeError`...): a `TypeError`
+/// naming `what`, with the original as its cause. `TypeError`, `ValueError` and exceptions
+/// that are not `Exception`s (`KeyboardInterrupt`, a signal handler's own) pass unchanged.
+pub fn as_bad_value(py: Python<'_>, error: PyErr, what: &str) -> PyErr {
+    let passes = error.is_instance_of::<PyTypeError>(py)
+        || error.is_instance_of::<PyValueError>(py)
+        || !error.is_instance_of::<PyException>(py);
+    if passes {
+        return error;
+    }
+    let said = error
+        .value(py)
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let name = error
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "an exception".to_owned());
+    let wrapped = PyTypeError::new_err(format!("{what} could not be read: {name}: {said}"));
+    wrapped.set_cause(py, Some(error));
+    wrapped
+}
+
 /// Reads `properties` (a mapping of `str` to values, or None) into HubSpot text, in the
 /// mapping's order. Fails on the first bad name or value, naming it.
 pub fn properties(
@@ -81,7 +107,8 @@ pub fn properties_except(
         if name.is_empty() {
             return Err(PyValueError::new_err("a property name is empty"));
         }
-        let value = read(&value, &name, options, false)?;
+        let value = read(&value, &name, options, false)
+            .map_err(|e| as_bad_value(value.py(), e, &format!("property '{name}'")))?;
         if let Some(text) = value
             .to_hubspot(&name, options.missing)
             .map_err(super::errors::to_py)?
@@ -90,15 +117,21 @@ pub fn properties_except(
         }
         Ok(())
     };
+    let py = obj.py();
     if let Ok(dict) = obj.cast::<PyDict>() {
-        for (key, value) in dict.iter() {
+        // A copy: reading a value runs the value's own code (`utcoffset()`, an Enum's `value`),
+        // which may change the dict, as may another thread; iterating the dict itself would
+        // then fail midway.
+        for (key, value) in dict.copy()?.iter() {
             add(key, value)?;
         }
-    } else if obj.hasattr(intern!(obj.py(), "keys"))?
-        && obj.hasattr(intern!(obj.py(), "__getitem__"))?
-    {
-        for item in obj.call_method0(intern!(obj.py(), "items"))?.try_iter()? {
-            let (key, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
+    } else if obj.hasattr(intern!(py, "keys"))? && obj.hasattr(intern!(py, "__getitem__"))? {
+        let items = obj
+            .call_method0(intern!(py, "items"))
+            .and_then(|items| py.get_type::<PyList>().call1((items,)))
+            .map_err(|e| as_bad_value(py, e, "the record's items"))?;
+        for item in items.cast::<PyList>()?.iter() {
+            let (key, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
             add(key, value)?;
         }
     } else {

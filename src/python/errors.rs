@@ -106,11 +106,20 @@ fn build(py: Python<'_>, error: Error) -> PyResult<PyErr> {
             kw.set_item("errors", list)?;
             (class(py, &VALIDATION, "ValidationError")?, message, kw)
         }
-        error @ (Error::NotSent { .. } | Error::Unanswered { .. }) => {
+        Error::RateWait { message, attempts } => {
             let kw = PyDict::new(py);
+            kw.set_item("attempts", attempts)?;
+            (class(py, &RATE_LIMIT, "RateLimitError")?, message, kw)
+        }
+        error @ (Error::NotSent { .. } | Error::Unanswered { .. }) => {
+            // A code of their own, which a record's failure shows: never sent (safe to send
+            // again), or in flight when the run stopped (it may have been applied).
+            let unanswered = matches!(error, Error::Unanswered { .. });
+            let kw = PyDict::new(py);
+            kw.set_item("attempts", u32::from(unanswered))?;
             kw.set_item(
-                "attempts",
-                u32::from(matches!(error, Error::Unanswered { .. })),
+                "category",
+                if unanswered { "UNANSWERED" } else { "NOT_SENT" },
             )?;
             (
                 class(py, &TRANSPORT, "TransportError")?,

@@ -191,7 +191,7 @@ def test_failures_from_stdin(fake: FakeHubSpot, tmp_path: Path) -> None:
     written = [json.loads(x) for x in failures.read_text().splitlines()]
     assert written[0]["email"] == "b@example.com" and written[0]["shoe"] == 1
     assert written[0]["__error_code"] == "PROPERTY_DOESNT_EXIST"
-    assert "line 3 is not JSON" in written[1]["__error_message"]
+    assert "line 3 cannot be read as JSON" in written[1]["__error_message"]
     assert written[1]["__line"] == "not json"  # the original text, to fix and run again
 
 

@@ -170,6 +170,10 @@ class AsyncHubSpot:
         await self.aclose()
 
     def __repr__(self) -> str:
+        # A client whose construction failed has no native part: say so, never raise.
+        sync = getattr(self, "_sync", None)
+        if getattr(sync, "_native", None) is None:
+            return "<AsyncHubSpot: not constructed>"
         return f"AsyncHubSpot(base_url={self.base_url!r})"
 
     def __reduce__(self) -> str | tuple[object, ...]:

@@ -161,7 +161,11 @@ class HubSpot:
         return self._native.check_many(rows, email_field=email_field, definitions=bool(definitions))
 
     def __repr__(self) -> str:
-        return f"HubSpot(base_url={self.base_url!r})"
+        # A client whose construction failed has no native part: say so, never raise.
+        native = getattr(self, "_native", None)
+        if native is None:
+            return "<HubSpot: not constructed>"
+        return f"HubSpot(base_url={native.base_url!r})"
 
     def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError(

@@ -185,8 +185,10 @@ def jsonl_records(lines: Iterator[str]) -> Iterator[Mapping[str, Any]]:
             continue
         try:
             value = json.loads(text)
-        except json.JSONDecodeError as e:
-            yield BadRecord(f"line {number} is not JSON: {e}", text)
+        except (ValueError, RecursionError) as e:
+            # Not JSON, or JSON that Python cannot hold (an integer of thousands of digits, an
+            # array nested past the recursion limit): this record fails, the run goes on.
+            yield BadRecord(f"line {number} cannot be read as JSON: {_unreadable(e)}", text)
             continue
         if not isinstance(value, dict):
             yield BadRecord(f"line {number} is a JSON {type(value).__name__}, not an object", text)
@@ -194,11 +196,17 @@ def jsonl_records(lines: Iterator[str]) -> Iterator[Mapping[str, Any]]:
         yield value
 
 
+def _unreadable(e: BaseException) -> str:
+    if isinstance(e, RecursionError):
+        return "it is nested too deeply"
+    return str(e) or type(e).__name__
+
+
 def json_records(lines: Iterator[str]) -> Iterator[Any]:
     try:
         value = json.loads("".join(lines))
-    except ValueError as e:
-        raise InputError(f"the input is not valid JSON: {e}") from None
+    except (ValueError, RecursionError) as e:
+        raise InputError(f"the input cannot be read as JSON: {_unreadable(e)}") from None
     if not isinstance(value, list):
         raise InputError("a JSON input must be an array of objects (or use JSON Lines)")
     for item in value:

@@ -1,5 +1,6 @@
 """What a run leaves: the summary line, the dry run's preview and causes, the failures file
-and the JSON report. Files are written whole or not at all."""
+and the JSON report. Files are written beside their names and renamed when complete; a second
+signal keeps what they hold so far."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def dry_run(
                     pass
                 else:
                     line = {"id": address, "idProperty": "email", "properties": properties}
-                    print(json.dumps(line, ensure_ascii=False))
+                    print(json_line(line)[0])
             yield record
 
     result = hs.check_many(preview(records), email, definitions=definitions)
@@ -63,23 +64,70 @@ def dry_run(
     return result
 
 
-@contextlib.contextmanager
-def _replacing(path: str) -> Iterator[Any]:
-    """Writes ``path`` whole or not at all: into a file beside it, renamed at the end."""
-    temporary = f"{path}.{os.getpid()}.part"
-    PARTS.append(temporary)
+def json_line(row: Any) -> tuple[str, bool]:
+    """``row`` as one line of JSON, non-ASCII text as it is; text that is not valid Unicode
+    (a lone surrogate, what JavaScript writes when it cuts an emoji in two) cannot be written
+    as UTF-8, so such a row is written with ``\\u`` escapes instead, which read back as the
+    same text. Returns the line and whether it had to be escaped."""
+    line = json.dumps(row, ensure_ascii=False, default=str)
     try:
-        with open(temporary, "w", encoding="utf-8") as out:
-            yield out
-        os.replace(temporary, path)
-    finally:
-        PARTS.remove(temporary)
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(row, ensure_ascii=True, default=str), True
+    return line, False
+
+
+class _Part:
+    """A file being written beside its final name, renamed into place when complete. Each
+    line goes to the file as it is written (no buffer), so that a second signal, which ends
+    the process at once, keeps every line written so far (see :func:`keep_parts`)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.temporary = f"{path}.{os.getpid()}.part"
+        self.fd = os.open(self.temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+    def write(self, line: str) -> None:
+        os.write(self.fd, line.encode("utf-8", errors="backslashreplace") + b"\n")
+
+    def finish(self) -> None:
+        os.close(self.fd)
+        os.replace(self.temporary, self.path)
+
+    def abandon(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
         with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
+            os.remove(self.temporary)
 
 
-#: Files being written, removed if a second signal ends the process at once.
-PARTS: list[str] = []
+@contextlib.contextmanager
+def _replacing(path: str) -> Iterator[_Part]:
+    """Writes ``path`` whole, or (after a second signal) as far as it got: into a file beside
+    it, renamed at the end."""
+    part = _Part(path)
+    PARTS.append(part)
+    try:
+        yield part
+        part.finish()
+    finally:
+        PARTS.remove(part)
+        part.abandon()
+
+
+#: Files being written; a second signal, which ends the process at once, keeps what they hold.
+PARTS: list[_Part] = []
+
+
+def keep_parts(why: str) -> None:
+    """Puts every file being written in its place as far as it got, with a last line saying
+    where and why it stops. Called by the handler of a second signal, just before the
+    process ends; each line already written is whole (one write each)."""
+    for part in list(PARTS):
+        row = {ERROR_FIELDS[0]: "INCOMPLETE", ERROR_FIELDS[1]: f"this file ends here: {why}"}
+        with contextlib.suppress(OSError):
+            part.write(json.dumps(row))
+            part.finish()
 
 
 def write_failures(
@@ -89,10 +137,13 @@ def write_failures(
     failures: list[Any],
     read: int,
     stopped: str | None,
-) -> None:
+) -> tuple[int, int]:
     """Every failed record, and (when the run stopped) every record never read, with its
-    original content and the reason: running this file again completes the set."""
+    original content and the reason: running this file again completes the set. Returns how
+    many records the input holds, and how many rows had to be written with escapes."""
     by_index = {f.index: f for f in failures}
+    escaped = 0
+    index = -1
     with _replacing(path) as out, source.open(again=True) as records:
         try:
             for index, record in enumerate(records):
@@ -111,22 +162,49 @@ def write_failures(
                     row = {k: v for k, v in row.items() if v is not None}
                 row[ERROR_FIELDS[0]] = code
                 row[ERROR_FIELDS[1]] = message
-                out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+                line, was_escaped = json_line(row)
+                escaped += was_escaped
+                out.write(line)
         except InputError as e:
             # The input cannot be read past this point: say so where the records would be.
             row = {ERROR_FIELDS[0]: "UNREADABLE", ERROR_FIELDS[1]: f"not read: {e}"}
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(json_line(row)[0])
+    return index + 1, escaped
+
+
+def count_records(source: Source) -> int | None:
+    """How many records the input holds (read again from the start), None if it cannot be
+    read to the end."""
+    count = 0
+    try:
+        with source.open(again=True) as records:
+            for _ in records:
+                count += 1
+    except InputError:
+        return None
+    return count
 
 
 def write_report(
-    path: str, args: argparse.Namespace, result: Any, seconds: float, stopped: str | None
+    path: str,
+    args: argparse.Namespace,
+    result: Any,
+    seconds: float,
+    stopped: str | None,
+    in_input: int | None,
 ) -> None:
+    """The run as JSON. ``total`` counts the records of the input (``read`` of them were read
+    before the run stopped; the others are ``not_read``), so that the counts add up whatever
+    stopped the run; ``in_input`` is None when the input could not be read to its end."""
+    total = result.total if in_input is None else max(in_input, result.total)
     report = {
         "input": args.input,
         "stopped": stopped,
         "dry_run": args.dry_run,
         "fake": args.fake or args.demo,
-        "total": result.total,
+        "total": total,
+        "read": result.total,
+        "not_read": total - result.total,
         "created": result.created,
         "updated": result.updated,
         "failed": result.failed,
@@ -138,5 +216,6 @@ def write_report(
         ],
     }
     with _replacing(path) as out:
-        json.dump(report, out, indent=2)
-        out.write("\n")
+        # ASCII only: every text, whatever it holds, survives the trip.
+        for line in json.dumps(report, indent=2).splitlines():
+            out.write(line)

@@ -84,10 +84,9 @@ def _stop_on(signum: int, frame: object) -> None:
 
 
 def _exit_at_once(signum: int, frame: object) -> None:
-    """A second signal while the run shuts down: leave now, with no file half-written."""
-    for part in list(reports.PARTS):
-        with contextlib.suppress(OSError):
-            os.remove(part)
+    """A second signal while the run shuts down: leave now, keeping what the files being
+    written hold so far (their last line says where they stop)."""
+    reports.keep_parts(f"a second {signal.Signals(signum).name} ended the command while writing")
     os._exit(128 + signum)
 
 
@@ -135,12 +134,21 @@ def run(args: argparse.Namespace) -> int:
             else f"{PROG}: the run {stopped}; the summary above is what landed",
             file=sys.stderr,
         )
+    in_input: int | None = result.total
     if args.failures:
-        reports.write_failures(
+        in_input, escaped = reports.write_failures(
             args.failures, source, transform, list(result.failures), result.total, stopped
         )
+        if escaped:
+            print(
+                f"{PROG}: {escaped:,} rows of {args.failures} hold text that is not valid "
+                "Unicode (a lone surrogate); they are written with \\u escapes",
+                file=sys.stderr,
+            )
+    elif stopped is not None and args.report:
+        in_input = reports.count_records(source)
     if args.report:
-        reports.write_report(args.report, args, result, seconds, stopped)
+        reports.write_report(args.report, args, result, seconds, stopped, in_input)
     if status != EXIT_OK:
         return status
     return EXIT_FAILED if result.failed else EXIT_OK
@@ -189,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         # Airflow, Kubernetes, systemd and CI runners send) ends the run the same way.
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _stop_on)
+    # Text that is not valid Unicode (a lone surrogate in a JSON value) is shown escaped,
+    # never a reason for the command to fail.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     parser = make_parser()
 
     def one_line_error(message: str) -> NoReturn:

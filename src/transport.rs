@@ -375,7 +375,12 @@ fn tls_cause(err: &(dyn std::error::Error + 'static)) -> Option<String> {
                      certificate, or one from a private CA: pass ca_bundle= or set SSL_CERT_FILE)";
     Some(match tls {
         Tls::InvalidCertificate(c) => match c {
-            CertificateError::UnknownIssuer | CertificateError::BadSignature => {
+            // A self-signed certificate is checked against the trusted roots' keys: it fails
+            // as an unknown issuer, a bad signature or a signature no root's key can check.
+            CertificateError::UnknownIssuer
+            | CertificateError::BadSignature
+            | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+            | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
                 format!("the server's certificate {untrusted}")
             }
             CertificateError::Expired | CertificateError::ExpiredContext { .. } => {

@@ -136,3 +136,37 @@ def test_missing_or_bad_ca_bundle_is_a_clear_error(tmp_path: Path) -> None:
     empty.write_text("not a certificate\n")
     with pytest.raises(ValueError, match="holds no PEM certificate"):
         HubSpot("t", ca_bundle=empty)
+
+
+def test_a_self_signed_certificate_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    now = dt.datetime.now(dt.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(_name("localhost"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    with FakeHubSpot(ssl_context=context) as fake:
+        hs = HubSpot(fake.token, base_url=fake.url, backoff=0.01)
+        with pytest.raises(hu.TransportError) as info:
+            hs.create_or_update("ada@example.com")
+    message = str(info.value)
+    assert "self-signed" in message and "ca_bundle" in message, message
+    assert info.value.attempts == 1

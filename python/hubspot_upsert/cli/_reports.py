@@ -74,7 +74,12 @@ def json_line(row: Any) -> tuple[str, bool]:
         line.encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(row, ensure_ascii=True, default=str), True
-    return line, False
+    # Characters that some readers take for the end of a line (Python's splitlines, JavaScript)
+    # are escaped: they can stand only inside strings, where the escape reads back the same.
+    return line.translate(_LINE_BREAKS), False
+
+
+_LINE_BREAKS = {c: f"\\u{c:04x}" for c in (0x85, 0x2028, 0x2029)}
 
 
 class _Part:

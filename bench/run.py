@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import async_bench
 import bulk
 import peers
+import shared
 
 HERE = Path(__file__).resolve().parent
 
@@ -131,6 +132,8 @@ def main() -> None:
     latencies, mixes = bulk.real_hubspot(quick)
     concurrent = async_bench.concurrent(100 if quick else 1000, repeats)
     split = async_bench.hand_offs(200 if quick else 2000)
+    # 9: processes sharing one limit.
+    sharing_tables, sharing_targets = shared.render(shared.measure(quick))
 
     # 4: cold start; 5 and 6: memory and conversion.
     cold = {
@@ -143,7 +146,18 @@ def main() -> None:
     real_tables, real_targets = bulk.render_real(latencies, mixes)
     figures = Figures(single, threads, ours_bulk, peer_bulk, cold, memory, conversion)
     report = render(quick, figures, started)
-    report += render_tail(quick, real_tables, real_targets, concurrent, split)
+    report += render_tail(quick, real_tables, real_targets + sharing_targets, concurrent, split)
+    report += "\n".join(
+        [
+            "## 9. Processes sharing one app's limit",
+            "",
+            "Each process has a client of its own and knows nothing of the others but what "
+            "HubSpot's rate-limit headers and 429s tell it.",
+            "",
+            *sharing_tables,
+            "",
+        ]
+    )
     print(report)
     if not quick:
         Path(args.output).write_text(report)

@@ -129,7 +129,8 @@ impl Pacer {
         state.others_seen = true;
     }
 
-    /// A request went through: the share grows back by about one request per window.
+    /// A request went through: the share grows back by about a sixteenth of the limit per
+    /// window.
     pub fn succeeded(&self) {
         let mut state = self.lock();
         let (Some(share), Some(tightest)) =
@@ -137,8 +138,11 @@ impl Pacer {
         else {
             return;
         };
+        // A sixteenth of the limit per window's worth of answers (at least one request): a
+        // share cut while many programs ran grows back within a few windows once they finish.
         let own = share * tightest.max as f64;
-        let grown = (own + 1.0 / own.max(1.0)) / tightest.max as f64;
+        let step = (tightest.max as f64 / 16.0).max(1.0);
+        let grown = (own + step / own.max(1.0)) / tightest.max as f64;
         state.share = (grown < 1.0).then_some(grown);
     }
 
@@ -279,8 +283,19 @@ impl Pacer {
                 // Others share this app's limit: count their requests as sent now. More than a
                 // stray one or two (a request's arrival is only estimated) also means small
                 // bursts from now on.
-                if used > ours + (max as usize / 50).max(2) {
+                if used > ours + (max as usize / 50).max(2) && !state.others_seen {
                     state.others_seen = true;
+                    // When others first show up, take no more than this client's part of what
+                    // was used (and one more request): programs that each see room would
+                    // otherwise all fill it at once. The share grows back as answers come.
+                    let part = ((ours + 1) as f64 / used as f64).min(1.0);
+                    let floor = 1.0 / max.max(1) as f64;
+                    state.share = Some(state.share.unwrap_or(1.0).min(part).max(floor));
+                } else if used <= ours && state.others_seen {
+                    // Nobody else used the window: the others have finished. The whole limit
+                    // is this client's again (a 429 would halve it once more).
+                    state.others_seen = false;
+                    state.share = None;
                 }
                 for _ in ours..used {
                     let pos = state.sent.partition_point(|t| *t <= now);
@@ -387,11 +402,33 @@ mod tests {
                 secondly: None,
             },
         );
-        // Two more fit the window; with others about, they go in small bursts: one per eighth
-        // of the window (125 ms, plus the 20 ms margin).
-        assert_eq!(p.reserve(t).0, MS(145));
-        assert_eq!(p.reserve(t).0, MS(290));
+        // Others used 7 of the 8: this client takes its part of what was used, 2 of 8 (one
+        // more than its own, to grow by), so its 2 of the 10 are spent until the window rolls;
+        // then its requests go in small bursts, one per eighth of the window (125 ms, plus the
+        // 20 ms margin).
+        let waits: Vec<Duration> = (0..3).map(|_| p.reserve(t).0).collect();
+        assert_eq!(waits, [MS(1020), MS(1165), MS(2040)]);
+    }
+
+    #[test]
+    fn the_whole_limit_comes_back_when_the_others_have_finished() {
+        let p = Pacer::new(None);
+        let t = Instant::now();
+        let headers = |remaining| RateHeaders {
+            max: Some(10),
+            remaining: Some(remaining),
+            interval: Some(MS(1000)),
+            secondly: None,
+        };
+        p.reserve(t);
+        p.observe(t, t, headers(2)); // others used 7
         assert_eq!(p.reserve(t).0, MS(1020));
+        // Two windows later only this client's request counts: nobody else is left.
+        let later = t + MS(2500);
+        let (_, slot) = p.reserve(later);
+        p.observe(slot, slot, headers(9));
+        let waits: Vec<Duration> = (0..8).map(|_| p.reserve(later).0).collect();
+        assert!(waits.iter().all(|w| w.is_zero()), "{waits:?}");
     }
 
     #[test]

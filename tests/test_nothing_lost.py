@@ -339,3 +339,27 @@ def test_a_record_that_changes_its_address_is_reported_landed(fake: FakeHubSpot)
     assert (result.updated, result.failed) == (1, 0)
     assert fake.contact("new@example.com") is not None
     assert fake.contact("old@example.com") is None
+
+
+def test_a_stop_by_the_callers_code_waits_for_the_answers_in_flight() -> None:
+    """A progress callback that raises stops the run, but the batches already sent are
+    answered first: the partial result says exactly what is at HubSpot, and every other
+    record fails NOT_SENT (safe to send again)."""
+    with FakeHubSpot(latency=0.3) as fake:
+        hs = HubSpot(fake.token, base_url=fake.url)
+
+        def progress(done: int, total: int | None) -> None:
+            if done >= 300:
+                raise RuntimeError("the notebook cell was stopped")
+
+        rows = [{"email": f"s{i}@example.com"} for i in range(5_000)]
+        with pytest.raises(RuntimeError, match="the notebook cell was stopped") as info:
+            hs.create_or_update_many(rows, progress=progress, max_in_flight=8)
+        partial = info.value.bulk_result  # type: ignore[attr-defined]
+        landed = {o.email for o in partial if not isinstance(o, hu.RecordError)}
+        assert landed == set(fake.contacts)
+        assert len(landed) > 300  # batches in flight when it raised were answered too
+        assert partial.created + partial.failed == partial.total == len(partial)
+        assert {f.code for f in partial.failures} == {"NOT_SENT"}
+        for failure in partial.failures:
+            assert failure.email not in fake.contacts

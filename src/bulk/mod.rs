@@ -58,8 +58,10 @@ impl Source for Prefetched<'_> {
     }
 }
 
+/// A batch's answer.
+pub type Answer = (BatchId, Result<Reply>);
 /// Where a batch's answer goes.
-pub type Done = mpsc::Sender<(BatchId, Result<Reply>)>;
+pub type Done = mpsc::Sender<Answer>;
 
 /// Why a batch cannot go now.
 #[derive(Debug)]
@@ -77,6 +79,9 @@ pub trait Sender {
     fn send(&self, id: BatchId, body: Vec<u8>, slot: Instant, done: Done);
     /// Abandons every request in flight.
     fn cancel_all(&self);
+    /// How long a stop that is not a signal waits for the answers of batches in flight (the
+    /// client's request timeout).
+    fn patience(&self) -> Duration;
 }
 
 /// Runs a bulk upsert to the end, or until a failure of the whole run (returned; every record
@@ -88,7 +93,7 @@ pub fn run(
     sink: &mut dyn Sink,
     hooks: &dyn Hooks,
 ) -> Result<()> {
-    let (done_tx, done_rx) = mpsc::channel::<(BatchId, Result<Reply>)>();
+    let (done_tx, done_rx) = mpsc::channel::<Answer>();
     let mut run = Run {
         planner,
         sender,
@@ -99,10 +104,14 @@ pub fn run(
     let mut last_check = Instant::now();
     loop {
         if let Err(e) = run.read_ahead(source) {
+            run.settle_if_stopped(&e, &done_rx, hooks);
             return run.abort("the input failed", e);
         }
         let wait = run.send_ready(&done_tx);
-        run.deliver()?;
+        if let Err(e) = run.deliver() {
+            run.settle_if_stopped(&e, &done_rx, hooks);
+            return run.abort("the run was stopped", e);
+        }
         if let Some(end) = run.ended() {
             return end;
         }
@@ -122,7 +131,10 @@ pub fn run(
         if let Ok((id, answer)) = got {
             let failed = run.planner.on_answer(id, answer);
             // Outcomes go out as soon as they are known, before more input is read.
-            run.deliver()?;
+            if let Err(e) = run.deliver() {
+                run.settle_if_stopped(&e, &done_rx, hooks);
+                return run.abort("the run was stopped", e);
+            }
             if let Some(error) = failed {
                 // The whole error (it may quote HubSpot's text) only at DEBUG.
                 if hooks.enabled(Level::Warning) {
@@ -196,10 +208,34 @@ impl Run<'_> {
 
     /// Hands the outcomes decided so far to the sink; the sink refusing stops the run.
     fn deliver(&mut self) -> Result<()> {
-        match self.sink.take(self.planner.take_outcomes()) {
-            Ok(()) => Ok(()),
-            Err(e) => self.abort("the run was stopped", e),
+        self.sink.take(self.planner.take_outcomes())
+    }
+
+    /// When the caller's own code stopped the run (not a signal), waits for the answers of
+    /// the batches in flight, at most the sender's patience, so that their records end landed
+    /// or refused rather than "may have been applied". Nothing more is sent; a signal meanwhile
+    /// cuts the wait short.
+    fn settle_if_stopped(&mut self, why: &Error, done: &mpsc::Receiver<Answer>, hooks: &dyn Hooks) {
+        if !matches!(why, Error::Stopped) {
+            return;
         }
+        let until = Instant::now() + self.sender.patience();
+        while self.planner.in_flight() > 0 {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match done.recv_timeout(left.min(SLICE)) {
+                Ok((id, answer)) => {
+                    // A failure of the whole run changes nothing now: the run ends anyway.
+                    let _ = self.planner.on_answer(id, answer);
+                }
+                Err(RecvTimeoutError::Timeout) if hooks.check().is_ok() => {}
+                Err(_) => break,
+            }
+        }
+        // The sink already refused once: what it is given now is kept, not reported.
+        let _ = self.sink.take(self.planner.take_outcomes());
     }
 
     /// How the run ends, once nothing is in flight: done, or its failure (every record not

@@ -137,6 +137,9 @@ impl Sender for Scripted {
         done.send((id, self.answer(&body))).unwrap();
     }
     fn cancel_all(&self) {}
+    fn patience(&self) -> Duration {
+        Duration::from_secs(1)
+    }
 }
 
 fn records(n: usize, f: impl Fn(usize) -> Vec<(&'static str, String)>) -> Vec<(usize, BatchInput)> {

@@ -93,6 +93,10 @@ impl bulk::Sender for BatchSender {
         }
     }
 
+    fn patience(&self) -> std::time::Duration {
+        self.client.timeout
+    }
+
     fn send(&self, id: BatchId, body: Vec<u8>, slot: Instant, done: bulk::Done) {
         let (client, http, url, log) = (
             self.client.clone(),

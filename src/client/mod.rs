@@ -79,6 +79,8 @@ pub struct Client {
     /// Never shown: cleared from every answer's text before anything quotes it.
     token: String,
     retry: RetryPolicy,
+    /// One attempt's limit: how long a run stopped by the caller's code waits for answers.
+    timeout: Duration,
     pacer: Pacer,
     transports: Transports,
     definitions: Mutex<definitions::Definitions>,
@@ -167,6 +169,7 @@ impl Client {
             token: token.to_owned(),
             base_url,
             retry: config.retry,
+            timeout: config.timeout,
             pacer: Pacer::new(config.rate_limit),
             transports: Transports::new(Settings {
                 headers,

@@ -13,6 +13,9 @@
 //!  ├── Unanswered     a record in flight when the run stopped          (Python: TransportError)
 //!  ├── Interrupted    the caller's hooks stopped a wait                (Python: the signal
 //!  │                  handler's own exception, unchanged)
+//!  ├── Stopped        the caller's own code (the input, a progress     (Python: that code's
+//!  │                  callback) raised: the run ends once the answers  exception, unchanged)
+//!  │                  of batches in flight are in
 //!  └── Internal       a bug: a panic caught at the boundary            (Python: HubSpotError)
 //! ```
 //!
@@ -61,6 +64,10 @@ pub enum Error {
     Unanswered { why: String },
     #[error("interrupted")]
     Interrupted,
+    /// The caller's own code raised (the binding keeps its exception). Unlike a signal, this
+    /// stop waits (bounded) for the answers of batches already sent, so their outcomes are known.
+    #[error("stopped by the caller's code")]
+    Stopped,
     #[error("internal error in hubspot_upsert ({0}); please report it")]
     Internal(String),
 }

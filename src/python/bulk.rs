@@ -78,11 +78,12 @@ impl Source for PySource<'_> {
                     Some(Ok(record)) => record,
                     Some(Err(e)) => {
                         // The input failed, or a signal handler raised while it was read.
+                        let failed = stopped_by(py, &e);
                         store.stop = Some(e);
                         return Chunk {
                             records,
                             done: false,
-                            failed: Some(Error::Interrupted),
+                            failed: Some(failed),
                         };
                     }
                 };
@@ -118,6 +119,17 @@ impl Source for PySource<'_> {
                 failed: None,
             }
         })
+    }
+}
+
+/// How the caller's own exception stops a run: an `Exception` (the input failed, a progress
+/// callback raised) waits for the answers in flight; anything else (`KeyboardInterrupt`, a
+/// signal handler's own exception) stops it at once.
+fn stopped_by(py: Python<'_>, e: &PyErr) -> Error {
+    if e.is_instance_of::<PyException>(py) {
+        Error::Stopped
+    } else {
+        Error::Interrupted
     }
 }
 
@@ -160,9 +172,16 @@ impl Sink for PySink<'_> {
                     store.put(o.index, stored);
                 }
             }
+            let store = lock(self.store);
+            if store.stop.is_some() {
+                // The callback raised already: what comes now is kept, not reported.
+                return Ok(());
+            }
+            drop(store);
             self.report(py).map_err(|e| {
+                let failed = stopped_by(py, &e);
                 lock(self.store).stop = Some(e);
-                Error::Interrupted
+                failed
             })
         })
     }
@@ -286,7 +305,7 @@ impl<'a, 'py> Run<'a, 'py> {
         });
         let ended = match ran {
             Ok(Ok(())) => sink.report(py).err(),
-            Ok(Err(Error::Interrupted)) => Some(
+            Ok(Err(Error::Interrupted | Error::Stopped)) => Some(
                 lock(&store)
                     .stop
                     .take()

@@ -128,7 +128,9 @@ fn build(py: Python<'_>, error: Error) -> PyResult<PyErr> {
             )
         }
         Error::Internal(what) => return Ok(internal(py, &what)),
-        Error::Interrupted => return Ok(internal(py, "an interrupt without its exception")),
+        Error::Interrupted | Error::Stopped => {
+            return Ok(internal(py, "an interrupt without its exception"))
+        }
     };
     Ok(PyErr::from_value(cls.call((message,), Some(&kwargs))?))
 }

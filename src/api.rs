@@ -206,22 +206,20 @@ pub fn properties_url(base_url: &str, version: &ApiVersion) -> String {
 }
 
 /// `{"inputs":[{"id":email,"idProperty":"email","objectWriteTraceId":trace,"properties":{...}},...]}`.
-/// The email goes as the `email` property too (unless the input changes it), so that results
-/// name it; `objectWriteTraceId` is what results are matched by.
+/// `objectWriteTraceId` is what results are matched by. The email is never added as the `email`
+/// property: where the id matches a contact through one of its additional addresses, that would
+/// make it the contact's primary one. Only a record that sets `email` itself sends it.
 pub fn v3_batch_upsert_body<'a>(
     inputs: impl IntoIterator<Item = (&'a str, &'a BatchInput)>,
 ) -> Vec<u8> {
     let list: Vec<Json> = inputs
         .into_iter()
         .map(|(trace, input)| {
-            let mut properties: serde_json::Map<String, Json> = input
+            let properties: serde_json::Map<String, Json> = input
                 .properties
                 .iter()
                 .map(|(k, v)| (k.clone(), Json::String(v.clone())))
                 .collect();
-            properties
-                .entry("email")
-                .or_insert_with(|| Json::String(input.email.clone()));
             json!({
                 "id": input.email,
                 "idProperty": "email",
@@ -231,6 +229,37 @@ pub fn v3_batch_upsert_body<'a>(
         })
         .collect();
     serde_json::to_vec(&json!({ "inputs": list })).expect("strings always serialise")
+}
+
+/// The per-input errors of a 200 or 207 answer (`errors[]`: HubSpot's 2026-03 batch upsert
+/// may answer 207 with them, 2026-09 puts them in its 200 answer), each with the
+/// `objectWriteTraceId` of the input it is about, when it says, and the error itself as JSON
+/// text of the shape of a 400's body (a `category`, a `message`, nested `errors[]` with their
+/// codes and `context.propertyName`).
+pub fn input_errors(body: &[u8]) -> Vec<(Option<String>, Vec<u8>)> {
+    let Ok(json) = serde_json::from_slice::<Json>(body) else {
+        return Vec::new();
+    };
+    let Some(errors) = json.get("errors").and_then(Json::as_array) else {
+        return Vec::new();
+    };
+    errors
+        .iter()
+        .filter(|e| e.is_object())
+        .map(|e| {
+            let trace = e
+                .get("context")
+                .and_then(|c| c.get("objectWriteTraceId"))
+                .and_then(|t| t.as_array().and_then(|a| a.first()).or(Some(t)))
+                .and_then(|t| match t {
+                    Json::String(s) => Some(s.clone()),
+                    Json::Number(n) => Some(n.to_string()),
+                    _ => None,
+                });
+            let text = serde_json::to_vec(e).unwrap_or_default();
+            (trace, text)
+        })
+        .collect()
 }
 
 /// Reads the `results` of a 200 or 207 answer; `None` when the answer is not of that shape.
@@ -279,7 +308,7 @@ mod batch_tests {
         assert_eq!(
             String::from_utf8(v3_batch_upsert_body([("0", &a), ("7", &b)])).unwrap(),
             concat!(
-                r#"{"inputs":[{"id":"a@x.io","idProperty":"email","objectWriteTraceId":"0","properties":{"email":"a@x.io","firstname":"A"}},"#,
+                r#"{"inputs":[{"id":"a@x.io","idProperty":"email","objectWriteTraceId":"0","properties":{"firstname":"A"}},"#,
                 r#"{"id":"b@x.io","idProperty":"email","objectWriteTraceId":"7","properties":{"email":"new-b@x.io"}}]}"#
             )
         );
@@ -346,6 +375,19 @@ mod batch_tests {
             ]
         );
         assert_eq!(parse_v3_batch(br#"{"results":[{"id":"x"}]}"#), None);
+        // A partial answer: its errors, each with the trace id of its input.
+        let partial = br#"{"status":"COMPLETE","results":[],"numErrors":2,"errors":[
+            {"status":"error","category":"VALIDATION_ERROR","message":"bad","context":{"objectWriteTraceId":["3"]},
+             "errors":[{"code":"INVALID_OPTION","message":"x","context":{"propertyName":["lifecyclestage"]}}]},
+            {"status":"error","category":"VALIDATION_ERROR","message":"no trace"}]}"#;
+        let errors = input_errors(partial);
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].0.as_deref(), Some("3"));
+        assert_eq!(errors[1].0, None);
+        let first = crate::error::ApiError::from_response(400, None, &errors[0].1);
+        assert_eq!(first.errors[0].code.as_deref(), Some("INVALID_OPTION"));
+        assert_eq!(first.errors[0].name.as_deref(), Some("lifecyclestage"));
+        assert!(input_errors(br#"{"results":[]}"#).is_empty());
         assert_eq!(parse_v3_batch(br#"{"status":"COMPLETE"}"#), None);
     }
 }

@@ -20,6 +20,9 @@ pub enum Kind {
     DateTime,
     /// The option values (not labels) a value, or each `;`-separated part of it, must be one of.
     Enumeration(Vec<String>),
+    /// An enumeration whose options live elsewhere (`externalOptions`: the owner, pipeline
+    /// stages): its definition lists none, so values go to HubSpot unchecked.
+    External,
 }
 
 /// One property definition.
@@ -75,6 +78,20 @@ fn is_iso_datetime(text: &str) -> bool {
     text.len() > 11 && is_iso_date(&text[..10]) && text.as_bytes()[10] == b'T'
 }
 
+/// An ISO 8601 date-time at midnight UTC (`2020-02-29T00:00:00.000Z`), which a date property
+/// takes like its date.
+fn is_iso_midnight(text: &str) -> bool {
+    if !is_iso_datetime(text) {
+        return false;
+    }
+    let time = &text[11..];
+    let zone_at = time.find(['Z', 'z', '+', '-']).unwrap_or(time.len());
+    let (clock, zone) = time.split_at(zone_at);
+    clock.bytes().all(|b| b == b'0' || b == b':' || b == b'.')
+        && clock.bytes().any(|b| b == b'0')
+        && matches!(zone, "" | "Z" | "z" | "+00:00" | "-00:00" | "+0000" | "+00")
+}
+
 const DAY_MS: i128 = 86_400_000;
 
 impl Schema {
@@ -96,11 +113,14 @@ impl Schema {
                     })
                     .unwrap_or_default()
             };
+            let external = p.get("externalOptions").and_then(Json::as_bool) == Some(true)
+                || p.get("referencedObjectType").is_some_and(|r| !r.is_null());
             let kind = match str_at(p, "type").unwrap_or("string") {
                 "number" => Kind::Number,
                 "bool" => Kind::Bool,
                 "date" => Kind::Date,
                 "datetime" => Kind::DateTime,
+                "enumeration" if external => Kind::External,
                 "enumeration" => Kind::Enumeration(options()),
                 _ => Kind::Text,
             };
@@ -179,7 +199,7 @@ impl Schema {
             return None; // clears the property, whatever its type
         }
         match &property.kind {
-            Kind::Text => None,
+            Kind::Text | Kind::External => None,
             Kind::Number if is_number(value) => None,
             Kind::Number => refuse(
                 "INVALID_INTEGER",
@@ -190,7 +210,7 @@ impl Schema {
                 "INVALID_OPTION",
                 format!("'{value}' is not one of the allowed options of '{name}': true, false"),
             ),
-            Kind::Date if is_iso_date(value) => None,
+            Kind::Date if is_iso_date(value) || is_iso_midnight(value) => None,
             Kind::Date if is_integer(value) => match value.parse::<i128>() {
                 Ok(ms) if ms % DAY_MS == 0 => None,
                 _ => refuse(
@@ -244,7 +264,9 @@ mod tests {
             {"name":"seen","type":"datetime"},
             {"name":"lifecyclestage","type":"enumeration","options":[{"label":"Lead","value":"lead"},{"label":"Customer","value":"customer"}]},
             {"name":"hs_object_id","type":"number","calculated":false,"modificationMetadata":{"readOnlyValue":true}},
-            {"name":"days_to_close","type":"number","calculated":true}
+            {"name":"days_to_close","type":"number","calculated":true},
+            {"name":"hubspot_owner_id","type":"enumeration","fieldType":"select","options":[],"externalOptions":true,"referencedObjectType":"OWNER"},
+            {"name":"stage","type":"enumeration","options":[],"referencedObjectType":"PIPELINE_STAGE"}
             ]}"#,
         )
         .unwrap()
@@ -275,6 +297,11 @@ mod tests {
             ("born", "2024-08-15", None),
             ("born", "1723741753648", Some("INVALID_DATE")),
             ("born", "15/08/2024", Some("INVALID_DATE")),
+            ("born", "2020-02-29T00:00:00.000Z", None),
+            ("born", "2020-02-29T00:00:00+00:00", None),
+            ("born", "2020-02-29T03:30:17.000Z", Some("INVALID_DATE")),
+            ("born", "2020-02-29T00:00:00+02:00", Some("INVALID_DATE")),
+            ("seen", "2020-02-29", None),
             ("seen", "1723741753648", None),
             ("seen", "2024-08-15T17:09:13.648Z", None),
             ("seen", "yesterday", Some("INVALID_DATE")),
@@ -283,6 +310,9 @@ mod tests {
             ("lifecyclestage", "bogus", Some("INVALID_OPTION")),
             ("lifecyclestage", ";customer", None),
             ("lifecyclestage", "lead;bogus", Some("INVALID_OPTION")),
+            // Options that live elsewhere (owners, pipeline stages): HubSpot checks them.
+            ("hubspot_owner_id", "12345", None),
+            ("stage", "appointmentscheduled", None),
         ];
         for (name, value, want) in cases {
             assert_eq!(code(name, value).as_deref(), *want, "{name} = {value:?}");

@@ -18,9 +18,12 @@ impl Client {
                 vid: r.vid,
                 is_new: r.is_new,
             });
-        if outcome.is_none() && answer.status == 207 {
-            let mut e = ApiError::from_response(400, answer.correlation_id.clone(), &answer.body);
-            e.status = 207;
+        // A partial answer (a 207, or 2026-09's 200 with `errors`) that refused the input.
+        let refused = api::input_errors(&answer.body).into_iter().next();
+        if outcome.is_none() && (answer.status == 207 || refused.is_some()) {
+            let body = refused.map_or_else(|| answer.body.clone(), |(_, error)| error);
+            let mut e = ApiError::from_response(400, answer.correlation_id.clone(), &body);
+            e.status = answer.status;
             return Err(e.into());
         }
         Ok((outcome, answer))

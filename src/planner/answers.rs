@@ -72,6 +72,10 @@ impl Planner {
         if missing.is_empty() {
             return None;
         }
+        let missing = self.refused_inputs(missing, &reply);
+        if missing.is_empty() {
+            return None;
+        }
         // A 207 lists why it left inputs out: read it as the 400 it stands for.
         let mut e = ApiError::from_response(400, reply.correlation_id.clone(), &reply.body);
         e.status = reply.status;
@@ -92,6 +96,32 @@ impl Planner {
             });
         }
         None
+    }
+
+    /// The inputs a partial answer (a 207, or a 200 with `errors`) refused by name, through
+    /// the `objectWriteTraceId` of each error: each is read as a batch of one that HubSpot
+    /// refused with that error (its cause learned for later batches). Returns the entries no
+    /// error names.
+    fn refused_inputs(&mut self, missing: Vec<Entry>, reply: &Reply) -> Vec<Entry> {
+        let errors: HashMap<String, Vec<u8>> = api::input_errors(&reply.body)
+            .into_iter()
+            .filter_map(|(trace, error)| Some((trace?, error)))
+            .collect();
+        if errors.is_empty() {
+            return missing;
+        }
+        let mut rest = Vec::new();
+        for entry in missing {
+            match errors.get(&entry.members[0].to_string()) {
+                Some(error) => {
+                    let mut e = ApiError::from_response(400, reply.correlation_id.clone(), error);
+                    e.status = reply.status;
+                    self.rejected(vec![entry], e);
+                }
+                None => rest.push(entry),
+            }
+        }
+        rest
     }
 
     /// A batch HubSpot refused as a whole: learn what its error names, fail the records that

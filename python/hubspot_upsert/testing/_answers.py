@@ -102,6 +102,26 @@ def v3_validation_error(errors: list[dict[str, Any]], correlation_id: str) -> Re
     return Reply(400, v3_error(message, correlation_id, errors=errors))
 
 
+def input_error(
+    trace: Any, found: list[tuple[str, str, str]], correlation_id: str
+) -> dict[str, Any]:
+    """One refused input of a partial answer (a 207, or a 200 with ``errors``): HubSpot's
+    ``StandardError``, its input named by ``context.objectWriteTraceId``."""
+    errors = [
+        {"message": message, "code": code, "context": {"propertyName": [name]}}
+        for name, code, message in found
+    ]
+    legacy = [{"isValid": False, "message": m, "error": c, "name": n} for n, c, m in found]
+    return {
+        "status": "error",
+        "category": "VALIDATION_ERROR",
+        "message": f"Property values were not valid: {json.dumps(legacy)}",
+        "correlationId": correlation_id,
+        "context": {"objectWriteTraceId": [] if trace is None else [str(trace)]},
+        "errors": errors,
+    }
+
+
 def v1_conflict(vid: int, email: str, new_style: bool, correlation_id: str) -> dict[str, Any]:
     """The v1 409 body for an address contact ``vid`` already has."""
     now = int(time.time() * 1000)

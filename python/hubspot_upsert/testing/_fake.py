@@ -78,6 +78,10 @@ class FakeHubSpot(Portal):
         name_all_errors: bool = False,
         properties_scope: bool = True,
         retry_after: float | None = None,
+        owners: Iterable[str | int] = ("101", "102", "103"),
+        partial_answers: bool = False,
+        required_on_create: Iterable[str] = (),
+        conditional_rules: Iterable[tuple[str, str, str]] = (),
     ) -> None:
         if conflict_style not in ("new", "old"):
             raise ValueError(f"conflict_style must be 'new' or 'old', got {conflict_style!r}")
@@ -95,6 +99,10 @@ class FakeHubSpot(Portal):
         self.name_all_errors = name_all_errors
         self.properties_scope = properties_scope
         self.retry_after = retry_after
+        self.owners = frozenset(str(o) for o in owners)
+        self.partial_answers = partial_answers
+        self.required_on_create = tuple(required_on_create)
+        self.conditional_rules = tuple(tuple(r) for r in conditional_rules)  # type: ignore[misc]
         schema = dict(STANDARD_PROPERTIES if properties is None else properties)
         self._open({**schema, **(extra_properties or {})})
         self._server = HttpServer(

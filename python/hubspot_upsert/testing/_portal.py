@@ -8,7 +8,6 @@ checks are in ``_rules.py``, the bodies it answers with in ``_answers.py``, the 
 from __future__ import annotations
 
 import collections
-import itertools
 import re
 import threading
 import time
@@ -20,19 +19,24 @@ from urllib.parse import unquote_to_bytes
 from . import _answers as answers
 from . import _rules as rules
 from ._answers import Reply
+from ._contacts import ContactBook
 from ._records import Contact, ReceivedRequest, ScriptedResponse, StoredContact
 from ._rules import PropertyType
 
 V1_UPSERT_PREFIX = "/contacts/v1/contact/createOrUpdate/email/"
 #: HubSpot's date versions the fake serves; other dates answer 404, as HubSpot does.
 API_VERSIONS = ("2026-03", "2026-09")
-# v3, and HubSpot's date-versioned successor of the same shape (/crm/objects/2026-03/...).
+# v3, and HubSpot's date-versioned successor of the same shape (/crm/objects/2026-03/...),
+# which also takes the object type id (0-1: contacts).
 _V3_BATCH_PATH = re.compile(
-    r"/crm/(?:v3/objects|objects/(?P<date>\d{4}-\d{2}))/contacts/batch/upsert/?\Z"
+    r"/crm/(?:v3/objects/contacts|objects/(?P<date>\d{4}-\d{2})/(?:contacts|0-1))"
+    r"/batch/upsert/?\Z"
 )
 _PROPERTIES_PATH = re.compile(
-    r"/crm/(?:v3/properties|properties/(?P<date>\d{4}-\d{2}))/contacts/?\Z"
+    r"/crm/(?:v3/properties/contacts|properties/(?P<date>\d{4}-\d{2})/(?:contacts|0-1))/?\Z"
 )
+#: The first date version that enforces the portal's validation rules on writes.
+RULES_FROM = "2026-09"
 
 
 class Portal:
@@ -47,6 +51,10 @@ class Portal:
     name_all_errors: bool
     properties_scope: bool
     retry_after: float | None
+    owners: frozenset[str]
+    partial_answers: bool
+    required_on_create: tuple[str, ...]
+    conditional_rules: tuple[tuple[str, str, str], ...]
     _expired: frozenset[str]
     _readonly: frozenset[str]
     _new_conflicts: bool
@@ -62,8 +70,7 @@ class Portal:
         self._reset_state()
 
     def _reset_state(self) -> None:
-        self._contacts: dict[str, Contact] = {}
-        self._vids = itertools.count(self._first_vid)
+        self._book = ContactBook(self._first_vid)
         self._requests: list[ReceivedRequest] = []
         self._request_count = 0
         self._status_counts: collections.Counter[int] = collections.Counter()
@@ -93,14 +100,12 @@ class Portal:
     def contacts(self) -> dict[str, StoredContact]:
         """A snapshot of the stored contacts, keyed by lower-case email."""
         with self._lock:
-            return {
-                key: StoredContact(c.vid, dict(c.properties)) for key, c in self._contacts.items()
-            }
+            return {key: StoredContact(c.vid, dict(c.properties)) for key, c in self._book}
 
     def contact(self, email: str) -> StoredContact | None:
-        """The stored contact with this email (any case), or None."""
+        """The stored contact with this email (any case; primary or additional), or None."""
         with self._lock:
-            c = self._contacts.get(email.lower())
+            c = self._book.find(email)
             return None if c is None else StoredContact(c.vid, dict(c.properties))
 
     @property
@@ -249,7 +254,8 @@ class Portal:
             raise Reply(404, answers.error_body("resource not found", correlation_id))
         if _V3_BATCH_PATH.match(path):
             _allow(method, "POST", correlation_id)
-            return self._v3_batch_upsert(body, correlation_id)
+            date = route.group("date") if route else None
+            return self._v3_batch_upsert(body, correlation_id, date)
         if _PROPERTIES_PATH.match(path):
             _allow(method, "GET", correlation_id)
             if not self.properties_scope:
@@ -263,84 +269,86 @@ class Portal:
 
     def _v1_upsert(self, path_email: str, body: bytes, correlation_id: str) -> tuple[int, Any]:
         values = rules.v1_values(rules.parse_json(body, correlation_id), correlation_id)
-        found = rules.problems(self._schema, self.strict_properties, path_email, values)
+        found = rules.problems(
+            self._schema, self.strict_properties, path_email, values, self.owners
+        )
         if found:
             raise answers.v1_validation_error(found, correlation_id)
-        key = path_email.lower()
-        new_email = values.get("email", "").lower() or key
         with self._lock:
-            contact = self._contacts.get(key)
-            owner = self._contacts.get(new_email)
-            if new_email != key and owner is not None and owner is not contact:
+            owner = self._book.clash(path_email, values)
+            if owner is not None:
                 email = owner.properties["email"]
                 conflict = answers.v1_conflict(
                     owner.vid, email, self._new_conflicts, correlation_id
                 )
                 raise Reply(409, conflict)
-            contact, is_new = self._store(path_email, values)
+            contact, is_new = self._book.store(path_email, values, self._schema)
         return 200, {"vid": contact.vid, "isNew": is_new}
 
-    def _store(self, email: str, values: Mapping[str, str]) -> tuple[Contact, bool]:
-        """Creates or updates the contact with this email, moving it when the values change its
-        address (with the lock held)."""
-        key = email.lower()
-        contact = self._contacts.get(key)
-        now = str(int(time.time() * 1000))
-        is_new = contact is None
-        if contact is None:
-            contact = Contact(next(self._vids), {"email": email, "createdate": now})
-            self._contacts[key] = contact
-        for name, value in values.items():
-            if value == "":
-                if name != "email":
-                    contact.properties.pop(name, None)
-            elif value.startswith(";") and not isinstance(self._schema.get(name, ""), str):
-                old = contact.properties.get(name, "")
-                contact.properties[name] = ";".join(filter(None, [old, value[1:]]))
-            else:
-                contact.properties[name] = value
-        contact.properties["lastmodifieddate"] = now
-        new_key = values.get("email", "").lower() or key
-        if new_key != key:
-            del self._contacts[key]
-            self._contacts[new_key] = contact
-        return contact, is_new
+    def _input_problems(
+        self, email: str, props: Mapping[str, str], date: str | None
+    ) -> list[tuple[str, str, str]]:
+        """What HubSpot refuses in one input: its values, then (from 2026-09 on) the portal's
+        validation rules, which need the contact as stored (with the lock held)."""
+        found = rules.problems(self._schema, self.strict_properties, email, props, self.owners)
+        if found or date is None or date < RULES_FROM:
+            return found
+        existing = self._book.find(email)
+        return rules.rule_problems(
+            self.required_on_create,
+            self.conditional_rules,
+            None if existing is None else existing.properties,
+            props,
+        )
 
-    def _v3_batch_upsert(self, body: bytes, correlation_id: str) -> tuple[int, Any]:
+    def _v3_batch_upsert(
+        self, body: bytes, correlation_id: str, date: str | None
+    ) -> tuple[int, Any]:
         parsed = rules.v3_inputs(rules.parse_json(body, correlation_id), correlation_id)
-        errors = [
-            {"message": message, "code": code, "context": {"propertyName": [name]}}
-            for email, props, _ in parsed
-            for name, code, message in rules.problems(
-                self._schema, self.strict_properties, email, props
-            )
-        ]
-        if errors:
-            # HubSpot may name only the first bad input.
-            raise answers.v3_validation_error(
-                errors if self.name_all_errors else errors[:1], correlation_id
-            )
         started = answers.iso_now()
         with self._lock:
-            for email, props, _ in parsed:
-                key, new_email = email.lower(), props.get("email", email).lower()
-                owner = self._contacts.get(new_email)
-                if new_email != key and owner is not None and owner is not self._contacts.get(key):
+            refused = {
+                i: found
+                for i, (email, props, _) in enumerate(parsed)
+                if (found := self._input_problems(email, props, date))
+            }
+            if refused and not self.partial_answers:
+                errors = [
+                    {"message": message, "code": code, "context": {"propertyName": [name]}}
+                    for found in refused.values()
+                    for name, code, message in found
+                ]
+                # HubSpot may name only the first bad input.
+                raise answers.v3_validation_error(
+                    errors if self.name_all_errors else errors[:1], correlation_id
+                )
+            good = [p for i, p in enumerate(parsed) if i not in refused]
+            for email, props, _ in good:
+                owner = self._book.clash(email, props)
+                if owner is not None:
                     # The batch answer's shape: the existing contact's id in the message only.
                     message = f"Contact already exists. Existing ID: {owner.vid}"
                     raise Reply(409, answers.v3_error(message, correlation_id, category="CONFLICT"))
             results = [
-                _v3_result(*self._store(email, props), props, trace)
-                for email, props, trace in parsed
+                _v3_result(*self._book.store(email, props, self._schema), props, trace)
+                for email, props, trace in good
             ]
         # HubSpot does not promise input order; neither does the fake.
         results.reverse()
-        return 200, {
+        answer: dict[str, Any] = {
             "status": "COMPLETE",
             "results": results,
             "startedAt": started,
             "completedAt": answers.iso_now(),
         }
+        if not refused:
+            return 200, answer
+        # A partial answer: 207 on v3 and 2026-03; from 2026-09 the errors are in the 200.
+        answer["numErrors"] = len(refused)
+        answer["errors"] = [
+            answers.input_error(parsed[i][2], found, correlation_id) for i, found in refused.items()
+        ]
+        return (200 if date is not None and date >= RULES_FROM else 207), answer
 
 
 def _allow(method: str, allowed: str, correlation_id: str) -> None:

@@ -6,16 +6,20 @@ them and answers with the bodies of ``_answers.py``.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, timezone
+from importlib import resources
 from typing import Any
 
 from . import _answers as answers
 from ._answers import Reply
 
-#: A property type: "string", "number", "bool", "date", "datetime", or a sequence of the
-#: allowed option values of an enumeration (several may be sent joined with ";").
+#: A property type: "string", "number", "bool", "date", "datetime", "owner" (an enumeration
+#: whose options live elsewhere: the portal's owners, as ``hubspot_owner_id``), or a sequence of
+#: the allowed option values of an enumeration (several may be sent joined with ";").
 PropertyType = str | Sequence[str]
 
 #: Properties HubSpot sets itself: every portal has them, and writes to them are refused.
@@ -47,6 +51,7 @@ STANDARD_PROPERTIES: Mapping[str, PropertyType] = {
     "date_of_birth": "string",
     "annualrevenue": "number",
     "closedate": "datetime",
+    "hubspot_owner_id": "owner",
     "lifecyclestage": (
         "subscriber",
         "lead",
@@ -69,30 +74,13 @@ STANDARD_PROPERTIES: Mapping[str, PropertyType] = {
     ),
 }
 
-TYPES = frozenset({"string", "number", "bool", "date", "datetime"})
+TYPES = frozenset({"string", "number", "bool", "date", "datetime", "owner"})
 _NUMBER = re.compile(r"-?\d+(\.\d+)?\Z")
 _INTEGER = re.compile(r"-?\d+\Z")
 # HubSpot's check, roughly: no quoted local part, no white space, a domain ending in a real
 # top-level domain (IDN domains and TLDs included).
 _EMAIL = re.compile(
     r'[^@\s"(),:;<>\[\]\\]+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+([^\W\d_]{2,}|xn--[a-z0-9-]+)\Z'
-)
-# The country-code TLDs (ISO 3166) and the generic ones in common use.
-_TLDS = frozenset(
-    """
-    ac ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bm bn bo br bs
-    bt bw by bz ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec ee
-    eg er es et eu fi fj fk fm fo fr ga gb gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk
-    hm hn hr ht hu id ie il im in io iq ir is it je jm jo jp ke kg kh ki km kn kp kr kw ky kz la
-    lb lc li lk lr ls lt lu lv ly ma mc md me mg mh mk ml mm mn mo mp mq mr ms mt mu mv mw mx my
-    mz na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph pk pl pm pn pr ps pt pw py qa re ro
-    rs ru rw sa sb sc sd se sg sh si sk sl sm sn so sr ss st su sv sx sy sz tc td tf tg th tj tk
-    tl tm tn to tr tt tv tw tz ua ug uk us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw
-    com org net edu gov mil int info biz name pro mobi aero coop museum jobs travel cat tel asia
-    app dev page io ai cloud online site store tech blog shop xyz top club live news email
-    agency digital solutions company services global world media group network systems support
-    academy energy finance health law legal marketing software studio design art example test
-    """.split()
 )
 _DAY_MS = 86_400_000
 #: The most inputs one batch upsert takes.
@@ -112,16 +100,49 @@ def check_types(properties: Mapping[str, PropertyType]) -> None:
             )
 
 
+@functools.cache
+def _tlds() -> frozenset[str]:
+    """IANA's top-level domains, from the list shipped beside this module."""
+    text = resources.files(__package__).joinpath("tlds.txt").read_text(encoding="utf-8")
+    return frozenset(line for line in text.split() if not line.startswith("#"))
+
+
 def valid_email(address: str) -> bool:
     match = _EMAIL.match(address)
     if match is None:
         return False
-    tld = match.group(1)
-    return tld.lower() in _TLDS or not tld.isascii() or tld.startswith("xn--")
+    tld = match.group(1).lower()
+    if tld.startswith("xn--"):
+        try:
+            tld = tld.encode("ascii").decode("idna")
+        except UnicodeError:
+            return False
+    return tld in _tlds()
 
 
-def invalid_value(kind: PropertyType, name: str, value: str) -> tuple[str, str] | None:
-    """HubSpot's error code and message for a value that does not fit, else None."""
+def _iso_date(value: str) -> bool:
+    """``YYYY-MM-DD``, which HubSpot takes for dates and date-times (as midnight UTC)."""
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
+
+
+def _iso_datetime(value: str) -> bool:
+    """A full ISO 8601 timestamp (``2020-02-29T03:30:17.000Z``, or with an offset)."""
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return False
+    return "T" in value
+
+
+def invalid_value(
+    kind: PropertyType, name: str, value: str, owners: frozenset[str] = frozenset()
+) -> tuple[str, str] | None:
+    """HubSpot's error code and message for a value that does not fit, else None. ``owners``
+    are the portal's owner ids, the options of an ``owner`` property."""
     if value == "":
         return None
     if name == "email":
@@ -133,10 +154,10 @@ def invalid_value(kind: PropertyType, name: str, value: str) -> tuple[str, str] 
             return "INVALID_INTEGER", f"{value} is not a valid number"
         if kind == "bool" and value not in ("true", "false"):
             return "INVALID_OPTION", f"{value} was not one of the allowed options: true, false"
-        if kind in ("date", "datetime") and not _INTEGER.match(value):
-            return "INVALID_DATE", f"{value} is not a valid epoch millisecond timestamp"
-        if kind == "date" and int(value) % _DAY_MS:
-            return "INVALID_DATE", f"{value} is not at midnight UTC"
+        if kind == "owner" and value not in owners:
+            return "INVALID_OWNER_ID", f"{value} is not a valid owner id"
+        if kind in ("date", "datetime"):
+            return _invalid_date(kind, value)
         return None
     for option in value.removeprefix(";").split(";"):
         if option not in kind:
@@ -147,8 +168,31 @@ def invalid_value(kind: PropertyType, name: str, value: str) -> tuple[str, str] 
     return None
 
 
+def _invalid_date(kind: str, value: str) -> tuple[str, str] | None:
+    """HubSpot takes epoch milliseconds, ``YYYY-MM-DD`` and ISO 8601 timestamps; a date
+    property's value must be at midnight UTC."""
+    if _iso_date(value):
+        return None
+    if _iso_datetime(value):
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        if stamp.tzinfo is not None:
+            stamp = stamp.astimezone(timezone.utc)
+        if kind == "date" and stamp.time() != time(0):
+            return "INVALID_DATE", f"{value} is not at midnight UTC"
+        return None
+    if not _INTEGER.match(value):
+        return "INVALID_DATE", f"{value} is not a valid date: epoch milliseconds or ISO 8601"
+    if kind == "date" and int(value) % _DAY_MS:
+        return "INVALID_DATE", f"{value} is not at midnight UTC"
+    return None
+
+
 def problems(
-    schema: Mapping[str, PropertyType], strict: bool, email: str, values: Mapping[str, str]
+    schema: Mapping[str, PropertyType],
+    strict: bool,
+    email: str,
+    values: Mapping[str, str],
+    owners: frozenset[str] = frozenset(),
 ) -> list[tuple[str, str, str]]:
     """``(property, code, message)`` of everything HubSpot would refuse in an upsert."""
     results = []
@@ -160,9 +204,34 @@ def problems(
             results.append((name, "READ_ONLY_VALUE", message))
         elif name not in schema and strict:
             results.append((name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
-        elif (problem := invalid_value(schema.get(name, "string"), name, value)) is not None:
-            results.append((name, *problem))
+        else:
+            problem = invalid_value(schema.get(name, "string"), name, value, owners)
+            if problem is not None:
+                results.append((name, *problem))
     return results
+
+
+def rule_problems(
+    required: Sequence[str],
+    conditional: Sequence[tuple[str, str, str]],
+    existing: Mapping[str, str] | None,
+    written: Mapping[str, str],
+) -> list[tuple[str, str, str]]:
+    """What the portal's validation rules (enforced from 2026-09 on) refuse in one write:
+    ``required`` properties a new contact lacks, and ``conditional`` rules ``(property,
+    value, required)``: when the contact, as written, has ``property`` = ``value``, it must
+    have ``required``. ``existing`` is the contact as stored (None for a new one)."""
+    found = []
+    if existing is None:
+        for name in required:
+            if not written.get(name):
+                found.append((name, "MISSING_REQUIRED_PROPERTY", f"Property '{name}' is required"))
+    after = {**(existing or {}), **written}
+    for prop, value, needed in conditional:
+        if after.get(prop) == value and not after.get(needed):
+            message = f"Property '{needed}' is required when '{prop}' is '{value}'"
+            found.append((needed, "MISSING_CONDITIONAL_REQUIRED_PROPERTY", message))
+    return found
 
 
 def definitions(schema: Mapping[str, PropertyType]) -> list[dict[str, Any]]:
@@ -171,7 +240,12 @@ def definitions(schema: Mapping[str, PropertyType]) -> list[dict[str, Any]]:
     for name, kind in {**schema, **READ_ONLY_PROPERTIES}.items():
         read_only = name in READ_ONLY_PROPERTIES
         options: list[dict[str, Any]]
-        if isinstance(kind, str):
+        extra: dict[str, Any] = {}
+        if kind == "owner":
+            # The options live elsewhere (the owners API): the definition lists none.
+            options, kind_name = [], "enumeration"
+            extra = {"externalOptions": True, "referencedObjectType": "OWNER"}
+        elif isinstance(kind, str):
             options = (
                 [{"label": "Yes", "value": "true"}, {"label": "No", "value": "false"}]
                 if kind == "bool"
@@ -196,6 +270,7 @@ def definitions(schema: Mapping[str, PropertyType]) -> list[dict[str, Any]]:
                     "readOnlyDefinition": read_only,
                     "readOnlyValue": read_only,
                 },
+                **extra,
             }
         )
     return results

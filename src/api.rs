@@ -67,6 +67,14 @@ impl ApiVersion {
         }
     }
 
+    /// Where the contacts of a list of addresses are read (to learn which exist).
+    pub fn batch_read_path(&self) -> String {
+        match self {
+            ApiVersion::Legacy => "/crm/v3/objects/contacts/batch/read".to_owned(),
+            ApiVersion::Dated(date) => format!("/crm/objects/{date}/contacts/batch/read"),
+        }
+    }
+
     pub fn properties_path(&self) -> String {
         match self {
             ApiVersion::Legacy => V3_PROPERTIES_PATH.to_owned(),
@@ -199,6 +207,43 @@ pub struct Written {
 
 pub fn batch_upsert_url(base_url: &str, version: &ApiVersion) -> String {
     format!("{base_url}{}", version.batch_upsert_path())
+}
+
+pub fn batch_read_url(base_url: &str, version: &ApiVersion) -> String {
+    format!("{base_url}{}", version.batch_read_path())
+}
+
+/// A batch read of the contacts with these addresses: only their addresses come back, which
+/// is all that is asked (whether each exists).
+pub fn v3_batch_read_body<'a>(emails: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+    let inputs: Vec<Json> = emails.into_iter().map(|e| json!({ "id": e })).collect();
+    let body = json!({
+        "idProperty": "email",
+        "properties": ["email", "hs_additional_emails"],
+        "inputs": inputs,
+    });
+    serde_json::to_vec(&body).expect("strings always serialise")
+}
+
+/// The addresses (lower case, primary and additional) of the contacts a batch read found;
+/// `None` when the answer is not of that shape. Addresses it did not find are in its `errors`
+/// (a 207, or a 200 from 2026-09 on), or simply absent.
+pub fn parse_v3_read(body: &[u8]) -> Option<std::collections::HashSet<String>> {
+    let json: Json = serde_json::from_slice(body).ok()?;
+    let mut found = std::collections::HashSet::new();
+    for r in json.get("results")?.as_array()? {
+        let properties = r.get("properties")?;
+        for name in ["email", "hs_additional_emails"] {
+            if let Some(text) = properties.get(name).and_then(Json::as_str) {
+                found.extend(
+                    text.split(';')
+                        .map(|a| a.trim().to_lowercase())
+                        .filter(|a| !a.is_empty()),
+                );
+            }
+        }
+    }
+    Some(found)
 }
 
 pub fn properties_url(base_url: &str, version: &ApiVersion) -> String {
@@ -388,6 +433,23 @@ mod batch_tests {
         assert_eq!(first.errors[0].code.as_deref(), Some("INVALID_OPTION"));
         assert_eq!(first.errors[0].name.as_deref(), Some("lifecyclestage"));
         assert!(input_errors(br#"{"results":[]}"#).is_empty());
+    }
+
+    #[test]
+    fn batch_reads() {
+        assert_eq!(
+            String::from_utf8(v3_batch_read_body(["a@x.io"])).unwrap(),
+            r#"{"idProperty":"email","inputs":[{"id":"a@x.io"}],"properties":["email","hs_additional_emails"]}"#
+        );
+        let found = parse_v3_read(
+            br#"{"status":"COMPLETE","results":[{"id":"1","properties":{"email":"A@x.io","hs_additional_emails":"b@x.io;C@x.io"}}],
+            "errors":[{"category":"OBJECT_NOT_FOUND","context":{"ids":["d@x.io"]}}]}"#,
+        )
+        .unwrap();
+        let mut found: Vec<String> = found.into_iter().collect();
+        found.sort();
+        assert_eq!(found, ["a@x.io", "b@x.io", "c@x.io"]);
+        assert_eq!(parse_v3_read(b"{}"), None);
         assert_eq!(parse_v3_batch(br#"{"status":"COMPLETE"}"#), None);
     }
 }

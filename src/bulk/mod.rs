@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::api::BatchInput;
 use crate::client::{Hooks, Level, SLICE};
 use crate::error::{Error, Result};
-use crate::planner::{BatchId, Outcome, Planner, Reply};
+use crate::planner::{BatchId, Call, Outcome, Planner, Reply};
 
 /// Records read from the caller, with their positions in the input.
 pub struct Chunk {
@@ -75,8 +75,9 @@ pub enum NoRoom {
 pub trait Sender {
     /// Reserves room for one request in the rate window (the slot it took), or says why not.
     fn try_reserve(&self) -> std::result::Result<Instant, NoRoom>;
-    /// Sends one batch in the room reserved at `slot`; the answer goes to `done`.
-    fn send(&self, id: BatchId, body: Vec<u8>, slot: Instant, done: Done);
+    /// Sends one request (a batch upsert or read) in the room reserved at `slot`; the answer
+    /// goes to `done`.
+    fn send(&self, id: BatchId, call: Call, slot: Instant, done: Done);
     /// Abandons every request in flight.
     fn cancel_all(&self);
     /// How long a stop that is not a signal waits for the answers of batches in flight (the
@@ -187,11 +188,11 @@ impl Run<'_> {
         }
         while self.planner.in_flight() < self.planner.window() {
             // Reserve room only for a batch that is ready.
-            let Some((id, body)) = self.planner.next_batch(self.exhausted) else {
+            let Some((id, call)) = self.planner.next_batch(self.exhausted) else {
                 break;
             };
             match self.sender.try_reserve() {
-                Ok(slot) => self.sender.send(id, body, slot, done.clone()),
+                Ok(slot) => self.sender.send(id, call, slot, done.clone()),
                 Err(NoRoom::For(pace)) => {
                     self.planner.unsend(id);
                     return pace.min(SLICE);

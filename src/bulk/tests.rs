@@ -74,6 +74,8 @@ struct Scripted {
     portal: Portal,
     stored: RefCell<HashMap<String, i64>>,
     requests: RefCell<Vec<Json>>,
+    /// A property an admin's rule requires on new contacts (2026-09).
+    required_on_create: Option<&'static str>,
 }
 
 impl Scripted {
@@ -82,7 +84,38 @@ impl Scripted {
             portal: Box::new(portal),
             stored: RefCell::default(),
             requests: RefCell::default(),
+            required_on_create: None,
         }
+    }
+
+    /// Refuses a new contact without `name`, naming only the first such input.
+    fn requiring(mut self, name: &'static str) -> Self {
+        self.required_on_create = Some(name);
+        self
+    }
+
+    /// A batch read: the contacts stored under the addresses asked for.
+    fn read(&self, body: &[u8]) -> Result<Reply> {
+        let request: Json = serde_json::from_slice(body).unwrap();
+        self.requests.borrow_mut().push(request.clone());
+        let stored = self.stored.borrow();
+        let results: Vec<Json> = request["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| {
+                let email = i["id"].as_str().unwrap();
+                let vid = stored.get(&email.to_lowercase())?;
+                Some(json!({"id": vid.to_string(), "properties": {"email": email}}))
+            })
+            .collect();
+        Ok(Reply {
+            status: 200,
+            correlation_id: None,
+            body: json!({"status": "COMPLETE", "results": results})
+                .to_string()
+                .into_bytes(),
+        })
     }
 
     fn answer(&self, body: &[u8]) -> Result<Reply> {
@@ -91,6 +124,20 @@ impl Scripted {
         let inputs = request["inputs"].as_array().unwrap();
         for input in inputs {
             let email = input["id"].as_str().unwrap();
+            let new = !self.stored.borrow().contains_key(&email.to_lowercase());
+            if let Some(name) = self
+                .required_on_create
+                .filter(|n| new && input["properties"].get(n).is_none())
+            {
+                let body = json!({"status": "error", "category": "VALIDATION_ERROR",
+                    "message": "Property values were not valid",
+                    "errors": [{"code": "MISSING_REQUIRED_PROPERTY",
+                        "message": format!("Property '{name}' is required"),
+                        "context": {"propertyName": [name]}}]});
+                let e =
+                    ApiError::from_response(400, Some("c-400".into()), body.to_string().as_bytes());
+                return Err(Error::from(e));
+            }
             let id = ("email".to_owned(), Json::String(email.to_owned()));
             let properties = input["properties"].as_object().unwrap();
             for (name, value) in std::iter::once((&id.0, &id.1)).chain(properties) {
@@ -134,8 +181,12 @@ impl Sender for Scripted {
     fn try_reserve(&self) -> std::result::Result<Instant, NoRoom> {
         Ok(Instant::now())
     }
-    fn send(&self, id: BatchId, body: Vec<u8>, _: Instant, done: Done) {
-        done.send((id, self.answer(&body))).unwrap();
+    fn send(&self, id: BatchId, call: Call, _: Instant, done: Done) {
+        let answer = match call {
+            Call::Upsert(body) => self.answer(&body),
+            Call::Read(body) => self.read(&body),
+        };
+        done.send((id, answer)).unwrap();
     }
     fn cancel_all(&self) {}
     fn patience(&self) -> Duration {
@@ -343,6 +394,58 @@ fn a_cause_never_named_costs_a_few_requests_per_batch_not_two_per_record() {
 }
 
 #[test]
+fn a_required_property_fails_only_new_contacts_that_lack_it() {
+    // 2,000 records, half lacking firstname; 200 of those contacts exist already.
+    let portal = Scripted::new(|_, _, _| None).requiring("firstname");
+    let lacking = |i: usize| i % 2 == 1;
+    for i in (0..2000).filter(|&i| i % 10 == 1) {
+        portal
+            .stored
+            .borrow_mut()
+            .insert(format!("p{i}@example.com"), 1);
+    }
+    let mut planner = Planner::new(None, 64);
+    let input = records(2000, |i| match lacking(i) {
+        true => vec![("lastname", "L".into())],
+        false => vec![("firstname", "F".into())],
+    });
+    let out = go(&mut planner, &portal, input);
+    let failed: Vec<usize> = out
+        .0
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(failed.len(), 800, "the 800 new contacts lacking firstname");
+    for i in &failed {
+        assert!(lacking(*i));
+        assert!(matches!(&out.0[i], Err((Some(c), _)) if c == "MISSING_REQUIRED_PROPERTY"));
+    }
+    let requests = portal.requests.borrow();
+    let reads = requests
+        .iter()
+        .filter(|r| {
+            r.get("idProperty").is_some() && r.get("properties").is_some_and(Json::is_array)
+        })
+        .count();
+    let upserts = requests.len() - reads;
+    // 1,200 land: 12 batches, and the first one, refused, that taught the cause; the 1,000
+    // lacking it are read, 100 addresses a request.
+    let sizes: Vec<usize> = requests
+        .iter()
+        .filter(|r| r.get("idProperty").is_some())
+        .map(|r| r["inputs"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(reads, 10, "{reads} reads {sizes:?}");
+    let usizes: Vec<usize> = requests
+        .iter()
+        .filter(|r| r.get("idProperty").is_none())
+        .map(|r| r["inputs"].as_array().unwrap().len())
+        .collect();
+    assert!(upserts <= 12 + 3, "{upserts} upserts {usizes:?}");
+}
+
+#[test]
 fn duplicates_merge_and_later_values_win() {
     let portal = Scripted::new(|_, _, _| None);
     let mut planner = Planner::new(None, 4);
@@ -414,7 +517,9 @@ fn a_split_batch_whose_half_fails_reports_each_half_truly() {
     // Rejected with nothing named: split in halves.
     let e = ApiError::from_response(400, None, br#"{"message":"no"}"#);
     assert!(planner.on_answer(first, Err(Error::from(e))).is_none());
-    let (a, body) = planner.next_batch(true).unwrap();
+    let (a, Call::Upsert(body)) = planner.next_batch(true).unwrap() else {
+        panic!("an upsert")
+    };
     let sent: Json = serde_json::from_slice(&body).unwrap();
     let results: Vec<Json> = sent["inputs"]
         .as_array()

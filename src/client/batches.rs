@@ -8,7 +8,7 @@ use super::{Client, Hooks, Level, Log};
 use crate::api;
 use crate::bulk;
 use crate::error::{Error, Result};
-use crate::planner::{BatchId, Planner, Reply};
+use crate::planner::{BatchId, Call, Planner, Reply};
 use crate::transport::Lease;
 
 impl Client {
@@ -53,6 +53,7 @@ impl Client {
             client: self.clone(),
             lease: self.transports.lease()?,
             url: api::batch_upsert_url(&self.base_url, &self.bulk_api),
+            read_url: api::batch_read_url(&self.base_url, &self.bulk_api),
             log,
             tasks: Mutex::default(),
         };
@@ -78,6 +79,7 @@ struct BatchSender {
     client: Arc<Client>,
     lease: Lease,
     url: String,
+    read_url: String,
     log: Arc<dyn Log>,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
@@ -97,11 +99,14 @@ impl bulk::Sender for BatchSender {
         self.client.timeout
     }
 
-    fn send(&self, id: BatchId, body: Vec<u8>, slot: Instant, done: bulk::Done) {
-        let (client, http, url, log) = (
+    fn send(&self, id: BatchId, call: Call, slot: Instant, done: bulk::Done) {
+        let (url, body) = match call {
+            Call::Upsert(body) => (self.url.clone(), body),
+            Call::Read(body) => (self.read_url.clone(), body),
+        };
+        let (client, http, log) = (
             self.client.clone(),
             self.lease.http.clone(),
-            self.url.clone(),
             self.log.clone(),
         );
         let task = self.lease.handle.spawn(async move {

@@ -4,6 +4,7 @@
 use super::causes::{read_error, Cause, Finding};
 use std::collections::HashMap;
 
+use super::causes::{lacks, Target};
 use super::{Batch, Entry, Landed, Planner, Reply, UNEXPLAINED_LIMIT};
 use crate::api;
 use crate::error::{ApiError, ApiErrorKind, Error};
@@ -128,7 +129,7 @@ impl Planner {
     /// carry it, send the rest again; split only what nothing explains.
     pub(super) fn rejected(&mut self, entries: Vec<Entry>, error: ApiError) {
         let mut targets = Vec::new();
-        let mut suspects = None;
+        let mut suspects: Option<(String, bool)> = None;
         for field in &error.errors {
             match read_error(field, &entries) {
                 Finding::Cause(target) => {
@@ -142,7 +143,8 @@ impl Planner {
                     }
                     targets.push(target);
                 }
-                Finding::Suspects(name) => suspects = suspects.or(Some(name)),
+                Finding::Suspects(name) => suspects = suspects.or(Some((name, false))),
+                Finding::Lacking(name) => suspects = suspects.or(Some((name, true))),
                 Finding::Nothing => {}
             }
         }
@@ -154,6 +156,11 @@ impl Planner {
                 .find(|c| targets.contains(&c.target) && c.target.matches(&entry))
                 .cloned();
             match cause {
+                // Lacking what new contacts must have: whether it exists is read first.
+                Some(cause) if matches!(cause.target, Target::Lacks(_)) => {
+                    self.hold(&entry);
+                    self.to_read.push_back(entry);
+                }
                 Some(cause) => self.fail(entry, || cause.error(true)),
                 None => rest.push(entry),
             }
@@ -165,10 +172,11 @@ impl Planner {
             }
             return;
         }
-        if let Some(name) = suspects {
-            // Some record carrying `name` is bad, which one the answer did not say.
+        if let Some((name, lacking)) = suspects {
+            // Some record carrying `name` (or lacking it) is bad, which one the answer did not
+            // say.
             let (carrying, others): (Vec<Entry>, Vec<Entry>) =
-                rest.into_iter().partition(|e| e.input.get(&name).is_some());
+                rest.into_iter().partition(|e| lacks(e, &name) == lacking);
             if !others.is_empty() {
                 for entry in others.into_iter().rev() {
                     self.enqueue(entry, true);
@@ -220,6 +228,7 @@ impl Planner {
                     self.groups.push_front(Batch {
                         entries: part,
                         split_for: Some(shape.clone()),
+                        read: false,
                     });
                 }
             }

@@ -13,6 +13,14 @@ pub enum Target {
     Value(String, String),
     /// The contact with this address (lower-case).
     Email(String),
+    /// New contacts without a value for this property: an admin's rule requires it on create
+    /// (HubSpot's `MISSING_REQUIRED_PROPERTY`). Contacts found to exist are not concerned.
+    Lacks(String),
+}
+
+/// Whether `entry` sets no value for `name` (an empty value sets none either).
+pub fn lacks(entry: &Entry, name: &str) -> bool {
+    entry.input.get(name).is_none_or(str::is_empty)
 }
 
 /// A cause learned from an answer: what it refuses, and the error the records that carry it get.
@@ -32,6 +40,7 @@ impl Target {
                 v == value || v.trim_start_matches(';').split(';').any(|p| p == value)
             }),
             Target::Email(address) => entry.addresses().any(|a| a == *address),
+            Target::Lacks(name) => !entry.exists && lacks(entry, name),
         }
     }
 }
@@ -97,6 +106,9 @@ const PROPERTY_CODES: &[&str] = &["PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE", "R
 pub enum Finding {
     Cause(Target),
     Suspects(String),
+    /// Some record lacking this property is refused, the answer did not say which (a rule
+    /// that requires it when another property has some value).
+    Lacking(String),
     Nothing,
 }
 
@@ -118,6 +130,20 @@ pub fn read_error(field: &FieldError, entries: &[Entry]) -> Finding {
     let Some(name) = name else {
         return Finding::Nothing;
     };
+    if code == "MISSING_REQUIRED_PROPERTY" {
+        // Only records that lack it and may be new: the others cannot be what was refused.
+        let target = Target::Lacks(name.to_owned());
+        return match entries.iter().any(|e| target.matches(e)) {
+            true => Finding::Cause(target),
+            false => Finding::Nothing,
+        };
+    }
+    if code == "MISSING_CONDITIONAL_REQUIRED_PROPERTY" {
+        return match entries.iter().any(|e| lacks(e, name)) {
+            true => Finding::Lacking(name.to_owned()),
+            false => Finding::Nothing,
+        };
+    }
     let carriers: Vec<&Entry> = entries
         .iter()
         .filter(|e| e.input.get(name).is_some())

@@ -14,6 +14,9 @@
 //!   explains is split in halves until each bad record stands alone, unless refusals of the
 //!   same shape have mostly been bad records (see [`UNEXPLAINED_LIMIT`]): then the refused
 //!   batch fails whole, so that a cause HubSpot never names costs one request per batch.
+//! - A refusal naming a property that new contacts must have (an admin's validation rule,
+//!   `MISSING_REQUIRED_PROPERTY`) fails only the records that lack it and are new: which of
+//!   them exist is read, 100 addresses a request (see `reads.rs`); the rest go on.
 //! - The window of batches in flight is one until an answer has shown that HubSpot accepts the
 //!   data, then `cap`; the pacer (not the planner) keeps the rate under HubSpot's limit.
 
@@ -27,6 +30,7 @@ use crate::schema::Schema;
 
 mod answers;
 mod causes;
+mod reads;
 
 use causes::{Cause, Target};
 
@@ -40,6 +44,14 @@ pub struct Outcome {
     pub index: usize,
     pub email: String,
     pub result: Result<Landed, Error>,
+}
+
+/// A request the planner wants sent: a batch upsert, or a batch read of addresses (which of
+/// these contacts exist), each with its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    Upsert(Vec<u8>),
+    Read(Vec<u8>),
 }
 
 /// A 2xx answer to a batch request.
@@ -56,6 +68,8 @@ pub struct Reply {
 struct Batch {
     entries: Vec<Entry>,
     split_for: Option<String>,
+    /// A batch read (which of these contacts exist), not an upsert.
+    read: bool,
 }
 
 /// What splitting for one shape of unexplained refusal has shown: records HubSpot refused when
@@ -77,6 +91,8 @@ struct Entry {
     input: BatchInput,
     /// The records merged into it, in input order.
     members: Vec<usize>,
+    /// A batch read found the contact: what new contacts must have does not concern it.
+    exists: bool,
 }
 
 impl Entry {
@@ -98,6 +114,7 @@ impl Entry {
             }
         }
         self.members.extend(later.members);
+        self.exists |= later.exists;
     }
 }
 
@@ -116,6 +133,8 @@ pub struct Planner {
     in_flight: HashMap<BatchId, Batch>,
     /// Refusals that named no cause, by shape (see [`Tally`]).
     unexplained: HashMap<String, Tally>,
+    /// Entries lacking a property new contacts must have: whether they exist is to be read.
+    to_read: VecDeque<Entry>,
     causes: Vec<Cause>,
     seen_causes: HashSet<Target>,
     outcomes: Vec<Outcome>,
@@ -142,6 +161,7 @@ impl Planner {
             busy: HashMap::new(),
             in_flight: HashMap::new(),
             unexplained: HashMap::new(),
+            to_read: VecDeque::new(),
             causes: Vec::new(),
             seen_causes: HashSet::new(),
             outcomes: Vec::new(),
@@ -169,7 +189,10 @@ impl Planner {
 
     /// Nothing waits, nothing is split, nothing is in flight.
     pub fn is_done(&self) -> bool {
-        self.waiting.is_empty() && self.groups.is_empty() && self.in_flight.is_empty()
+        self.waiting.is_empty()
+            && self.groups.is_empty()
+            && self.in_flight.is_empty()
+            && self.to_read.is_empty()
     }
 
     /// Whether HubSpot said a property does not exist that the definitions have: they are
@@ -216,6 +239,29 @@ impl Planner {
         self.causes.iter().find(|c| c.target.matches(entry))
     }
 
+    /// An entry about to go out, checked against the causes learned: it fails (unsent) when one
+    /// refuses it, waits for a batch read when it lacks what new contacts must have, else it
+    /// is returned to be sent. `held`: its address is held already.
+    fn screened(&mut self, entry: Entry, held: bool) -> Option<Entry> {
+        match self.learned_cause(&entry).cloned() {
+            None => Some(entry),
+            Some(cause) if matches!(cause.target, Target::Lacks(_)) => {
+                if !held {
+                    self.hold(&entry);
+                }
+                self.to_read.push_back(entry);
+                None
+            }
+            Some(cause) => {
+                if held {
+                    self.release(&entry);
+                }
+                self.fail(entry, || cause.error(false));
+                None
+            }
+        }
+    }
+
     /// Takes one record (its position in the input, and what it sets).
     pub fn push(&mut self, index: usize, input: BatchInput) {
         if let Some(error) = self
@@ -233,12 +279,11 @@ impl Planner {
         let entry = Entry {
             input,
             members: vec![index],
+            exists: false,
         };
-        if let Some(cause) = self.learned_cause(&entry).cloned() {
-            self.fail(entry, || cause.error(false));
-            return;
+        if let Some(entry) = self.screened(entry, false) {
+            self.enqueue(entry, false);
         }
-        self.enqueue(entry, false);
     }
 
     /// Puts an entry to wait: merged into the waiting entry of its address if there is one
@@ -282,19 +327,21 @@ impl Planner {
     /// up to 100 waiting entries whose addresses are not busy. A short batch goes only when
     /// `flush` (the input has ended) or the waiting room is full. Returns the batch's id and
     /// its request body.
-    pub fn next_batch(&mut self, flush: bool) -> Option<(BatchId, Vec<u8>)> {
+    pub fn next_batch(&mut self, flush: bool) -> Option<(BatchId, Call)> {
         if self.in_flight.len() >= self.window {
             return None;
+        }
+        if let Some(read) = self.next_read(flush) {
+            return Some(read);
         }
         let (batch, split_for) = match self.groups.pop_front() {
             Some(group) => {
                 // The part's addresses were held while it waited; the batch holds them now.
                 let mut kept = Vec::with_capacity(group.entries.len());
                 for entry in group.entries {
-                    self.release(&entry);
-                    match self.learned_cause(&entry).cloned() {
-                        Some(cause) => self.fail(entry, || cause.error(false)),
-                        None => kept.push(entry),
+                    if let Some(entry) = self.screened(entry, true) {
+                        self.release(&entry);
+                        kept.push(entry);
                     }
                 }
                 (kept, group.split_for)
@@ -321,9 +368,10 @@ impl Planner {
             Batch {
                 entries: batch,
                 split_for,
+                read: false,
             },
         );
-        Some((id, body))
+        Some((id, Call::Upsert(body)))
     }
 
     fn fresh_batch(&mut self, flush: bool) -> Option<Vec<Entry>> {
@@ -334,6 +382,7 @@ impl Planner {
             .take(V3_BATCH_MAX)
             .count();
         let full = self.waiting.len() >= self.buffer;
+        let flush = flush && !self.reading();
         if ready == 0 || (ready < V3_BATCH_MAX && !flush && !full) {
             return None;
         }
@@ -346,9 +395,8 @@ impl Planner {
             }
             let entry = self.waiting.remove(&k).expect("queued entries wait");
             self.by_email.remove(&entry.key());
-            match self.learned_cause(&entry).cloned() {
-                Some(cause) => self.fail(entry, || cause.error(false)),
-                None => batch.push(entry),
+            if let Some(entry) = self.screened(entry, false) {
+                batch.push(entry);
             }
         }
         self.queue = rest;
@@ -368,9 +416,16 @@ impl Planner {
     /// daily limit, HubSpot or the network failing beyond the retries) fails this batch's
     /// records with it and is returned: the run should stop.
     pub fn on_answer(&mut self, id: BatchId, answer: Result<Reply, Error>) -> Option<Error> {
-        let Batch { entries, split_for } = self.in_flight.remove(&id)?;
+        let Batch {
+            entries,
+            split_for,
+            read,
+        } = self.in_flight.remove(&id)?;
         for entry in &entries {
             self.release(entry);
+        }
+        if read {
+            return self.read_answered(entries, answer);
         }
         match answer {
             Ok(reply) => self.accepted(entries, reply, split_for),
@@ -401,6 +456,10 @@ impl Planner {
     pub fn fail_unsent(&mut self, not_sent: impl Fn() -> Error) {
         let groups: Vec<Vec<Entry>> = self.groups.drain(..).map(|g| g.entries).collect();
         for entry in groups.into_iter().flatten() {
+            self.fail(entry, &not_sent);
+        }
+        let to_read: Vec<Entry> = self.to_read.drain(..).collect();
+        for entry in to_read {
             self.fail(entry, &not_sent);
         }
         let waiting: Vec<Entry> = self

@@ -122,6 +122,29 @@ def input_error(
     }
 
 
+def read_result(vid: int, properties: dict[str, str]) -> dict[str, Any]:
+    """One contact of a batch read."""
+    return {
+        "id": str(vid),
+        "properties": properties,
+        "createdAt": iso_now(),
+        "updatedAt": iso_now(),
+        "archived": False,
+    }
+
+
+def not_found(ids: list[str], correlation_id: str) -> dict[str, Any]:
+    """The error of a batch read naming the ids no contact has."""
+    return {
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "message": "Could not get some CONTACT objects, they may be deleted or not exist. "
+        "Check that ids are valid.",
+        "correlationId": correlation_id,
+        "context": {"ids": ids},
+    }
+
+
 def v1_conflict(vid: int, email: str, new_style: bool, correlation_id: str) -> dict[str, Any]:
     """The v1 409 body for an address contact ``vid`` already has."""
     now = int(time.time() * 1000)

@@ -32,6 +32,10 @@ _V3_BATCH_PATH = re.compile(
     r"/crm/(?:v3/objects/contacts|objects/(?P<date>\d{4}-\d{2})/(?:contacts|0-1))"
     r"/batch/upsert/?\Z"
 )
+_V3_READ_PATH = re.compile(
+    r"/crm/(?:v3/objects/contacts|objects/(?P<date>\d{4}-\d{2})/(?:contacts|0-1))"
+    r"/batch/read/?\Z"
+)
 _PROPERTIES_PATH = re.compile(
     r"/crm/(?:v3/properties/contacts|properties/(?P<date>\d{4}-\d{2})/(?:contacts|0-1))/?\Z"
 )
@@ -249,13 +253,19 @@ class Portal:
                 message = "the email in the path is not UTF-8"
                 raise Reply(400, answers.error_body(message, correlation_id)) from None
             return self._v1_upsert(email, body, correlation_id)
-        route = _V3_BATCH_PATH.match(path) or _PROPERTIES_PATH.match(path)
+        route = (
+            _V3_BATCH_PATH.match(path) or _V3_READ_PATH.match(path) or _PROPERTIES_PATH.match(path)
+        )
         if route and route.group("date") and route.group("date") not in API_VERSIONS:
             raise Reply(404, answers.error_body("resource not found", correlation_id))
         if _V3_BATCH_PATH.match(path):
             _allow(method, "POST", correlation_id)
             date = route.group("date") if route else None
             return self._v3_batch_upsert(body, correlation_id, date)
+        if _V3_READ_PATH.match(path):
+            _allow(method, "POST", correlation_id)
+            date = route.group("date") if route else None
+            return self._v3_batch_read(body, correlation_id, date)
         if _PROPERTIES_PATH.match(path):
             _allow(method, "GET", correlation_id)
             if not self.properties_scope:
@@ -348,6 +358,33 @@ class Portal:
         answer["errors"] = [
             answers.input_error(parsed[i][2], found, correlation_id) for i, found in refused.items()
         ]
+        return (200 if date is not None and date >= RULES_FROM else 207), answer
+
+    def _v3_batch_read(self, body: bytes, correlation_id: str, date: str | None) -> tuple[int, Any]:
+        """Contacts by address (primary or additional): the properties asked for; the
+        addresses no contact has in ``errors`` (a 207 before 2026-09, a 200 from then on)."""
+        ids, wanted = rules.v3_read_inputs(rules.parse_json(body, correlation_id), correlation_id)
+        started = answers.iso_now()
+        results, missing = [], []
+        with self._lock:
+            for address in ids:
+                contact = self._book.find(address)
+                if contact is None:
+                    missing.append(address)
+                    continue
+                shown = {k: contact.properties[k] for k in wanted if k in contact.properties}
+                shown["hs_object_id"] = str(contact.vid)
+                results.append(answers.read_result(contact.vid, shown))
+        answer: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": answers.iso_now(),
+        }
+        if not missing:
+            return 200, answer
+        answer["numErrors"] = 1
+        answer["errors"] = [answers.not_found(missing, correlation_id)]
         return (200 if date is not None and date >= RULES_FROM else 207), answer
 
 

@@ -32,6 +32,8 @@ READ_ONLY_PROPERTIES: Mapping[str, str] = {
 #: The contact properties every fake portal has (a subset of HubSpot's standard ones).
 STANDARD_PROPERTIES: Mapping[str, PropertyType] = {
     "email": "string",
+    # A contact's other addresses, ";"-separated: an upsert by any of them finds it.
+    "hs_additional_emails": "string",
     "firstname": "string",
     "lastname": "string",
     "salutation": "string",
@@ -332,6 +334,20 @@ def v3_inputs(payload: Any, correlation_id: str) -> list[tuple[str, dict[str, st
         seen.add(email.lower())
         parsed.append((email, dict(props), item.get("objectWriteTraceId")))
     return parsed
+
+
+def v3_read_inputs(payload: Any, correlation_id: str) -> tuple[list[str], list[str]]:
+    """The addresses a batch read by email asks for, and the properties it wants back."""
+    inputs = payload.get("inputs") if isinstance(payload, dict) else None
+    ok = isinstance(inputs, list) and 0 < len(inputs) <= V3_BATCH_MAX
+    if not ok or payload.get("idProperty") != "email":
+        message = f"inputs must be 1 to {V3_BATCH_MAX} ids, with idProperty 'email'"
+        raise Reply(400, answers.v3_error(message, correlation_id))
+    ids = [i.get("id") if isinstance(i, dict) else None for i in inputs]
+    if not all(isinstance(i, str) for i in ids):
+        raise Reply(400, answers.v3_error("each input needs a string id", correlation_id))
+    wanted = payload.get("properties") or []
+    return ids, [p for p in wanted if isinstance(p, str)]  # type: ignore[misc]
 
 
 def duplicate_id(email: str, correlation_id: str) -> dict[str, Any]:

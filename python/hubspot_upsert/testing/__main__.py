@@ -48,6 +48,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-record", action="store_true", help="keep no copy of requests (long runs)"
     )
+    parser.add_argument(
+        "--required-on-create",
+        action="append",
+        default=[],
+        metavar="PROPERTY",
+        help="a property new contacts must have on 2026-09 paths (may be repeated)",
+    )
+    parser.add_argument(
+        "--partial-answers",
+        action="store_true",
+        help="land a batch's good inputs and list the bad ones (207, or 200 on 2026-09)",
+    )
     args = parser.parse_args(argv)
     fake = FakeHubSpot(
         token=args.token,
@@ -61,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         properties_scope=not args.no_properties_scope,
         name_all_errors=args.name_all_errors,
         retry_after=args.retry_after,
+        required_on_create=args.required_on_create,
+        partial_answers=args.partial_answers,
     )
     stop = threading.Event()
     # Both stop it cleanly; SIGINT is handled explicitly because a shell starts background
@@ -72,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"token: {fake.token}", flush=True)
         print(
             "paths: POST /contacts/v1/contact/createOrUpdate/email/{email}, "
-            "POST /crm/v3/objects/contacts/batch/upsert, GET /crm/v3/properties/contacts, and "
+            "POST /crm/v3/objects/contacts/batch/upsert and /batch/read, "
+            "GET /crm/v3/properties/contacts, and "
             f"the same under the date versions {', '.join(API_VERSIONS)} "
             "(/crm/objects/{version}/contacts/batch/upsert, /crm/properties/{version}/contacts)",
             flush=True,

@@ -223,11 +223,34 @@ def test_missing_token_exit_2(fake: FakeHubSpot, tmp_path: Path) -> None:
     out = run(fake, "c.csv", token=False, cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip() == (
-        "hubspot-upsert: no access token: set HUBSPOT_ACCESS_TOKEN to a private app token "
-        "(or name another variable with --token-env)"
+        "hubspot-upsert: no access token: set HUBSPOT_ACCESS_TOKEN to a HubSpot access token "
+        "(a service key or private app token) (or name another variable with --token-env)"
     )
     env_named = run(fake, "c.csv", "--token-env", "MY_TOKEN", token=False, cwd=tmp_path)
     assert env_named.returncode == 2 and "set MY_TOKEN" in env_named.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--token", "pat-na1-0b7c3c1e-secret"],
+        ["--token=pat-na1-0b7c3c1e-secret"],
+        ["--access-token", "pat-na1-0b7c3c1e-secret"],
+        ["--tok", "pat-na1-0b7c3c1e-secret"],  # no abbreviation of --token-env
+        ["--tokn", "pat-na1-0b7c3c1e-secret"],
+    ],
+)
+def test_a_token_on_the_command_line_is_refused_and_never_repeated(
+    fake: FakeHubSpot, tmp_path: Path, argv: list[str]
+) -> None:
+    (tmp_path / "c.csv").write_text("email\nada@example.com\n")
+    out = run(fake, "c.csv", *argv, cwd=tmp_path)
+    assert out.returncode == 2
+    assert "0b7c3c1e" not in out.stderr + out.stdout
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    if argv[0] in ("--token", "--token=pat-na1-0b7c3c1e-secret", "--access-token"):
+        assert "HUBSPOT_ACCESS_TOKEN" in out.stderr
+    assert fake.request_count == 0
 
 
 def test_refused_token_exit_2(tmp_path: Path) -> None:

@@ -24,6 +24,9 @@ class UsageError(Exception):
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
+        # No abbreviations: `--token pat-...` must never be read as `--token-env pat-...`,
+        # whose value a message would then repeat.
+        allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Create or update HubSpot contacts from a CSV, JSON Lines or JSON file, 100 per\n"
@@ -110,7 +113,20 @@ def _input_options(src: argparse._ArgumentGroup) -> None:
     )
 
 
+class _RefuseToken(argparse.Action):
+    """``--token VALUE`` on the command line: refused (``ps``, shell history and CI logs keep
+    command lines), without repeating the value."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        raise UsageError(
+            f"{option} is not taken: a token on the command line is kept by ps, shell history "
+            f"and CI logs; set {TOKEN_ENV} (or the variable --token-env names) instead"
+        )
+
+
 def _connection_options(conn: argparse._ArgumentGroup) -> None:
+    for name in ("--token", "--access-token"):
+        conn.add_argument(name, nargs="?", action=_RefuseToken, help=argparse.SUPPRESS)
     conn.add_argument(
         "--token-env",
         default=TOKEN_ENV,

@@ -55,7 +55,8 @@ def _client(args: argparse.Namespace, stack: contextlib.ExitStack) -> HubSpot:
         token = "none: a dry run without a token sends nothing"
     elif not token:
         raise UsageError(
-            f"no access token: set {args.token_env} to a private app token"
+            f"no access token: set {args.token_env} to a HubSpot access token (a service key "
+            "or private app token)"
             + (
                 " (or name another variable with --token-env)"
                 if args.token_env == TOKEN_ENV
@@ -205,10 +206,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
 
     def one_line_error(message: str) -> NoReturn:
+        head, sep, rest = message.partition("unrecognized arguments: ")
+        if sep:
+            # Only the option names: a value given by mistake may be a secret.
+            named = [a.split("=")[0] for a in rest.split() if a.startswith("-")]
+            message = f"{head}unrecognized arguments: {' '.join(named) or '(values not shown)'}"
         _fail(f"{message} (see {PROG} --help)")
 
     parser.error = one_line_error  # type: ignore[method-assign]
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        _fail(str(e))
     try:
         return run(args)
     except (UsageError, InputError) as e:

@@ -6,7 +6,6 @@ them and answers with the bodies of ``_answers.py``.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -102,11 +101,16 @@ def check_types(properties: Mapping[str, PropertyType]) -> None:
             )
 
 
-@functools.cache
+_TLDS: list[frozenset[str]] = []
+
+
 def _tlds() -> frozenset[str]:
-    """IANA's top-level domains, from the list shipped beside this module."""
-    text = resources.files(__package__).joinpath("tlds.txt").read_text(encoding="utf-8")
-    return frozenset(line for line in text.split() if not line.startswith("#"))
+    """IANA's top-level domains, from the list shipped beside this module (read once)."""
+    if not _TLDS:
+        text = resources.files(__package__).joinpath("tlds.txt").read_text(encoding="utf-8")
+        lines = text.splitlines()
+        _TLDS.append(frozenset(x.strip() for x in lines if x.strip() and not x.startswith("#")))
+    return _TLDS[0]
 
 
 def valid_email(address: str) -> bool:
@@ -339,15 +343,20 @@ def v3_inputs(payload: Any, correlation_id: str) -> list[tuple[str, dict[str, st
 def v3_read_inputs(payload: Any, correlation_id: str) -> tuple[list[str], list[str]]:
     """The addresses a batch read by email asks for, and the properties it wants back."""
     inputs = payload.get("inputs") if isinstance(payload, dict) else None
-    ok = isinstance(inputs, list) and 0 < len(inputs) <= V3_BATCH_MAX
-    if not ok or payload.get("idProperty") != "email":
+    if (
+        not isinstance(inputs, list)
+        or not 0 < len(inputs) <= V3_BATCH_MAX
+        or payload.get("idProperty") != "email"
+    ):
         message = f"inputs must be 1 to {V3_BATCH_MAX} ids, with idProperty 'email'"
         raise Reply(400, answers.v3_error(message, correlation_id))
-    ids = [i.get("id") if isinstance(i, dict) else None for i in inputs]
-    if not all(isinstance(i, str) for i in ids):
+    ids: list[str] = [
+        i["id"] for i in inputs if isinstance(i, dict) and isinstance(i.get("id"), str)
+    ]
+    if len(ids) != len(inputs):
         raise Reply(400, answers.v3_error("each input needs a string id", correlation_id))
     wanted = payload.get("properties") or []
-    return ids, [p for p in wanted if isinstance(p, str)]  # type: ignore[misc]
+    return ids, [p for p in wanted if isinstance(p, str)]
 
 
 def duplicate_id(email: str, correlation_id: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 //! hubspot-upsert's native core: creates or updates HubSpot contacts.
 //!
 //! Everything but `python/` is plain Rust that knows nothing of Python and is tested with
-//! `cargo test`, in the order data flows: the rules for property values (`value`) and email
+//! `cargo test`, in the order data flows: what the caller lends a call (`context`); the rules for property values (`value`) and email
 //! addresses (`email`); the portal's property definitions (`schema`); the bulk planner that
 //! forms batches and learns from HubSpot's answers (`planner`) and the driver that runs it
 //! (`bulk`); HubSpot's wire formats (`api`) and errors (`error`); the retry policy (`retry`),
@@ -9,6 +9,8 @@
 //! (`client`). `python/` is the binding layer that
 //! the `hubspot_upsert._native` extension module is made of.
 
+// What a caller lends every call: a logger and a way to stop waits.
+pub mod context;
 // A record's values become HubSpot text.
 pub mod email;
 pub mod value;

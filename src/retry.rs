@@ -17,6 +17,7 @@
 //! Retries are bounded by `max_retries` and by `deadline`, the time one call may take in all:
 //! a wait that would end past the deadline is not begun.
 
+use crate::error::FailureKind;
 use std::time::Duration;
 
 /// HubSpot's advice for 423 Locked.
@@ -54,9 +55,9 @@ pub enum Failure<'a> {
         /// 429's `policyName`.
         policy: Option<&'a str>,
     },
-    /// No usable answer; `transient` is false for failures a retry cannot mend (TLS
-    /// certificates, a bad proxy URL).
-    Transport { transient: bool },
+    /// No usable answer, of this kind (a retry mends only transient kinds: not TLS
+    /// certificates or a bad proxy URL).
+    Transport { kind: FailureKind },
 }
 
 impl Failure<'_> {
@@ -71,7 +72,7 @@ impl Failure<'_> {
             Failure::Status { status, .. } => {
                 matches!(status, 423 | 477 | 500 | 502 | 503 | 504 | 521..=524)
             }
-            Failure::Transport { transient } => transient,
+            Failure::Transport { kind } => kind.transient(),
         }
     }
 }
@@ -163,10 +164,10 @@ impl RetryPolicy {
                 retry_after.unwrap_or(backoff)
             }
             Failure::Status { .. } => return Decision::GiveUp("the status is not one to retry"),
-            Failure::Transport { transient: false } => {
+            Failure::Transport { kind } if !kind.transient() => {
                 return Decision::GiveUp("the failure is not transient")
             }
-            Failure::Transport { transient: true } => backoff,
+            Failure::Transport { .. } => backoff,
         };
         if attempts > self.max_retries {
             return Decision::GiveUp("max_retries is reached");
@@ -247,7 +248,9 @@ mod tests {
     #[rustfmt::skip]
     fn table() {
         let p = RetryPolicy::default();
-        let transient = Failure::Transport { transient: true };
+        let transient = Failure::Transport {
+            kind: FailureKind::Reset,
+        };
         let not_retried = Decision::GiveUp("the status is not one to retry");
         let past_deadline = Decision::GiveUp("the wait would end past the deadline");
         // (failure, attempts so far, elapsed, window wait, jitter) -> decision
@@ -260,7 +263,7 @@ mod tests {
             (status(409, None, None), 1, S(0), S(0), 0.5, not_retried),
             (status(302, None, None), 1, S(0), S(0), 0.5, not_retried),
             (status(501, None, None), 1, S(0), S(0), 0.5, not_retried),
-            (Failure::Transport { transient: false }, 1, S(0), S(0), 0.5, Decision::GiveUp("the failure is not transient")),
+            (Failure::Transport { kind: FailureKind::Tls }, 1, S(0), S(0), 0.5, Decision::GiveUp("the failure is not transient")),
             (status(429, Some(S(1)), Some("DAILY")), 1, S(0), S(0), 0.5, Decision::GiveUp("the daily limit is reached; it resets at midnight")),
             // 429: Retry-After wins, else the window; plus jitter of up to half of that (50 ms
             // to 1 s), and max_retries does not count them.
@@ -340,8 +343,17 @@ mod tests {
             assert!(!status_failure(status).retryable(), "{status}");
         }
         assert!(!status(429, None, Some("DAILY")).retryable());
-        assert!(Failure::Transport { transient: true }.retryable());
-        assert!(!Failure::Transport { transient: false }.retryable());
+        for kind in [
+            FailureKind::Connect,
+            FailureKind::Timeout,
+            FailureKind::Reset,
+            FailureKind::Body,
+        ] {
+            assert!(Failure::Transport { kind }.retryable(), "{kind:?}");
+        }
+        for kind in [FailureKind::Tls, FailureKind::Oversize, FailureKind::Config] {
+            assert!(!Failure::Transport { kind }.retryable(), "{kind:?}");
+        }
     }
 
     fn status_failure(code: u16) -> Failure<'static> {

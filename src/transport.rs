@@ -15,7 +15,7 @@ use reqwest::header::HeaderMap;
 use reqwest::Certificate;
 use tokio::runtime::{Handle, Runtime};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, FailureKind, Result};
 use crate::pacing::RateHeaders;
 use crate::retry::parse_retry_after;
 
@@ -113,7 +113,7 @@ impl Transports {
             .build()
             .map_err(|e| Error::Transport {
                 message: format!("could not start the I/O thread: {e}"),
-                timeout: false,
+                kind: FailureKind::Config,
                 attempts: 0,
             })?;
         let mut builder = reqwest::Client::builder()
@@ -133,7 +133,7 @@ impl Transports {
             let _entered = runtime.enter();
             builder
                 .build()
-                .map_err(|e| transport_error("could not set up the HTTP client", e).0)?
+                .map_err(|e| transport_error("could not set up the HTTP client", e))?
         };
         let transport = slot.insert(Transport {
             pid,
@@ -211,14 +211,14 @@ fn header_u32(headers: &HeaderMap, name: &str) -> Option<u32> {
 
 /// One attempt: sends the request and reads the answer, as a stream of chunks (up to
 /// [`ANSWER_BASE_BYTES`] and more for a long request; see there). `secret` is the token, which
-/// the answer's text is cleared of. A failure comes with whether it is transient.
+/// the answer's text is cleared of. A failure is an [`Error::Transport`] of its kind.
 pub(crate) async fn send(
     http: &reqwest::Client,
     method: reqwest::Method,
     url: &str,
     body: Option<Vec<u8>>,
     secret: &str,
-) -> Result<Answer, (Error, bool)> {
+) -> Result<Answer> {
     let mut request = http.request(method, url);
     let sent_bytes = body.as_ref().map_or(0, Vec::len);
     if let Some(body) = body {
@@ -264,12 +264,11 @@ pub(crate) async fn send(
                     "HubSpot's answer is longer than {limit} bytes, the most this client reads \
                      for a request of {sent_bytes} bytes; it may have been applied"
                 );
-                let error = Error::Transport {
+                return Err(Error::Transport {
                     message,
-                    timeout: false,
+                    kind: FailureKind::Oversize,
                     attempts: 1,
-                };
-                return Err((error, false));
+                });
             }
             // Of an error page, the start says enough.
             body.extend_from_slice(&chunk[..limit - body.len()]);
@@ -419,17 +418,34 @@ fn find_source<'a, E: std::error::Error + 'static>(
     None
 }
 
-/// A reqwest failure as a transport error, and whether retrying can help. TLS failures (a
-/// certificate, or TLS spoken to a server that does not) cannot; refused or reset connections,
-/// timeouts and answers cut short can: the upsert is idempotent.
-pub(crate) fn transport_error(what: &str, err: reqwest::Error) -> (Error, bool) {
+/// The kind of a reqwest failure, from its type and its chain of causes: a TLS error of rustls
+/// anywhere along the chain is TLS (a certificate, or TLS spoken to a server that does not),
+/// whatever reqwest calls the step that failed.
+fn kind_of(err: &reqwest::Error, tls: bool) -> FailureKind {
+    if err.is_builder() {
+        FailureKind::Config
+    } else if tls {
+        FailureKind::Tls
+    } else if err.is_timeout() {
+        FailureKind::Timeout
+    } else if err.is_connect() {
+        FailureKind::Connect
+    } else if err.is_body() || err.is_decode() {
+        FailureKind::Body
+    } else if err.is_request() {
+        FailureKind::Reset
+    } else {
+        FailureKind::Config
+    }
+}
+
+/// A reqwest failure as a transport error of its kind (see [`FailureKind::transient`]).
+pub(crate) fn transport_error(what: &str, err: reqwest::Error) -> Error {
     let timeout = err.is_timeout();
     let err = err.without_url();
     let chain = cause_chain(&err);
     let tls = tls_cause(&err);
-    let transient = !err.is_builder()
-        && tls.is_none()
-        && (timeout || err.is_connect() || err.is_request() || err.is_body() || err.is_decode());
+    let kind = kind_of(&err, tls.is_some());
     let what = if timeout {
         "the request to HubSpot timed out"
     } else {
@@ -439,14 +455,11 @@ pub(crate) fn transport_error(what: &str, err: reqwest::Error) -> (Error, bool) 
         Some(cause) => format!("{what}: {cause} ({chain})"),
         None => format!("{what}: {chain}"),
     };
-    (
-        Error::Transport {
-            message,
-            timeout,
-            attempts: 1,
-        },
-        transient,
-    )
+    Error::Transport {
+        message,
+        kind,
+        attempts: 1,
+    }
 }
 
 #[cfg(test)]

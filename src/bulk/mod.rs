@@ -10,9 +10,10 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use crate::api::BatchInput;
-use crate::client::{Hooks, Level, SLICE};
+use crate::context::{Hooks, Level, SLICE};
 use crate::error::{Error, Result};
 use crate::planner::{BatchId, Call, Outcome, Planner, Reply};
+use crate::schema::Schema;
 
 /// Records read from the caller, with their positions in the input.
 pub struct Chunk {
@@ -83,6 +84,36 @@ pub trait Sender {
     /// How long a stop that is not a signal waits for the answers of batches in flight (the
     /// client's request timeout).
     fn patience(&self) -> Duration;
+}
+
+/// Checks every record `source` gives as a run would before sending it, against the portal's
+/// property definitions (`schema`; none: nothing is checked beyond what the source did), and
+/// sends nothing: only the records they refuse reach `sink`.
+pub fn check(source: &mut dyn Source, sink: &mut dyn Sink, schema: Option<&Schema>) -> Result<()> {
+    loop {
+        let chunk = source.read(1000);
+        if let Some(schema) = schema {
+            let refused = chunk
+                .records
+                .into_iter()
+                .filter_map(|(index, input)| {
+                    let error = schema.refusal(&input.properties)?;
+                    Some(Outcome {
+                        index,
+                        email: input.email,
+                        result: Err(error),
+                    })
+                })
+                .collect();
+            sink.take(refused)?;
+        }
+        if let Some(error) = chunk.failed {
+            return Err(error);
+        }
+        if chunk.done {
+            return Ok(());
+        }
+    }
 }
 
 /// Runs a bulk upsert to the end, or until a failure of the whole run (returned; every record

@@ -12,7 +12,7 @@ use crate::schema::Schema;
 
 /// Hooks that never stop and log nothing.
 struct Quiet;
-impl crate::client::Log for Quiet {
+impl crate::context::Log for Quiet {
     fn enabled(&self, _: Level) -> bool {
         false
     }
@@ -536,7 +536,7 @@ fn a_split_batch_whose_half_fails_reports_each_half_truly() {
     let (b, _) = planner.next_batch(true).unwrap();
     let down = Error::Transport {
         message: "HubSpot is down".into(),
-        timeout: false,
+        kind: crate::error::FailureKind::Connect,
         attempts: 6,
     };
     assert!(planner.on_answer(b, Err(down)).is_some());

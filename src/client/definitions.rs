@@ -9,7 +9,6 @@ use super::{Client, Hooks, Level};
 use crate::api;
 use crate::bulk;
 use crate::error::{Error, Result};
-use crate::planner::Outcome;
 use crate::schema::Schema;
 
 /// How long the portal's property definitions are trusted before they are read again.
@@ -139,29 +138,6 @@ impl Client {
         } else {
             None
         };
-        loop {
-            let chunk = source.read(1000);
-            if let Some(schema) = &schema {
-                let refused = chunk
-                    .records
-                    .into_iter()
-                    .filter_map(|(index, input)| {
-                        let error = schema.refusal(&input.properties)?;
-                        Some(Outcome {
-                            index,
-                            email: input.email,
-                            result: Err(error),
-                        })
-                    })
-                    .collect();
-                sink.take(refused)?;
-            }
-            if let Some(error) = chunk.failed {
-                return Err(error);
-            }
-            if chunk.done {
-                return Ok(());
-            }
-        }
+        bulk::check(source, sink, schema.as_deref())
     }
 }

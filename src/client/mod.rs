@@ -27,30 +27,8 @@ mod definitions;
 mod request;
 mod single;
 
+use crate::context::{Hooks, Level, Log, SLICE};
 pub use definitions::DEFINITIONS_TTL;
-
-/// How often a wait asks [`Hooks::check`] whether to stop.
-pub const SLICE: Duration = Duration::from_millis(50);
-
-/// Log levels of [`Hooks::log`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Debug,
-    Info,
-    Warning,
-}
-
-/// Where the core's log records go.
-pub trait Log: Send + Sync {
-    fn enabled(&self, level: Level) -> bool;
-    fn log(&self, level: Level, message: &str);
-}
-
-/// What the caller lends a call: a logger, and a way to stop waits.
-pub trait Hooks: Log {
-    /// Called between slices of every wait; an error ends the call with that error.
-    fn check(&self) -> Result<()>;
-}
 
 /// What a [`Client`] is built from: every option of `HubSpot(...)` but the two that decide how
 /// Python values are read (`missing`, `assume_utc`, in the binding's `ConvertOptions`).

@@ -4,7 +4,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use super::{Client, Level, Log};
-use crate::error::{ApiError, Error, Result};
+use crate::error::{ApiError, Error, FailureKind, Result};
 use crate::retry::{Decision, Failure, Room};
 use crate::transport::{send, Answer};
 
@@ -51,9 +51,7 @@ impl Client {
                     retry_after: failed.retry_after,
                     policy: policy.as_deref(),
                 },
-                None => Failure::Transport {
-                    transient: failed.transient,
-                },
+                None => Failure::Transport { kind: failed.kind },
             };
             let room = Room {
                 wait: self.pacer.until_room(Instant::now()),
@@ -141,7 +139,11 @@ impl Client {
         let took_ms = sent.elapsed().as_secs_f64() * 1000.0;
         let answer = match result {
             Ok(answer) => answer,
-            Err((error, transient)) => {
+            Err(error) => {
+                let kind = match &error {
+                    Error::Transport { kind, .. } => *kind,
+                    _ => FailureKind::Config,
+                };
                 if log.enabled(Level::Debug) {
                     let line = format!(
                         "{method} {path} failed after {took_ms:.1} ms (attempt {attempts}): {error}"
@@ -153,7 +155,7 @@ impl Client {
                     error,
                     status,
                     retry_after,
-                    transient,
+                    kind,
                 });
             }
         };
@@ -175,7 +177,7 @@ impl Client {
             error: ApiError::from_response(status, answer.correlation_id, &answer.body).into(),
             status: Some(status),
             retry_after: answer.retry_after,
-            transient: false,
+            kind: FailureKind::Config,
         })
     }
 
@@ -223,8 +225,8 @@ struct Failed {
     error: Error,
     status: Option<u16>,
     retry_after: Option<Duration>,
-    /// A transport failure that a retry may mend.
-    transient: bool,
+    /// What kind of transport failure it was (for an answer: not one).
+    kind: FailureKind,
 }
 
 /// A random number in `[0, 1)` for jitter.
@@ -250,11 +252,9 @@ fn with_attempts(error: Error, attempts: u32, why: &str, retryable: bool) -> Err
             api.summary.push_str(&note);
             Error::Api(api)
         }
-        Error::Transport {
-            message, timeout, ..
-        } => Error::Transport {
+        Error::Transport { message, kind, .. } => Error::Transport {
             message: message + &note,
-            timeout,
+            kind,
             attempts,
         },
         other => other,

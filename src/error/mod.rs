@@ -7,7 +7,8 @@
 //!  ├── Refused        one record HubSpot refuses or would refuse, for  (Python: ValidationError)
 //!  │                  a cause an answer named or the portal's property
 //!  │                  definitions show
-//!  ├── Transport      no usable answer: connect, TLS, reset, timeout   (Python: TransportError)
+//!  ├── Transport      no usable answer, of a FailureKind: connect,     (Python: TransportError,
+//!  │                  timeout, reset, body cut, TLS, oversize, config  RequestTimeoutError)
 //!  ├── RateWait       the rate window has no room before the deadline  (Python: RateLimitError)
 //!  ├── NotSent        a record the run stopped before sending          (Python: TransportError)
 //!  ├── Unanswered     a record in flight when the run stopped          (Python: TransportError)
@@ -38,7 +39,7 @@ pub enum Error {
     #[error("{message}")]
     Transport {
         message: String,
-        timeout: bool,
+        kind: FailureKind,
         attempts: u32,
     },
     /// The rate window had no room before the call's deadline; `attempts` were made first.
@@ -70,6 +71,36 @@ pub enum Error {
     Stopped,
     #[error("internal error in hubspot_upsert ({0}); please report it")]
     Internal(String),
+}
+
+/// What kept an attempt from a usable answer, decided from the failure's type (never from
+/// its text). The retry policy retries the transient kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// No connection: refused, unreachable, DNS.
+    Connect,
+    /// The attempt took longer than the timeout.
+    Timeout,
+    /// The connection failed while the request was sent.
+    Reset,
+    /// The answer was cut partway through its body, or could not be decoded.
+    Body,
+    /// TLS refused: a certificate, or TLS spoken to a server that does not.
+    Tls,
+    /// The answer is longer than the client reads: it may have been applied.
+    Oversize,
+    /// The client's own set-up (the I/O thread, a proxy URL, the request itself).
+    Config,
+}
+
+impl FailureKind {
+    /// Whether retrying the same request can mend it: the upsert is idempotent.
+    pub fn transient(self) -> bool {
+        matches!(
+            self,
+            FailureKind::Connect | FailureKind::Timeout | FailureKind::Reset | FailureKind::Body
+        )
+    }
 }
 
 /// Which public exception an error status becomes.

@@ -17,7 +17,7 @@ use super::hooks::PyHooks;
 use super::results::{BulkResult, Keep, Stored};
 use crate::api::{BatchInput, V3_BATCH_MAX};
 use crate::bulk::{Chunk, Sink, Source};
-use crate::client::Log;
+use crate::context::Log;
 use crate::error::{Error, Result as CoreResult};
 use crate::planner::Outcome;
 

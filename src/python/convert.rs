@@ -119,10 +119,20 @@ pub fn properties_except(
     };
     let py = obj.py();
     if let Ok(dict) = obj.cast::<PyDict>() {
-        // A copy: reading a value runs the value's own code (`utcoffset()`, an Enum's `value`),
-        // which may change the dict, as may another thread; iterating the dict itself would
-        // then fail midway.
-        for (key, value) in dict.copy()?.iter() {
+        // Reading a value may run the value's own code (`utcoffset()`, an Enum's `value`),
+        // which may change the dict, as may another thread meanwhile: iterating the dict
+        // itself would then fail midway. Such a record is read from a copy; one of plain
+        // values (reading them runs no Python code, and the GIL stays held) from the dict.
+        let plain = dict.iter().all(|(k, v)| {
+            k.is_exact_instance_of::<PyString>()
+                && (v.is_none()
+                    || v.is_exact_instance_of::<PyString>()
+                    || v.is_exact_instance_of::<PyInt>()
+                    || v.is_exact_instance_of::<PyFloat>()
+                    || v.is_exact_instance_of::<PyBool>())
+        });
+        let dict = if plain { dict.clone() } else { dict.copy()? };
+        for (key, value) in dict.iter() {
             add(key, value)?;
         }
     } else if obj.hasattr(intern!(py, "keys"))? && obj.hasattr(intern!(py, "__getitem__"))? {

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyType};
 
-use crate::error::{ApiError, ApiErrorKind, Error};
+use crate::error::{ApiError, ApiErrorKind, Error, FailureKind};
 
 const ERRORS_MODULE: &str = "hubspot_upsert._errors";
 
@@ -76,10 +76,10 @@ fn build(py: Python<'_>, error: Error) -> PyResult<PyErr> {
         Error::InvalidInput(message) => return Ok(PyValueError::new_err(message)),
         Error::Transport {
             message,
-            timeout,
+            kind,
             attempts,
         } => {
-            let cls = if timeout {
+            let cls = if kind == FailureKind::Timeout {
                 class(py, &TIMEOUT, "RequestTimeoutError")?
             } else {
                 class(py, &TRANSPORT, "TransportError")?

@@ -8,7 +8,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-use crate::client::{Hooks, Level, Log};
+use crate::context::{Hooks, Level, Log};
 use crate::error::{Error, Result};
 
 static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();

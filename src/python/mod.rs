@@ -44,7 +44,8 @@ mod _native {
     use super::convert::{self, ConvertOptions};
     use super::errors;
     use super::hooks::PyHooks;
-    use crate::client::{Client as CoreClient, Hooks};
+    use crate::client::Client as CoreClient;
+    use crate::context::Hooks;
     use crate::error::Error;
 
     #[pymodule_init]
@@ -217,7 +218,7 @@ mod _native {
             on_done: Py<PyAny>,
         ) -> PyResult<Task> {
             let (email, properties) = self.read_upsert(email, properties)?;
-            let log: Arc<dyn crate::client::Log> = Arc::new(PyHooks::new(py)?);
+            let log: Arc<dyn crate::context::Log> = Arc::new(PyHooks::new(py)?);
             let shown = email.clone();
             let done = move |outcome: crate::error::Result<crate::api::Landed>| {
                 Python::attach(|py| {

@@ -6,7 +6,9 @@
 //! the transport remembers the process that built it, builds a new one in any other process,
 //! and deliberately leaks the inherited one, which must not be dropped.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,6 +36,33 @@ pub(crate) struct Answer {
     pub retry_after: Option<Duration>,
     pub rate: RateHeaders,
     pub body: Vec<u8>,
+}
+
+/// Where the attempts of a request go: the per-process reqwest pool ([`send`]) in production,
+/// a script in the tests of `client`. The seam under every request: pacing, retries, logging
+/// and the reading of answers sit above it and are tested against the script.
+pub(crate) trait Exchange: Sync {
+    /// One attempt: the answer (any status), or a transport failure of its kind. `secret` is
+    /// cleared from the answer's text.
+    fn exchange<'a>(
+        &'a self,
+        method: reqwest::Method,
+        url: &'a str,
+        body: Option<Vec<u8>>,
+        secret: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Answer>> + Send + 'a>>;
+}
+
+impl Exchange for reqwest::Client {
+    fn exchange<'a>(
+        &'a self,
+        method: reqwest::Method,
+        url: &'a str,
+        body: Option<Vec<u8>>,
+        secret: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Answer>> + Send + 'a>> {
+        Box::pin(send(self, method, url, body, secret))
+    }
 }
 
 /// The per-process part: a runtime and the connection pool that lives on it.

@@ -26,6 +26,8 @@ mod batches;
 mod definitions;
 mod request;
 mod single;
+#[cfg(test)]
+mod tests;
 
 use crate::context::{Hooks, Level, Log, SLICE};
 pub use definitions::DEFINITIONS_TTL;

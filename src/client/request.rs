@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::{Client, Level, Log};
 use crate::error::{ApiError, Error, FailureKind, Result};
 use crate::retry::{Decision, Failure, Room};
-use crate::transport::{send, Answer};
+use crate::transport::{Answer, Exchange};
 
 impl Client {
     /// Sends one request until HubSpot answers 2xx, a failure is final, or the retry policy
@@ -14,7 +14,7 @@ impl Client {
     /// runtime's timer. `reserved`: the slot in the rate window reserved for the first attempt.
     pub(super) async fn request<L: Log + ?Sized>(
         &self,
-        http: &reqwest::Client,
+        http: &dyn Exchange,
         method: reqwest::Method,
         url: &str,
         body: Option<Vec<u8>>,
@@ -134,7 +134,10 @@ impl Client {
         let Call { method, path, .. } = call;
         let sent = Instant::now();
         let body = call.body.clone();
-        let result = send(call.http, method.clone(), call.url, body, &self.token).await;
+        let result = call
+            .http
+            .exchange(method.clone(), call.url, body, &self.token)
+            .await;
         let arrived = self.pacer.settle(slot, sent, Instant::now());
         let took_ms = sent.elapsed().as_secs_f64() * 1000.0;
         let answer = match result {
@@ -213,7 +216,7 @@ impl Client {
 
 /// What one request is: the same for every attempt.
 struct Call<'a> {
-    http: &'a reqwest::Client,
+    http: &'a dyn Exchange,
     method: reqwest::Method,
     url: &'a str,
     path: &'a str,

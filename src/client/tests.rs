@@ -1,0 +1,217 @@
+//! The request path against a scripted HubSpot, on tokio's paused clock: what is retried and
+//! how long it waits, what is final, what the error says. No sockets; the waits take no real
+//! time, and the clock shows how long they were.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::{Client, ClientConfig};
+use crate::context::{Level, Log};
+use crate::error::{Error, FailureKind, Result};
+use crate::pacing::RateHeaders;
+use crate::retry::RetryPolicy;
+use crate::transport::{Answer, Exchange};
+
+/// Answers each attempt with the next scripted outcome; counts the attempts.
+struct Script {
+    outcomes: Mutex<VecDeque<Result<Answer>>>,
+    attempts: Mutex<u32>,
+}
+
+impl Script {
+    fn new(outcomes: Vec<Result<Answer>>) -> Self {
+        Script {
+            outcomes: Mutex::new(outcomes.into()),
+            attempts: Mutex::new(0),
+        }
+    }
+
+    fn attempts(&self) -> u32 {
+        *self.attempts.lock().unwrap()
+    }
+}
+
+impl Exchange for Script {
+    fn exchange<'a>(
+        &'a self,
+        _: reqwest::Method,
+        _: &'a str,
+        _: Option<Vec<u8>>,
+        _: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Answer>> + Send + 'a>> {
+        *self.attempts.lock().unwrap() += 1;
+        let next = self.outcomes.lock().unwrap().pop_front();
+        Box::pin(async move { next.expect("the script has an answer for every attempt") })
+    }
+}
+
+fn answer(status: u16, body: &str) -> Result<Answer> {
+    Ok(Answer {
+        status,
+        correlation_id: Some(format!("corr-{status}")),
+        retry_after: None,
+        rate: RateHeaders::default(),
+        body: body.as_bytes().to_vec(),
+    })
+}
+
+fn after(status: u16, seconds: u64) -> Result<Answer> {
+    let mut a = answer(status, r#"{"status":"error","message":"later"}"#)?;
+    a.retry_after = Some(Duration::from_secs(seconds));
+    Ok(a)
+}
+
+fn cut(kind: FailureKind) -> Result<Answer> {
+    Err(Error::Transport {
+        message: format!("{kind:?}"),
+        kind,
+        attempts: 1,
+    })
+}
+
+struct Quiet;
+impl Log for Quiet {
+    fn enabled(&self, _: Level) -> bool {
+        false
+    }
+    fn log(&self, _: Level, _: &str) {}
+}
+
+fn client(retry: RetryPolicy) -> Client {
+    Client::new(ClientConfig {
+        token: "pat-test".into(),
+        base_url: "http://127.0.0.1:9".into(),
+        timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(5),
+        retry,
+        rate_limit: None,
+        ca_bundle: None,
+        api_version: None,
+    })
+    .unwrap()
+}
+
+/// Sends one request through the script; the outcome and the time it took on the paused clock.
+async fn go(client: &Client, script: &Script) -> (Result<Vec<u8>>, Duration) {
+    let started = tokio::time::Instant::now();
+    let url = "http://127.0.0.1:9/crm/v3/objects/contacts/batch/upsert";
+    let outcome = client
+        .request(script, reqwest::Method::POST, url, None, &Quiet, None)
+        .await
+        .map(|a| a.body);
+    (outcome, started.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_errors_are_retried_with_a_growing_backoff() {
+    let c = client(RetryPolicy::default());
+    let script = Script::new(vec![
+        answer(503, "{}"),
+        answer(502, "{}"),
+        answer(200, "ok"),
+    ]);
+    let (outcome, took) = go(&c, &script).await;
+    assert_eq!(outcome.unwrap(), b"ok");
+    assert_eq!(script.attempts(), 3);
+    // Full jitter below 0.5 s, then below 1 s.
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_waited_for() {
+    let c = client(RetryPolicy::default());
+    let script = Script::new(vec![after(429, 3), answer(200, "ok")]);
+    let (outcome, took) = go(&c, &script).await;
+    assert!(outcome.is_ok());
+    // Retry-After, plus up to half of it (at most 1 s) of jitter.
+    assert!(
+        took >= Duration::from_secs(3) && took <= Duration::from_secs(4),
+        "{took:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_errors_are_final() {
+    for status in [400, 401, 403, 404, 409] {
+        let c = client(RetryPolicy::default());
+        let script = Script::new(vec![answer(status, r#"{"message":"no"}"#)]);
+        let (outcome, _) = go(&c, &script).await;
+        match outcome {
+            Err(Error::Api(e)) => {
+                assert_eq!((e.status, e.attempts), (status, 1));
+                assert_eq!(
+                    e.correlation_id.as_deref(),
+                    Some(&*format!("corr-{status}"))
+                );
+            }
+            other => panic!("{status}: {other:?}"),
+        }
+        assert_eq!(script.attempts(), 1);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_transport_failures_are_retried_and_others_are_not() {
+    for kind in [
+        FailureKind::Connect,
+        FailureKind::Timeout,
+        FailureKind::Reset,
+        FailureKind::Body,
+    ] {
+        let c = client(RetryPolicy::default());
+        let script = Script::new(vec![cut(kind), answer(200, "ok")]);
+        assert!(go(&c, &script).await.0.is_ok(), "{kind:?}");
+        assert_eq!(script.attempts(), 2, "{kind:?}");
+    }
+    for kind in [FailureKind::Tls, FailureKind::Oversize, FailureKind::Config] {
+        let c = client(RetryPolicy::default());
+        let script = Script::new(vec![cut(kind)]);
+        match go(&c, &script).await.0 {
+            Err(Error::Transport {
+                kind: k, attempts, ..
+            }) => assert_eq!((k, attempts), (kind, 1)),
+            other => panic!("{kind:?}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn giving_up_says_how_many_attempts() {
+    let retry = RetryPolicy {
+        max_retries: 2,
+        ..RetryPolicy::default()
+    };
+    let c = client(retry);
+    let script = Script::new(vec![
+        answer(503, "{}"),
+        answer(503, "{}"),
+        answer(503, "{}"),
+    ]);
+    match go(&c, &script).await.0 {
+        Err(Error::Api(e)) => {
+            assert_eq!((e.status, e.attempts), (503, 3));
+            assert!(
+                e.message().contains("gave up after 3 attempts"),
+                "{}",
+                e.message()
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_daily_429_is_final_and_a_retry_after_past_the_deadline_fails_at_once() {
+    let c = client(RetryPolicy::default());
+    let daily = r#"{"status":"error","errorType":"RATE_LIMIT","policyName":"DAILY"}"#;
+    let script = Script::new(vec![answer(429, daily)]);
+    assert!(matches!(go(&c, &script).await.0, Err(Error::Api(e)) if e.attempts == 1));
+    let script = Script::new(vec![after(503, 3600)]);
+    let (outcome, took) = go(&c, &script).await;
+    assert!(matches!(outcome, Err(Error::Api(e)) if e.status == 503));
+    assert_eq!(script.attempts(), 1);
+    assert!(took < Duration::from_millis(10), "{took:?}");
+}

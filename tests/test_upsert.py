@@ -217,3 +217,16 @@ def test_the_base_url_comes_from_the_environment(
     assert hs.create_or_update("ada@example.com").is_new
     monkeypatch.delenv("HUBSPOT_BASE_URL")
     assert HubSpot(fake.token).base_url == "https://api.hubapi.com"
+
+
+def test_close_and_the_context_manager(fake: FakeHubSpot) -> None:
+    with HubSpot(fake.token, base_url=fake.url) as hs:
+        hs.create_or_update("a@example.com")
+        hs.create_or_update("b@example.com")
+        assert fake.connections_opened == 1  # one pooled connection
+    # Closed on leaving the block; still usable: the next call opens a connection again.
+    assert hs.create_or_update("c@example.com").is_new
+    assert fake.connections_opened == 2
+    hs.close()
+    hs.close()  # twice is fine
+    assert len(fake.contacts) == 3

@@ -161,7 +161,9 @@ class AsyncHubSpot:
         )
 
     async def aclose(self) -> None:
-        """Nothing to release at once: the connection pool closes when the client is gone."""
+        """Closes the client's connections and stops its I/O thread, as
+        :meth:`HubSpot.close` (on a worker thread: it may wait for the thread to stop)."""
+        await asyncio.get_running_loop().run_in_executor(None, self._sync.close)
 
     async def __aenter__(self) -> AsyncHubSpot:
         return self

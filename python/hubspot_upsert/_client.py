@@ -160,6 +160,20 @@ class HubSpot:
         rows, _ = _bulk.records_and_total(records)
         return self._native.check_many(rows, email_field=email_field, definitions=bool(definitions))
 
+    def close(self) -> None:
+        """Closes the client's connections and stops its I/O thread (a call in progress on
+        another thread keeps them). The client stays usable: the next call opens them again.
+        ``with HubSpot() as hs:`` closes it on leaving the block."""
+        native = getattr(self, "_native", None)
+        if native is not None:
+            native.close()
+
+    def __enter__(self) -> HubSpot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         # A client whose construction failed has no native part: say so, never raise.
         native = getattr(self, "_native", None)

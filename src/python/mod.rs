@@ -182,6 +182,13 @@ mod _native {
             self.core.base_url()
         }
 
+        /// Stops the client's I/O thread and closes its connections, unless a call is using
+        /// them (then False); the next call builds them again.
+        fn close(&self, py: Python<'_>) -> bool {
+            let core = self.core.clone();
+            py.detach(move || core.release_if_idle())
+        }
+
         /// `(max, window_seconds)` of the limit the client paces itself by, if it knows one.
         #[getter]
         fn rate_limit(&self) -> Option<(u32, f64)> {

@@ -109,13 +109,7 @@ impl Scripted {
                 Some(json!({"id": vid.to_string(), "properties": {"email": email}}))
             })
             .collect();
-        Ok(Reply {
-            status: 200,
-            correlation_id: None,
-            body: json!({"status": "COMPLETE", "results": results})
-                .to_string()
-                .into_bytes(),
-        })
+        complete(results)
     }
 
     fn answer(&self, body: &[u8]) -> Result<Reply> {
@@ -167,14 +161,19 @@ impl Scripted {
             })
             .rev()
             .collect();
-        Ok(Reply {
-            status: 200,
-            correlation_id: None,
-            body: json!({"status": "COMPLETE", "results": results})
-                .to_string()
-                .into_bytes(),
-        })
+        complete(results)
     }
+}
+
+/// A 200 batch answer with these results.
+fn complete(results: Vec<Json>) -> Result<Reply> {
+    Ok(Reply {
+        status: 200,
+        correlation_id: None,
+        body: json!({"status": "COMPLETE", "results": results})
+            .to_string()
+            .into_bytes(),
+    })
 }
 
 impl Sender for Scripted {

@@ -345,20 +345,10 @@ class Portal:
             ]
         # HubSpot does not promise input order; neither does the fake.
         results.reverse()
-        answer: dict[str, Any] = {
-            "status": "COMPLETE",
-            "results": results,
-            "startedAt": started,
-            "completedAt": answers.iso_now(),
-        }
-        if not refused:
-            return 200, answer
-        # A partial answer: 207 on v3 and 2026-03; from 2026-09 the errors are in the 200.
-        answer["numErrors"] = len(refused)
-        answer["errors"] = [
+        errors = [
             answers.input_error(parsed[i][2], found, correlation_id) for i, found in refused.items()
         ]
-        return (200 if date is not None and date >= RULES_FROM else 207), answer
+        return _batch_answer(results, errors, started, date)
 
     def _v3_batch_read(self, body: bytes, correlation_id: str, date: str | None) -> tuple[int, Any]:
         """Contacts by address (primary or additional): the properties asked for; the
@@ -375,17 +365,26 @@ class Portal:
                 shown = {k: contact.properties[k] for k in wanted if k in contact.properties}
                 shown["hs_object_id"] = str(contact.vid)
                 results.append(answers.read_result(contact.vid, shown))
-        answer: dict[str, Any] = {
-            "status": "COMPLETE",
-            "results": results,
-            "startedAt": started,
-            "completedAt": answers.iso_now(),
-        }
-        if not missing:
-            return 200, answer
-        answer["numErrors"] = 1
-        answer["errors"] = [answers.not_found(missing, correlation_id)]
-        return (200 if date is not None and date >= RULES_FROM else 207), answer
+        errors = [answers.not_found(missing, correlation_id)] if missing else []
+        return _batch_answer(results, errors, started, date)
+
+
+def _batch_answer(
+    results: list[dict[str, Any]], errors: list[dict[str, Any]], started: str, date: str | None
+) -> tuple[int, Any]:
+    """A batch answer; with errors, a partial one: 207 on v3 and 2026-03, and from 2026-09 a
+    200 that carries ``errors`` and ``numErrors``."""
+    answer: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": started,
+        "completedAt": answers.iso_now(),
+    }
+    if not errors:
+        return 200, answer
+    answer["numErrors"] = len(errors)
+    answer["errors"] = errors
+    return (200 if date is not None and date >= RULES_FROM else 207), answer
 
 
 def _allow(method: str, allowed: str, correlation_id: str) -> None:

@@ -350,3 +350,17 @@ def test_api_version_option(fake: FakeHubSpot, tmp_path: Path) -> None:
     assert batch_requests(fake)[0].path == "/crm/v3/objects/contacts/batch/upsert"
     out = run(fake, str(path), "--api-version", "2019-01")
     assert out.returncode == 2 and "older than HubSpot's first date version" in out.stderr
+
+
+def test_a_real_run_names_its_causes_without_a_failures_file(
+    fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    path = tmp_path / "c.csv"
+    rows = "".join(f"p{i}@example.com,{i}\n" for i in range(50))
+    path.write_text("email,shoe_size\n" + rows + "not-an-email,1\n")
+    out = run(fake, str(path))
+    assert out.returncode == 1, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("created 0, updated 0, failed 51 of 51 records")
+    assert "PROPERTY_DOESNT_EXIST shoe_size: 50 records (records 0, 1, 2, 3, 4, ...)" in lines
+    assert "ValueError: 1 record (record 50)" in lines, lines

@@ -50,18 +50,28 @@ def dry_run(
 
     result = hs.check_many(preview(records), email, definitions=definitions)
     if not quiet:
-        causes: dict[tuple[str, str], list[int]] = {}
-        for failure in result.failures:
-            errors = getattr(failure.error, "errors", None)
-            name = errors[0].name if errors else None
-            code = failure.code or type(failure.error).__name__
-            causes.setdefault((code, name or ""), []).append(failure.index)
-        for (code, name), indexes in sorted(causes.items(), key=lambda c: -len(c[1])):
-            first = ", ".join(map(str, indexes[:5]))
-            more = ", ..." if len(indexes) > 5 else ""
-            what = f"{code} {name}".strip()
-            print(f"{what}: {len(indexes):,} records (records {first}{more})")
+        causes(result.failures)
     return result
+
+
+def causes(failures: Any, most: int | None = None) -> None:
+    """Each cause of failure with its count and first records, most frequent first: HubSpot's
+    code and the property it names, or the exception the client refused a record with."""
+    found: dict[tuple[str, str], list[int]] = {}
+    for failure in failures:
+        errors = getattr(failure.error, "errors", None)
+        name = errors[0].name if errors else None
+        code = failure.code or type(failure.error).__name__
+        found.setdefault((code, name or ""), []).append(failure.index)
+    ranked = sorted(found.items(), key=lambda c: -len(c[1]))
+    for (code, name), indexes in ranked[:most]:
+        first = ", ".join(map(str, indexes[:5]))
+        more = ", ..." if len(indexes) > 5 else ""
+        what = f"{code} {name}".strip()
+        n = len(indexes)
+        print(f"{what}: {n:,} record{'s' * (n != 1)} (record{'s' * (n != 1)} {first}{more})")
+    if most is not None and len(ranked) > most:
+        print(f"... and {len(ranked) - most} more causes (--failures lists every record)")
 
 
 def json_line(row: Any) -> tuple[str, bool]:

@@ -126,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         seconds = time.monotonic() - start
     if not args.quiet:
         print(reports.summary(result, seconds, args.dry_run))
+        if not args.dry_run and result.failed:
+            reports.causes(result.failures, most=10)
     if stopped is not None:
         unread = " and every record not read" if args.failures else ""
         print(

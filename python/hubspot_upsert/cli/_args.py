@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import __version__
 from .._client import TOKEN_ENV
-from .._inputs import FORMATS
+from ._inputs import FORMATS
 
 PROG = "hubspot-upsert"
 #: Fields a failures file adds to each record; they are never sent as properties.

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._client import HubSpot
-from .._inputs import BadRecord, InputError, Source
 from ._args import ERROR_FIELDS
+from ._inputs import BadRecord, InputError, Source
 
 
 def summary(result: Any, seconds: float, dry_run: bool = False) -> str:

@@ -16,9 +16,9 @@ from typing import Any, Literal, NoReturn
 
 from .. import AuthenticationError, HubSpot, HubSpotError, PermissionDeniedError
 from .._client import TOKEN_ENV
-from .._inputs import InputError, Source
 from . import _reports as reports
 from ._args import PROG, UsageError, header_check, make_parser, make_transform
+from ._inputs import InputError, Source
 
 #: Exit statuses.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUN = 0, 1, 2, 3

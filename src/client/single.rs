@@ -7,7 +7,7 @@ use super::{Client, Hooks, Log};
 use crate::api::{self, ApiVersion, BatchInput, Landed};
 
 use crate::error::{ApiError, Error, Result};
-use crate::transport::Answer;
+use crate::transport::{Answer, Exchange};
 
 impl Client {
     /// The outcome of a batch upsert of one input: its result, or the error a 207 gave it.
@@ -91,7 +91,7 @@ impl Client {
     /// The one upsert path of both faces: v1, or a batch of one on a date version.
     pub(super) async fn create_or_update_on<L: Log + ?Sized>(
         &self,
-        http: &reqwest::Client,
+        http: &dyn Exchange,
         email: &str,
         properties: &[(String, String)],
         log: &L,

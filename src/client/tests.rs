@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::{Client, ClientConfig};
+use crate::api::Landed;
 use crate::context::{Level, Log};
 use crate::error::{Error, FailureKind, Result};
 use crate::pacing::RateHeaders;
@@ -81,17 +82,7 @@ impl Log for Quiet {
 }
 
 fn client(retry: RetryPolicy) -> Client {
-    Client::new(ClientConfig {
-        token: "pat-test".into(),
-        base_url: "http://127.0.0.1:9".into(),
-        timeout: Duration::from_secs(10),
-        connect_timeout: Duration::from_secs(5),
-        retry,
-        rate_limit: None,
-        ca_bundle: None,
-        api_version: None,
-    })
-    .unwrap()
+    Client::new(ClientConfig { retry, ..config() }).unwrap()
 }
 
 /// Sends one request through the script; the outcome and the time it took on the paused clock.
@@ -214,4 +205,92 @@ async fn a_daily_429_is_final_and_a_retry_after_past_the_deadline_fails_at_once(
     assert!(matches!(outcome, Err(Error::Api(e)) if e.status == 503));
     assert_eq!(script.attempts(), 1);
     assert!(took < Duration::from_millis(10), "{took:?}");
+}
+
+fn client_on(version: Option<&str>) -> Client {
+    Client::new(ClientConfig {
+        api_version: version.map(|v| crate::api::ApiVersion::parse(v).unwrap()),
+        ..config()
+    })
+    .unwrap()
+}
+
+fn config() -> ClientConfig {
+    ClientConfig {
+        token: "pat-test".into(),
+        base_url: "http://127.0.0.1:9".into(),
+        timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(5),
+        retry: RetryPolicy::default(),
+        rate_limit: None,
+        ca_bundle: None,
+        api_version: None,
+    }
+}
+
+async fn upsert(c: &Client, script: &Script, properties: &[(&str, &str)]) -> Result<Landed> {
+    let properties: Vec<(String, String)> = properties
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    c.create_or_update_on(script, "ada@example.com", &properties, &Quiet)
+        .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_single_upsert_reads_v1_and_batch_answers() {
+    let script = Script::new(vec![answer(200, r#"{"vid": 3234574, "isNew": false}"#)]);
+    let landed = upsert(&client_on(None), &script, &[]).await.unwrap();
+    assert_eq!((landed.vid, landed.is_new), (3234574, false));
+    let batch = r#"{"status":"COMPLETE","results":[{"id":"1001","new":true,"properties":{}}]}"#;
+    let script = Script::new(vec![answer(200, batch)]);
+    let landed = upsert(&client_on(Some("2026-09")), &script, &[])
+        .await
+        .unwrap();
+    assert_eq!((landed.vid, landed.is_new), (1001, true));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partial_answer_to_a_single_upsert_is_a_refusal_with_hubspot_s_code() {
+    let partial = r#"{"status":"COMPLETE","results":[],"numErrors":1,"errors":[{"status":"error",
+        "category":"VALIDATION_ERROR","message":"Property values were not valid",
+        "context":{"objectWriteTraceId":["0"]},
+        "errors":[{"code":"INVALID_OPTION","message":"bogus was not one of the allowed options",
+        "context":{"propertyName":["lifecyclestage"]}}]}]}"#;
+    for status in [200, 207] {
+        let script = Script::new(vec![answer(status, partial)]);
+        match upsert(
+            &client_on(Some("2026-09")),
+            &script,
+            &[("lifecyclestage", "bogus")],
+        )
+        .await
+        {
+            Err(Error::Api(e)) => {
+                assert_eq!(e.status, status);
+                assert_eq!(e.errors[0].code.as_deref(), Some("INVALID_OPTION"));
+                assert_eq!(e.errors[0].name.as_deref(), Some("lifecyclestage"));
+            }
+            other => panic!("{status}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_404_on_a_date_version_names_the_setting_and_a_409_the_address() {
+    let script = Script::new(vec![answer(404, r#"{"message":"resource not found"}"#)]);
+    match upsert(&client_on(Some("2026-09")), &script, &[]).await {
+        Err(Error::Api(e)) => assert!(e.summary.contains("does not serve API version '2026-09'")),
+        other => panic!("{other:?}"),
+    }
+    let conflict = r#"{"status":"error","message":"Contact already exists. Existing ID: 77"}"#;
+    let script = Script::new(vec![answer(409, conflict)]);
+    match upsert(&client_on(None), &script, &[("email", "grace@example.com")]).await {
+        Err(Error::Api(e)) => {
+            assert_eq!(e.existing_vid, Some(77));
+            assert_eq!(e.conflicting_email.as_deref(), Some("grace@example.com"));
+            assert_eq!(script.attempts(), 1);
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -363,3 +363,23 @@ def test_a_stop_by_the_callers_code_waits_for_the_answers_in_flight() -> None:
         assert {f.code for f in partial.failures} == {"NOT_SENT"}
         for failure in partial.failures:
             assert failure.email not in fake.contacts
+
+
+@pytest.mark.parametrize(
+    ("raw", "what"),
+    [
+        (b"email,firstname\rada@example.com,Ada\rgrace@example.com,Grace\r", "classic Mac"),
+        (
+            b"sep=;\r\nemail;firstname\r\nada@example.com;Ada\r\ngrace@example.com;Grace\r\n",
+            "Excel",
+        ),
+    ],
+)
+def test_everyday_export_quirks(fake: FakeHubSpot, tmp_path: Path, raw: bytes, what: str) -> None:
+    """A classic Mac OS file (CR line ends) and Excel's "sep=;" first line load as they are."""
+    path = tmp_path / "export.csv"
+    path.write_bytes(raw)
+    out = command(fake, str(path))
+    assert out.returncode == 0, (what, out.stderr)
+    assert out.stdout.startswith("created 2, updated 0, failed 0 of 2 records"), what
+    assert fake.contact("grace@example.com").properties["firstname"] == "Grace"  # type: ignore[union-attr]

@@ -15,6 +15,7 @@ import csv
 import io
 import itertools
 import json
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -103,7 +104,17 @@ def text_lines(stream: IO[bytes], encoding: str) -> Iterator[str]:
             ) from None
         if number == 1 and encoding == "utf-8-sig":
             line = line.removeprefix("\ufeff")
-        yield line
+        if "\r" in line.rstrip("\r\n"):
+            # Classic Mac OS line ends (a CR alone): one line each.
+            yield from (part for part in _BARE_CR.split(line) if part)
+        else:
+            yield line
+
+
+#: Splits after a CR that no LF follows.
+_BARE_CR = re.compile(r"(?<=\r)(?!\n)")
+#: Excel's first line naming the delimiter, `sep=;`.
+_EXCEL_SEP = re.compile(r"sep=(.)\r?\n?\Z", re.IGNORECASE)
 
 
 def check_decodes(path: str, encoding: str) -> None:
@@ -146,6 +157,13 @@ def csv_records(
 ) -> Iterator[Mapping[str, Any]]:
     # A value longer than HubSpot keeps fails as a record; the reader itself sets no limit.
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    first_line = next(lines, None)
+    said = _EXCEL_SEP.match(first_line or "")
+    if said is not None:
+        # Excel's "sep=;" line: it names the delimiter, and is not the header.
+        delimiter = delimiter or said.group(1)
+    elif first_line is not None:
+        lines = itertools.chain([first_line], lines)
     if delimiter is None:
         sample: list[str] = []
         size = 0
@@ -160,6 +178,15 @@ def csv_records(
             delimiter = ","
         lines = itertools.chain(sample, lines)
     reader = csv.reader(lines, delimiter=delimiter)
+    try:
+        yield from _csv_rows(reader, delimiter, check)
+    except csv.Error as e:
+        raise InputError(f"line {reader.line_num}: the CSV cannot be read: {e}") from None
+
+
+def _csv_rows(
+    reader: Any, delimiter: str, check: Callable[[list[str]], None]
+) -> Iterator[Mapping[str, Any]]:
     first = next(reader, None)
     if first is None:
         raise InputError("the CSV input is empty: it has no header")

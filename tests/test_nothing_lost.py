@@ -383,3 +383,25 @@ def test_everyday_export_quirks(fake: FakeHubSpot, tmp_path: Path, raw: bytes, w
     assert out.returncode == 0, (what, out.stderr)
     assert out.stdout.startswith("created 2, updated 0, failed 0 of 2 records"), what
     assert fake.contact("grace@example.com").properties["firstname"] == "Grace"  # type: ignore[union-attr]
+
+
+def test_a_google_sheets_export_with_empty_columns_and_rows(
+    fake: FakeHubSpot, tmp_path: Path
+) -> None:
+    path = tmp_path / "sheet.csv"
+    path.write_text(
+        "email,firstname,,\n"
+        "ada@example.com,Ada,,\n"
+        ",,,\n"
+        "grace@example.com,Grace,,\n"
+        "x@example.com,X,,a value in an unnamed column\n"
+        ",,,\n"
+    )
+    failures = tmp_path / "failed.jsonl"
+    out = command(fake, str(path), "--failures", str(failures))
+    assert out.returncode == 1, out.stderr
+    assert out.stdout.startswith("created 2, updated 0, failed 1 of 3 records")
+    assert "ignored 2 all-empty rows and 2 unnamed empty columns" in out.stderr
+    (row,) = [json.loads(line) for line in failures.read_text().splitlines()]
+    assert row["__line"].startswith("x@example.com,X")
+    assert "4 cells where the header has 2" in row["__error_message"]

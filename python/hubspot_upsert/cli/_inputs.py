@@ -18,6 +18,7 @@ import json
 import re
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
@@ -153,8 +154,14 @@ def _header(cells: list[str]) -> list[str]:
 
 
 def csv_records(
-    lines: Iterator[str], delimiter: str | None, check: Callable[[list[str]], None]
+    lines: Iterator[str],
+    delimiter: str | None,
+    check: Callable[[list[str]], None],
+    ignored: Counter[str] | None = None,
 ) -> Iterator[Mapping[str, Any]]:
+    """The CSV's records. ``ignored`` counts what is passed over: rows whose cells are all
+    empty, and unnamed columns after the last named one (a spreadsheet's empty columns), whose
+    cells must be empty."""
     # A value longer than HubSpot keeps fails as a record; the reader itself sets no limit.
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     first_line = next(lines, None)
@@ -179,22 +186,30 @@ def csv_records(
         lines = itertools.chain(sample, lines)
     reader = csv.reader(lines, delimiter=delimiter)
     try:
-        yield from _csv_rows(reader, delimiter, check)
+        yield from _csv_rows(reader, delimiter, check, Counter() if ignored is None else ignored)
     except csv.Error as e:
         raise InputError(f"line {reader.line_num}: the CSV cannot be read: {e}") from None
 
 
 def _csv_rows(
-    reader: Any, delimiter: str, check: Callable[[list[str]], None]
+    reader: Any, delimiter: str, check: Callable[[list[str]], None], ignored: Counter[str]
 ) -> Iterator[Mapping[str, Any]]:
     first = next(reader, None)
     if first is None:
         raise InputError("the CSV input is empty: it has no header")
-    header = _header(first)
+    named = len(first)
+    while named > 0 and not first[named - 1].strip():
+        named -= 1  # trailing unnamed columns, as a spreadsheet exports its empty ones
+    ignored["unnamed empty columns"] = len(first) - named
+    header = _header(first[:named])
     check(header)
     for row in reader:
-        if not row:
-            continue  # a blank line
+        if not any(cell.strip() for cell in row):
+            if row:
+                ignored["all-empty rows"] += 1
+            continue  # a blank line, or a row of empty cells
+        if named <= len(row) <= len(first) and not any(c.strip() for c in row[named:]):
+            row = row[:named]
         if len(row) != len(header):
             yield BadRecord(
                 f"line {reader.line_num}: {len(row)} cells where the header has {len(header)} "
@@ -288,6 +303,8 @@ class Source:
         self.path = path
         self.delimiter = delimiter
         self.check_header = check_header
+        #: What the first read passed over (all-empty rows, unnamed empty columns), by kind.
+        self.ignored: Counter[str] = Counter()
         self.copy: IO[bytes] | None = None
         if path == "-":
             self.copy = tempfile.TemporaryFile()
@@ -326,7 +343,8 @@ class Source:
         try:
             lines = text_lines(stream, self.encoding)
             if self.format == "csv":
-                yield csv_records(lines, self.delimiter, self.check_header)
+                counts = None if again else self.ignored
+                yield csv_records(lines, self.delimiter, self.check_header, counts)
             elif self.format == "jsonl":
                 yield jsonl_records(lines)
             else:

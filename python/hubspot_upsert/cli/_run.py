@@ -124,6 +124,9 @@ def run(args: argparse.Namespace) -> int:
             else:
                 result, stopped, status = _send(args, hs, records, source)
         seconds = time.monotonic() - start
+    passed_over = [f"{n:,} {what}" for what, n in sorted(source.ignored.items()) if n]
+    if passed_over and not args.quiet:
+        print(f"{PROG}: ignored {' and '.join(passed_over)}", file=sys.stderr)
     if not args.quiet:
         print(reports.summary(result, seconds, args.dry_run))
         if not args.dry_run and result.failed:

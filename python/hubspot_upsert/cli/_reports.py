@@ -58,18 +58,24 @@ def causes(failures: Any, most: int | None = None) -> None:
     """Each cause of failure with its count and first records, most frequent first: HubSpot's
     code and the property it names, or the exception the client refused a record with."""
     found: dict[tuple[str, str], list[int]] = {}
+    said: dict[tuple[str, str], str] = {}
     for failure in failures:
         errors = getattr(failure.error, "errors", None)
         name = errors[0].name if errors else None
         code = failure.code or type(failure.error).__name__
-        found.setdefault((code, name or ""), []).append(failure.index)
+        key = (code, name or "")
+        found.setdefault(key, []).append(failure.index)
+        if not failure.code:
+            # Refused by the client itself: its message says what the value was.
+            said.setdefault(key, " ".join(failure.message.split())[:160])
     ranked = sorted(found.items(), key=lambda c: -len(c[1]))
-    for (code, name), indexes in ranked[:most]:
+    for key, indexes in ranked[:most]:
         first = ", ".join(map(str, indexes[:5]))
         more = ", ..." if len(indexes) > 5 else ""
-        what = f"{code} {name}".strip()
+        what = " ".join(key).strip()
         n = len(indexes)
-        print(f"{what}: {n:,} record{'s' * (n != 1)} (record{'s' * (n != 1)} {first}{more})")
+        why = f"; the first: {said[key]}" if key in said else ""
+        print(f"{what}: {n:,} record{'s' * (n != 1)} (record{'s' * (n != 1)} {first}{more}){why}")
     if most is not None and len(ranked) > most:
         print(f"... and {len(ranked) - most} more causes (--failures lists every record)")
 

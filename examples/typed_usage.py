@@ -13,6 +13,7 @@ from hubspot_upsert import (
     HubSpot,
     HubSpotError,
     RecordError,
+    SkippedRecord,
     UpsertResult,
     ValidationError,
 )
@@ -47,6 +48,8 @@ def sync_many(hs: HubSpot) -> int:
     for outcome in result:
         if isinstance(outcome, RecordError):
             print(outcome.index, outcome.email, outcome.code, outcome.message)
+        elif isinstance(outcome, SkippedRecord):
+            print(outcome.index, outcome.id, outcome.code)
         else:
             print(outcome.vid, outcome.is_new)
     try:

@@ -67,11 +67,19 @@ impl ApiVersion {
         }
     }
 
-    /// Where the contacts of a list of addresses are read (to learn which exist).
+    /// Where the contacts of a list of ids are read (to learn which exist, and their values).
     pub fn batch_read_path(&self) -> String {
         match self {
             ApiVersion::Legacy => "/crm/v3/objects/contacts/batch/read".to_owned(),
             ApiVersion::Dated(date) => format!("/crm/objects/{date}/contacts/batch/read"),
+        }
+    }
+
+    /// Where contacts are updated by HubSpot's own id (never created).
+    pub fn batch_update_path(&self) -> String {
+        match self {
+            ApiVersion::Legacy => "/crm/v3/objects/contacts/batch/update".to_owned(),
+            ApiVersion::Dated(date) => format!("/crm/objects/{date}/contacts/batch/update"),
         }
     }
 
@@ -176,10 +184,15 @@ const V3_PROPERTIES_PATH: &str = "/crm/v3/properties/contacts";
 /// HubSpot's limit of inputs in one batch request.
 pub const V3_BATCH_MAX: usize = 100;
 
-/// One record of a batch: the contact's email and its properties as HubSpot text.
+/// The property HubSpot's own record id is read and written under: records addressed by it go
+/// to batch update, never to upsert.
+pub const OBJECT_ID: &str = "hs_object_id";
+
+/// One record of a batch: the value that identifies the contact (its email, or the value of
+/// the run's unique id property) and its properties as HubSpot text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchInput {
-    pub email: String,
+    pub id: String,
     pub properties: Vec<(String, String)>,
 }
 
@@ -213,35 +226,86 @@ pub fn batch_read_url(base_url: &str, version: &ApiVersion) -> String {
     format!("{base_url}{}", version.batch_read_path())
 }
 
-/// A batch read of the contacts with these addresses: only their addresses come back, which
-/// is all that is asked (whether each exists).
-pub fn v3_batch_read_body<'a>(emails: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
-    let inputs: Vec<Json> = emails.into_iter().map(|e| json!({ "id": e })).collect();
-    let body = json!({
-        "idProperty": "email",
-        "properties": ["email", "hs_additional_emails"],
-        "inputs": inputs,
-    });
+pub fn batch_update_url(base_url: &str, version: &ApiVersion) -> String {
+    format!("{base_url}{}", version.batch_update_path())
+}
+
+/// A batch read of the contacts with these ids (values of `id_property`; HubSpot's own ids
+/// when it is `hs_object_id`), asking for `properties` (the id property itself, and for
+/// email the additional addresses, are always asked for: results are matched by them).
+pub fn v3_batch_read_body<'a>(
+    id_property: &str,
+    ids: impl IntoIterator<Item = &'a str>,
+    properties: &[String],
+) -> Vec<u8> {
+    let inputs: Vec<Json> = ids.into_iter().map(|e| json!({ "id": e })).collect();
+    let mut asked: Vec<&str> = vec![id_property];
+    if id_property == "email" {
+        asked.push("hs_additional_emails");
+    }
+    for p in properties {
+        if !asked.contains(&p.as_str()) {
+            asked.push(p);
+        }
+    }
+    let mut body = json!({ "properties": asked, "inputs": inputs });
+    if id_property != OBJECT_ID {
+        body["idProperty"] = Json::String(id_property.to_owned());
+    }
     serde_json::to_vec(&body).expect("strings always serialise")
 }
 
-/// The addresses (lower case, primary and additional) of the contacts a batch read found;
-/// `None` when the answer is not of that shape. Addresses it did not find are in its `errors`
-/// (a 207, or a 200 from 2026-09 on), or simply absent.
-pub fn parse_v3_read(body: &[u8]) -> Option<std::collections::HashSet<String>> {
+/// One contact a batch read found: HubSpot's id for it, the id values it is found under
+/// (its primary and additional addresses, lower case, when read by email), and the values of
+/// the properties asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub object_id: i64,
+    pub ids: Vec<String>,
+    pub values: std::collections::HashMap<String, String>,
+}
+
+/// The contacts a batch read by `id_property` found; `None` when the answer is not of that
+/// shape. Ids it did not find are in its `errors` (a 207, or a 200 from 2026-09 on), or
+/// simply absent.
+pub fn parse_v3_read(body: &[u8], id_property: &str) -> Option<Vec<Found>> {
     let json: Json = serde_json::from_slice(body).ok()?;
-    let mut found = std::collections::HashSet::new();
+    let mut found = Vec::new();
     for r in json.get("results")?.as_array()? {
-        let properties = r.get("properties")?;
-        for name in ["email", "hs_additional_emails"] {
-            if let Some(text) = properties.get(name).and_then(Json::as_str) {
-                found.extend(
-                    text.split(';')
-                        .map(|a| a.trim().to_lowercase())
-                        .filter(|a| !a.is_empty()),
-                );
+        let object_id = match r.get("id")? {
+            Json::String(s) => s.parse().ok()?,
+            other => other.as_i64()?,
+        };
+        let mut values = std::collections::HashMap::new();
+        if let Some(properties) = r.get("properties").and_then(Json::as_object) {
+            for (name, value) in properties {
+                match value {
+                    Json::String(text) => values.insert(name.clone(), text.clone()),
+                    Json::Null => values.insert(name.clone(), String::new()),
+                    other => values.insert(name.clone(), other.to_string()),
+                };
             }
         }
+        let ids = match id_property {
+            OBJECT_ID => vec![object_id.to_string()],
+            "email" => ["email", "hs_additional_emails"]
+                .iter()
+                .filter_map(|n| values.get(*n))
+                .flat_map(|text| text.split(';'))
+                .map(|a| a.trim().to_lowercase())
+                .filter(|a| !a.is_empty())
+                .collect(),
+            name => values
+                .get(name)
+                .map(|v| v.trim().to_owned())
+                .into_iter()
+                .collect(),
+        };
+        found.push(Found {
+            object_id,
+            ids,
+            values,
+        });
     }
     Some(found)
 }
@@ -250,30 +314,52 @@ pub fn properties_url(base_url: &str, version: &ApiVersion) -> String {
     format!("{base_url}{}", version.properties_path())
 }
 
-/// `{"inputs":[{"id":email,"idProperty":"email","objectWriteTraceId":trace,"properties":{...}},...]}`.
+/// `{"inputs":[{"id":value,"idProperty":id_property,"objectWriteTraceId":trace,"properties":{...}},...]}`.
 /// `objectWriteTraceId` is what results are matched by. The email is never added as the `email`
 /// property: where the id matches a contact through one of its additional addresses, that would
 /// make it the contact's primary one. Only a record that sets `email` itself sends it.
 pub fn v3_batch_upsert_body<'a>(
+    id_property: &str,
     inputs: impl IntoIterator<Item = (&'a str, &'a BatchInput)>,
 ) -> Vec<u8> {
     let list: Vec<Json> = inputs
         .into_iter()
         .map(|(trace, input)| {
-            let properties: serde_json::Map<String, Json> = input
-                .properties
-                .iter()
-                .map(|(k, v)| (k.clone(), Json::String(v.clone())))
-                .collect();
             json!({
-                "id": input.email,
-                "idProperty": "email",
+                "id": input.id,
+                "idProperty": id_property,
                 "objectWriteTraceId": trace,
-                "properties": properties,
+                "properties": properties_json(input),
             })
         })
         .collect();
     serde_json::to_vec(&json!({ "inputs": list })).expect("strings always serialise")
+}
+
+/// `{"inputs":[{"id":object_id,"objectWriteTraceId":trace,"properties":{...}},...]}`: a batch
+/// update by HubSpot's own ids (`idProperty` left out, as HubSpot wants for them).
+pub fn v3_batch_update_body<'a>(
+    inputs: impl IntoIterator<Item = (&'a str, i64, &'a BatchInput)>,
+) -> Vec<u8> {
+    let list: Vec<Json> = inputs
+        .into_iter()
+        .map(|(trace, object_id, input)| {
+            json!({
+                "id": object_id.to_string(),
+                "objectWriteTraceId": trace,
+                "properties": properties_json(input),
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({ "inputs": list })).expect("strings always serialise")
+}
+
+fn properties_json(input: &BatchInput) -> serde_json::Map<String, Json> {
+    input
+        .properties
+        .iter()
+        .map(|(k, v)| (k.clone(), Json::String(v.clone())))
+        .collect()
 }
 
 /// The per-input errors of a 200 or 207 answer (`errors[]`: HubSpot's 2026-03 batch upsert
@@ -343,15 +429,15 @@ mod batch_tests {
     #[test]
     fn batch_body_shape() {
         let a = BatchInput {
-            email: "a@x.io".into(),
+            id: "a@x.io".into(),
             properties: vec![("firstname".into(), "A".into())],
         };
         let b = BatchInput {
-            email: "b@x.io".into(),
+            id: "b@x.io".into(),
             properties: vec![("email".into(), "new-b@x.io".into())],
         };
         assert_eq!(
-            String::from_utf8(v3_batch_upsert_body([("0", &a), ("7", &b)])).unwrap(),
+            String::from_utf8(v3_batch_upsert_body("email", [("0", &a), ("7", &b)])).unwrap(),
             concat!(
                 r#"{"inputs":[{"id":"a@x.io","idProperty":"email","objectWriteTraceId":"0","properties":{"firstname":"A"}},"#,
                 r#"{"id":"b@x.io","idProperty":"email","objectWriteTraceId":"7","properties":{"email":"new-b@x.io"}}]}"#
@@ -438,18 +524,41 @@ mod batch_tests {
     #[test]
     fn batch_reads() {
         assert_eq!(
-            String::from_utf8(v3_batch_read_body(["a@x.io"])).unwrap(),
-            r#"{"idProperty":"email","inputs":[{"id":"a@x.io"}],"properties":["email","hs_additional_emails"]}"#
+            String::from_utf8(v3_batch_read_body("email", ["a@x.io"], &["phone".into()])).unwrap(),
+            r#"{"idProperty":"email","inputs":[{"id":"a@x.io"}],"properties":["email","hs_additional_emails","phone"]}"#
+        );
+        assert_eq!(
+            String::from_utf8(v3_batch_read_body(OBJECT_ID, ["12"], &[])).unwrap(),
+            r#"{"inputs":[{"id":"12"}],"properties":["hs_object_id"]}"#
         );
         let found = parse_v3_read(
-            br#"{"status":"COMPLETE","results":[{"id":"1","properties":{"email":"A@x.io","hs_additional_emails":"b@x.io;C@x.io"}}],
+            br#"{"status":"COMPLETE","results":[{"id":"1","properties":{"email":"A@x.io","hs_additional_emails":"b@x.io;C@x.io","phone":null}}],
             "errors":[{"category":"OBJECT_NOT_FOUND","context":{"ids":["d@x.io"]}}]}"#,
+            "email",
         )
         .unwrap();
-        let mut found: Vec<String> = found.into_iter().collect();
-        found.sort();
-        assert_eq!(found, ["a@x.io", "b@x.io", "c@x.io"]);
-        assert_eq!(parse_v3_read(b"{}"), None);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].object_id, 1);
+        assert_eq!(found[0].ids, ["a@x.io", "b@x.io", "c@x.io"]);
+        assert_eq!(found[0].values["phone"], "");
+        let by_ext = parse_v3_read(
+            br#"{"results":[{"id":7,"properties":{"external_id":"Ab-1 "}}]}"#,
+            "external_id",
+        )
+        .unwrap();
+        assert_eq!(
+            (by_ext[0].object_id, by_ext[0].ids.clone()),
+            (7, vec!["Ab-1".to_owned()])
+        );
+        assert_eq!(parse_v3_read(b"{}", "email"), None);
         assert_eq!(parse_v3_batch(br#"{"status":"COMPLETE"}"#), None);
+        let update = BatchInput {
+            id: "x".into(),
+            properties: vec![("phone".into(), "1".into())],
+        };
+        assert_eq!(
+            String::from_utf8(v3_batch_update_body([("4", 99, &update)])).unwrap(),
+            r#"{"inputs":[{"id":"99","objectWriteTraceId":"4","properties":{"phone":"1"}}]}"#
+        );
     }
 }

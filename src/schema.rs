@@ -32,6 +32,8 @@ pub struct Property {
     pub kind: Kind,
     /// Calculated, or `modificationMetadata.readOnlyValue`: refused on writes.
     pub read_only: bool,
+    /// `hasUniqueValue`: no two contacts share a value, so records can be matched on it.
+    pub unique: bool,
 }
 
 /// The definitions of one portal's contact properties, by name.
@@ -129,12 +131,14 @@ impl Schema {
                     .and_then(|m| m.get("readOnlyValue"))
                     .and_then(Json::as_bool)
                     == Some(true);
+            let unique = p.get("hasUniqueValue").and_then(Json::as_bool) == Some(true);
             properties.insert(
                 name.clone(),
                 Property {
                     name,
                     kind,
                     read_only,
+                    unique,
                 },
             );
         }
@@ -152,6 +156,10 @@ impl Schema {
 
     pub fn has(&self, name: &str) -> bool {
         self.properties.contains_key(name)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Property> {
+        self.properties.get(name)
     }
 
     /// Why HubSpot would refuse a record setting `properties`, if it would: the first refused

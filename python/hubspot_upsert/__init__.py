@@ -24,7 +24,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
-from ._native import BulkResult, UpsertResult, __version__
+from ._native import BulkResult, SkippedRecord, UpsertResult, __version__
 
 __all__ = [
     "AsyncHubSpot",
@@ -41,6 +41,7 @@ __all__ = [
     "RecordError",
     "RequestTimeoutError",
     "ServerError",
+    "SkippedRecord",
     "TransportError",
     "UpsertResult",
     "ValidationError",

@@ -79,7 +79,11 @@ class AsyncHubSpot:
         return self._sync.rate_limit
 
     async def create_or_update(
-        self, email: str, properties: Mapping[str, object] | None = None
+        self,
+        email: str | int,
+        properties: Mapping[str, object] | None = None,
+        *,
+        id_property: str = "email",
     ) -> _native.UpsertResult:
         """Create or update the contact with this email; see
         :meth:`HubSpot.create_or_update`. The event loop is free while HubSpot answers;
@@ -93,7 +97,9 @@ class AsyncHubSpot:
             except RuntimeError:
                 pass  # the loop is closed: nobody waits for the answer
 
-        task = self._sync._native.create_or_update_async(email, properties, on_done)
+        task = self._sync._native.create_or_update_async(
+            email, properties, on_done, id_property=id_property
+        )
         return await _cancellable(future, task.cancel)
 
     async def create_or_update_many(
@@ -101,6 +107,10 @@ class AsyncHubSpot:
         records: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]] | Any,
         email_field: str = "email",
         *,
+        id_property: str = "email",
+        id_field: str | None = None,
+        mode: Literal["upsert", "update", "create"] = "upsert",
+        fill_empty: bool | str | Iterable[str] = False,
         progress: bool | _bulk.ProgressCallback | None = None,
         keep: Literal["all", "failures"] = "all",
         max_in_flight: int = 64,
@@ -130,7 +140,15 @@ class AsyncHubSpot:
         run = loop.run_in_executor(
             None,
             lambda: self._sync.create_or_update_many(
-                rows, email_field, progress=watch, keep=keep, max_in_flight=max_in_flight
+                rows,
+                email_field,
+                id_property=id_property,
+                id_field=id_field,
+                mode=mode,
+                fill_empty=fill_empty,
+                progress=watch,
+                keep=keep,
+                max_in_flight=max_in_flight,
             ),
         )
         try:

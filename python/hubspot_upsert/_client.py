@@ -79,7 +79,11 @@ class HubSpot:
         return self._native.rate_limit
 
     def create_or_update(
-        self, email: str, properties: Mapping[str, object] | None = None
+        self,
+        email: str | int,
+        properties: Mapping[str, object] | None = None,
+        *,
+        id_property: str = "email",
     ) -> _native.UpsertResult:
         """Create the contact with this email, or update it if it exists.
 
@@ -87,14 +91,24 @@ class HubSpot:
         README (bool -> "true"/"false", date -> epoch ms at midnight UTC, None -> left out...).
         Bad arguments raise ValueError or TypeError before anything is sent; HubSpot's refusals
         raise a :class:`HubSpotError` subclass.
+
+        ``id_property`` matches the contact on another unique property instead: the first
+        argument is then that property's value (a str or an int), and ``email`` may be one of
+        the ``properties``. Such an upsert is a batch upsert of one on the bulk runs' API
+        version (v1 matches only by email); ``"hs_object_id"`` updates the contact with that
+        HubSpot id (a batch update of one: nothing is created).
         """
-        return self._native.create_or_update(email, properties)
+        return self._native.create_or_update(email, properties, id_property=id_property)
 
     def create_or_update_many(
         self,
         records: Iterable[Mapping[str, Any]] | Any,
         email_field: str = "email",
         *,
+        id_property: str = "email",
+        id_field: str | None = None,
+        mode: Literal["upsert", "update", "create"] = "upsert",
+        fill_empty: bool | str | Iterable[str] = False,
         progress: bool | _bulk.ProgressCallback | None = None,
         keep: Literal["all", "failures"] = "all",
         max_in_flight: int = 64,
@@ -114,15 +128,31 @@ class HubSpot:
         client's rate pacing allows, up to ``max_in_flight`` at once (one until HubSpot has
         accepted the first).
 
+        Matching and sync modes: ``id_property`` matches records on another unique property
+        (one whose definition has ``hasUniqueValue``; refused before anything is sent
+        otherwise), read from each record's ``id_field`` (by default the property's own name;
+        ``email`` is then an ordinary property), or on ``"hs_object_id"``, HubSpot's own id
+        (batch update, never a create). ``mode="update"`` writes only contacts that exist,
+        ``mode="create"`` only those that do not; ``fill_empty=True`` (or property names)
+        writes a value only where HubSpot's is empty. These read each record's contact first
+        (one batch read per 100 records); the records they leave alone are counted in
+        ``skipped``, each a ``SkippedRecord`` with its code (``NOT_FOUND``, ``EXISTS``,
+        ``NOTHING_TO_FILL``). A plain upsert run makes no reads.
+
         A failure of the whole run (the token refused, the daily limit, HubSpot down beyond
         the retries, Ctrl-C) is raised with the partial result as its ``bulk_result``.
         """
+        if id_field is None:
+            id_field = email_field if id_property.strip() == "email" else id_property.strip()
         rows, total = _bulk.records_and_total(records)
         on_progress, finish = _bulk.progress_reporter(progress, total)
         try:
             return self._native.create_or_update_many(
                 rows,
-                email_field=email_field,
+                id_field=id_field,
+                id_property=id_property,
+                mode=mode,
+                fill_empty=fill_empty,
                 progress=on_progress,
                 keep=keep,
                 max_in_flight=max_in_flight,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::api::BatchInput;
 use crate::context::{Hooks, Level, SLICE};
 use crate::error::{Error, Result};
-use crate::planner::{BatchId, Call, Outcome, Planner, Reply};
+use crate::planner::{BatchId, Call, Fate, Outcome, Planner, Reply};
 use crate::schema::Schema;
 
 /// Records read from the caller, with their positions in the input.
@@ -100,8 +100,9 @@ pub fn check(source: &mut dyn Source, sink: &mut dyn Sink, schema: Option<&Schem
                     let error = schema.refusal(&input.properties)?;
                     Some(Outcome {
                         index,
-                        email: input.email,
-                        result: Err(error),
+                        email: Some(input.id.clone()),
+                        id: input.id,
+                        fate: Fate::Failed(error),
                     })
                 })
                 .collect();

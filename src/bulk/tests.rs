@@ -8,6 +8,7 @@ use serde_json::{json, Value as Json};
 
 use super::*;
 use crate::error::ApiError;
+use crate::planner::{Fill, Matching, Mode};
 use crate::schema::Schema;
 
 /// Hooks that never stop and log nothing.
@@ -44,9 +45,10 @@ struct Collect(HashMap<usize, Seen>);
 impl Sink for Collect {
     fn take(&mut self, outcomes: Vec<Outcome>) -> Result<()> {
         for o in outcomes {
-            let r = match o.result {
-                Ok(l) => Ok((l.vid, l.is_new)),
-                Err(e) => {
+            let r = match o.fate {
+                Fate::Landed(l) => Ok((l.vid, l.is_new)),
+                Fate::Skipped(skip) => Err((Some(skip.code.to_owned()), skip.reason)),
+                Fate::Failed(e) => {
                     let code = match &e {
                         Error::Refused { field, .. } => field.code.clone(),
                         Error::Api(api) => api.errors.first().and_then(|f| f.code.clone()),
@@ -73,6 +75,8 @@ type Portal = Box<dyn Fn(&str, &str, &str) -> Option<(&'static str, String)>>;
 struct Scripted {
     portal: Portal,
     stored: RefCell<HashMap<String, i64>>,
+    /// The values of each stored contact.
+    values: RefCell<HashMap<i64, serde_json::Map<String, Json>>>,
     requests: RefCell<Vec<Json>>,
     /// A property an admin's rule requires on new contacts (2026-09).
     required_on_create: Option<&'static str>,
@@ -83,6 +87,7 @@ impl Scripted {
         Scripted {
             portal: Box::new(portal),
             stored: RefCell::default(),
+            values: RefCell::default(),
             requests: RefCell::default(),
             required_on_create: None,
         }
@@ -94,22 +99,81 @@ impl Scripted {
         self
     }
 
-    /// A batch read: the contacts stored under the addresses asked for.
+    /// A contact that exists before the run, with these values.
+    fn seed(&self, email: &str, values: &[(&str, &str)]) -> i64 {
+        let mut stored = self.stored.borrow_mut();
+        let vid = 1000 + stored.len() as i64;
+        stored.insert(email.to_lowercase(), vid);
+        let values = values
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Json::String((*v).to_owned())))
+            .collect();
+        self.values.borrow_mut().insert(vid, values);
+        vid
+    }
+
+    /// A batch read: the contacts stored under the ids asked for (HubSpot's own ids when
+    /// no `idProperty` is given), with the properties asked for (null when empty).
     fn read(&self, body: &[u8]) -> Result<Reply> {
         let request: Json = serde_json::from_slice(body).unwrap();
         self.requests.borrow_mut().push(request.clone());
         let stored = self.stored.borrow();
+        let values = self.values.borrow();
+        let by_object_id = request.get("idProperty").is_none();
         let results: Vec<Json> = request["inputs"]
             .as_array()
             .unwrap()
             .iter()
             .filter_map(|i| {
-                let email = i["id"].as_str().unwrap();
-                let vid = stored.get(&email.to_lowercase())?;
-                Some(json!({"id": vid.to_string(), "properties": {"email": email}}))
+                let id = i["id"].as_str().unwrap();
+                let vid = match by_object_id {
+                    true => id.parse().ok().filter(|v| values.contains_key(v))?,
+                    false => *stored.get(&id.to_lowercase())?,
+                };
+                let mut properties = serde_json::Map::new();
+                for name in request["properties"].as_array().unwrap() {
+                    let name = name.as_str().unwrap();
+                    let value = values.get(&vid).and_then(|v| v.get(name)).cloned();
+                    properties.insert(name.to_owned(), value.unwrap_or(Json::Null));
+                }
+                if !by_object_id {
+                    properties.insert("email".into(), Json::String(id.to_owned()));
+                }
+                Some(json!({"id": vid.to_string(), "properties": properties}))
             })
             .collect();
         complete(results)
+    }
+
+    /// A batch update by HubSpot's ids: an id that is not stored is an error of its input.
+    fn update(&self, body: &[u8]) -> Result<Reply> {
+        let request: Json = serde_json::from_slice(body).unwrap();
+        self.requests.borrow_mut().push(request.clone());
+        assert!(request["inputs"][0].get("idProperty").is_none());
+        let mut values = self.values.borrow_mut();
+        let (mut results, mut errors) = (Vec::new(), Vec::new());
+        for input in request["inputs"].as_array().unwrap() {
+            let vid: i64 = input["id"].as_str().unwrap().parse().unwrap();
+            let trace = &input["objectWriteTraceId"];
+            let Some(stored) = values.get_mut(&vid) else {
+                errors.push(json!({"status": "error", "category": "OBJECT_NOT_FOUND",
+                    "message": "Object not found", "context": {"objectWriteTraceId": [trace]}}));
+                continue;
+            };
+            for (k, v) in input["properties"].as_object().unwrap() {
+                stored.insert(k.clone(), v.clone());
+            }
+            results.push(
+                json!({"id": vid.to_string(), "properties": {}, "objectWriteTraceId": trace}),
+            );
+        }
+        Ok(Reply {
+            status: 200,
+            correlation_id: None,
+            body: json!({"status": "COMPLETE", "results": results, "errors": errors})
+                .to_string()
+                .into_bytes(),
+        })
     }
 
     fn answer(&self, body: &[u8]) -> Result<Reply> {
@@ -156,6 +220,11 @@ impl Scripted {
                 let n = stored.len() as i64;
                 let is_new = !stored.contains_key(&key);
                 let vid = *stored.entry(key).or_insert(1000 + n);
+                let mut values = self.values.borrow_mut();
+                let kept = values.entry(vid).or_default();
+                for (k, v) in input["properties"].as_object().unwrap() {
+                    kept.insert(k.clone(), v.clone());
+                }
                 json!({"id": vid.to_string(), "new": is_new, "properties": {},
                     "objectWriteTraceId": input["objectWriteTraceId"]})
             })
@@ -184,6 +253,7 @@ impl Sender for Scripted {
         let answer = match call {
             Call::Upsert(body) => self.answer(&body),
             Call::Read(body) => self.read(&body),
+            Call::Update(body) => self.update(&body),
         };
         done.send((id, answer)).unwrap();
     }
@@ -200,7 +270,7 @@ fn records(n: usize, f: impl Fn(usize) -> Vec<(&'static str, String)>) -> Vec<(u
             (
                 i,
                 BatchInput {
-                    email: format!("p{i}@example.com"),
+                    id: format!("p{i}@example.com"),
                     properties,
                 },
             )
@@ -235,7 +305,7 @@ fn lacks(property: &'static str) -> impl Fn(&str, &str, &str) -> Option<(&'stati
 #[test]
 fn a_column_the_portal_lacks_costs_one_request() {
     let portal = Scripted::new(lacks("shoe_size"));
-    let mut planner = Planner::new(None, 64);
+    let mut planner = Planner::new(None, Matching::default(), 64);
     let out = go(
         &mut planner,
         &portal,
@@ -265,7 +335,7 @@ fn a_bad_enumeration_value_is_learned_once() {
             )
         })
     });
-    let mut planner = Planner::new(None, 64);
+    let mut planner = Planner::new(None, Matching::default(), 64);
     let stage = |i: usize| if i % 10 == 3 { "bogus" } else { "lead" };
     let out = go(
         &mut planner,
@@ -293,11 +363,11 @@ fn refused_addresses_cost_about_one_request_each() {
         (name == "email" && email.ends_with(".ik"))
             .then(|| ("INVALID_EMAIL", format!("Email address {email} is invalid")))
     });
-    let mut planner = Planner::new(None, 64);
+    let mut planner = Planner::new(None, Matching::default(), 64);
     let mut input = records(10_000, |_| vec![]);
     let bad: Vec<usize> = (0..10_000).filter(|i| i % 100 == 42).collect();
     for &i in &bad {
-        input[i].1.email = format!("p{i}@example.ik");
+        input[i].1.id = format!("p{i}@example.ik");
     }
     let out = go(&mut planner, &portal, input);
     let good = 10_000 - bad.len();
@@ -320,7 +390,7 @@ fn the_definitions_refuse_before_sending() {
     )
     .unwrap();
     let portal = Scripted::new(|_, _, _| None);
-    let mut planner = Planner::new(Some(Arc::new(schema)), 64);
+    let mut planner = Planner::new(Some(Arc::new(schema)), Matching::default(), 64);
     let out = go(
         &mut planner,
         &portal,
@@ -344,7 +414,7 @@ fn what_no_cause_explains_is_halved() {
     let portal = Scripted::new(|email, _, _| {
         (email == "p37@example.com").then(|| ("SOMETHING", String::new()))
     });
-    let mut planner = Planner::new(None, 64);
+    let mut planner = Planner::new(None, Matching::default(), 64);
     let input = records(100, |_| vec![("firstname", "A".into())]);
     let out = go(&mut planner, &portal, input);
     let requests = portal.requests.borrow().len();
@@ -358,7 +428,7 @@ fn a_cause_never_named_costs_a_few_requests_per_batch_not_two_per_record() {
     // Every record refused, the answer naming nothing usable: once a few records sent alone
     // were refused the same way (and none landed), refused batches fail whole.
     let portal = Scripted::new(|_, _, _| Some(("SOMETHING", String::new())));
-    let mut planner = Planner::new(None, 64);
+    let mut planner = Planner::new(None, Matching::default(), 64);
     let out = go(
         &mut planner,
         &portal,
@@ -380,7 +450,7 @@ fn a_cause_never_named_costs_a_few_requests_per_batch_not_two_per_record() {
             .ends_with("7@example.com")
             .then(|| ("SOMETHING", String::new()))
     });
-    let mut planner = Planner::new(None, 64);
+    let mut planner = Planner::new(None, Matching::default(), 64);
     let out = go(
         &mut planner,
         &portal,
@@ -398,12 +468,9 @@ fn a_required_property_fails_only_new_contacts_that_lack_it() {
     let portal = Scripted::new(|_, _, _| None).requiring("firstname");
     let lacking = |i: usize| i % 2 == 1;
     for i in (0..2000).filter(|&i| i % 10 == 1) {
-        portal
-            .stored
-            .borrow_mut()
-            .insert(format!("p{i}@example.com"), 1);
+        portal.seed(&format!("p{i}@example.com"), &[]);
     }
-    let mut planner = Planner::new(None, 64);
+    let mut planner = Planner::new(None, Matching::default(), 64);
     let input = records(2000, |i| match lacking(i) {
         true => vec![("lastname", "L".into())],
         false => vec![("firstname", "F".into())],
@@ -447,12 +514,12 @@ fn a_required_property_fails_only_new_contacts_that_lack_it() {
 #[test]
 fn duplicates_merge_and_later_values_win() {
     let portal = Scripted::new(|_, _, _| None);
-    let mut planner = Planner::new(None, 4);
+    let mut planner = Planner::new(None, Matching::default(), 4);
     let mut input = records(250, |_| vec![("firstname", "first".into())]);
     input.push((
         250,
         BatchInput {
-            email: "P5@example.com".into(),
+            id: "P5@example.com".into(),
             properties: vec![("firstname".into(), "second".into())],
         },
     ));
@@ -489,7 +556,7 @@ fn duplicates_merge_and_later_values_win() {
 #[test]
 fn results_are_matched_by_trace_id_without_an_echo() {
     let portal = Scripted::new(|_, _, _| None);
-    let mut planner = Planner::new(None, 64);
+    let mut planner = Planner::new(None, Matching::default(), 64);
     let out = go(&mut planner, &portal, records(300, |_| vec![]));
     assert_eq!(
         out.0
@@ -508,7 +575,7 @@ fn results_are_matched_by_trace_id_without_an_echo() {
 
 #[test]
 fn a_split_batch_whose_half_fails_reports_each_half_truly() {
-    let mut planner = Planner::new(None, 8);
+    let mut planner = Planner::new(None, Matching::default(), 8);
     for (i, r) in records(4, |_| vec![]) {
         planner.push(i, r);
     }
@@ -541,13 +608,16 @@ fn a_split_batch_whose_half_fails_reports_each_half_truly() {
     assert!(planner.on_answer(b, Err(down)).is_some());
     let mut outcomes = planner.take_outcomes();
     outcomes.sort_by_key(|o| o.index);
-    let landed: Vec<bool> = outcomes.iter().map(|o| o.result.is_ok()).collect();
+    let landed: Vec<bool> = outcomes
+        .iter()
+        .map(|o| matches!(o.fate, Fate::Landed(_)))
+        .collect();
     assert_eq!(landed, [true, true, false, false]);
 }
 
 #[test]
 fn the_window_opens_after_the_first_accepted_batch() {
-    let mut planner = Planner::new(None, 8);
+    let mut planner = Planner::new(None, Matching::default(), 8);
     for (i, r) in records(2_000, |_| vec![]) {
         planner.push(i, r);
     }
@@ -586,7 +656,7 @@ impl Source for FailsAfter {
 #[test]
 fn records_read_before_the_source_fails_fail_as_not_sent() {
     let portal = Scripted::new(|_, _, _| None);
-    let mut planner = Planner::new(None, 64);
+    let mut planner = Planner::new(None, Matching::default(), 64);
     let mut sink = Collect::default();
     let mut source = FailsAfter(records(250, |_| Vec::new()).into_iter());
     let ended = run(&mut planner, &mut source, &portal, &mut sink, &Quiet);
@@ -600,4 +670,252 @@ fn records_read_before_the_source_fails_fail_as_not_sent() {
         .values()
         .filter_map(|r| r.as_ref().err())
         .all(|(_, m)| m.starts_with("not sent: the input failed")));
+}
+
+fn sent(portal: &Scripted, what: &str) -> Vec<Json> {
+    portal
+        .requests
+        .borrow()
+        .iter()
+        .filter(|r| match what {
+            "read" => r.get("properties").is_some_and(Json::is_array),
+            "update" => r["inputs"][0].get("idProperty").is_none() && r.get("properties").is_none(),
+            _ => r["inputs"][0].get("idProperty").is_some() && r.get("properties").is_none(),
+        })
+        .cloned()
+        .collect()
+}
+
+fn skipped(out: &Collect, code: &str) -> usize {
+    out.0
+        .values()
+        .filter(|r| matches!(r, Err((Some(c), _)) if c == code))
+        .count()
+}
+
+#[test]
+fn update_only_reads_once_per_hundred_and_creates_nothing() {
+    let portal = Scripted::new(|_, _, _| None);
+    for i in 0..50 {
+        portal.seed(&format!("P{i}@example.com"), &[]);
+    }
+    let matching = Matching::new("email", Mode::Update, Fill::Nothing).unwrap();
+    let mut planner = Planner::new(None, matching, 8);
+    let out = go(
+        &mut planner,
+        &portal,
+        records(120, |_| vec![("firstname", "A".into())]),
+    );
+    assert_eq!(out.0.len(), 120);
+    assert_eq!(
+        out.0
+            .values()
+            .filter(|r| matches!(r, Ok((_, false))))
+            .count(),
+        50
+    );
+    assert_eq!(skipped(&out, "NOT_FOUND"), 70);
+    assert_eq!(sent(&portal, "read").len(), 2);
+    assert_eq!(sent(&portal, "update").len(), 1);
+    assert_eq!(sent(&portal, "upsert").len(), 0);
+    assert_eq!(portal.stored.borrow().len(), 50, "nothing was created");
+    let update = &sent(&portal, "update")[0]["inputs"];
+    assert!(update
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["id"].as_str().unwrap().starts_with("10")));
+}
+
+#[test]
+fn create_only_skips_contacts_that_exist() {
+    let portal = Scripted::new(|_, _, _| None);
+    for i in 0..50 {
+        portal.seed(&format!("p{i}@example.com"), &[("firstname", "Kept")]);
+    }
+    let matching = Matching::new("email", Mode::Create, Fill::Nothing).unwrap();
+    let mut planner = Planner::new(None, matching, 8);
+    let out = go(
+        &mut planner,
+        &portal,
+        records(120, |_| vec![("firstname", "New".into())]),
+    );
+    assert_eq!(
+        out.0
+            .values()
+            .filter(|r| matches!(r, Ok((_, true))))
+            .count(),
+        70
+    );
+    assert_eq!(skipped(&out, "EXISTS"), 50);
+    assert_eq!(sent(&portal, "read").len(), 2);
+    assert_eq!(sent(&portal, "upsert").len(), 1);
+    assert_eq!(sent(&portal, "update").len(), 0);
+    assert_eq!(portal.values.borrow()[&1000]["firstname"], "Kept");
+}
+
+#[test]
+fn fill_empty_writes_only_where_hubspot_has_nothing() {
+    let portal = Scripted::new(|_, _, _| None);
+    let full = portal.seed("p0@example.com", &[("phone", "111")]);
+    let empty = portal.seed("p1@example.com", &[("phone", "")]);
+    let only_phone = portal.seed("p2@example.com", &[("phone", "222")]);
+    let matching = Matching::new("email", Mode::Upsert, Fill::Only(vec!["phone".into()])).unwrap();
+    let mut planner = Planner::new(None, matching, 8);
+    let out = go(
+        &mut planner,
+        &portal,
+        records(4, |i| match i {
+            2 => vec![("phone", "999".into())],
+            _ => vec![("phone", "999".into()), ("firstname", "A".into())],
+        }),
+    );
+    let values = portal.values.borrow();
+    assert_eq!(values[&full]["phone"], "111");
+    assert_eq!(values[&full]["firstname"], "A");
+    assert_eq!(values[&empty]["phone"], "999");
+    assert_eq!(values[&only_phone]["phone"], "222");
+    assert_eq!(skipped(&out, "NOTHING_TO_FILL"), 1);
+    assert!(
+        matches!(out.0[&3], Ok((_, true))),
+        "a new contact gets every value"
+    );
+    let reads = sent(&portal, "read");
+    assert_eq!(reads.len(), 1);
+    assert_eq!(
+        reads[0]["properties"],
+        json!(["email", "hs_additional_emails", "phone"])
+    );
+}
+
+#[test]
+fn fill_all_asks_for_what_the_records_set_and_rereads_for_a_later_field() {
+    let portal = Scripted::new(|_, _, _| None);
+    let vid = portal.seed("p0@example.com", &[("phone", "111"), ("city", "Oslo")]);
+    let matching = Matching::new("email", Mode::Upsert, Fill::All).unwrap();
+    let mut planner = Planner::new(None, matching, 8);
+    for (i, r) in records(1, |_| vec![("phone", "999".into())]) {
+        planner.push(i, r);
+    }
+    let (id, Call::Read(body)) = planner.next_batch(true).unwrap() else {
+        panic!("a read first")
+    };
+    // A later record of the same contact sets a field the read did not ask for.
+    planner.push(
+        1,
+        BatchInput {
+            id: "p0@example.com".into(),
+            properties: vec![("city".into(), "Bergen".into()), ("zip".into(), "1".into())],
+        },
+    );
+    assert!(planner.on_answer(id, portal.read(&body)).is_none());
+    let (id, Call::Read(body)) = planner.next_batch(true).unwrap() else {
+        panic!("read again for the field not asked")
+    };
+    let asked: Json = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        asked["properties"],
+        json!(["email", "hs_additional_emails", "city", "zip"])
+    );
+    assert!(planner.on_answer(id, portal.read(&body)).is_none());
+    let (id, Call::Update(body)) = planner.next_batch(true).unwrap() else {
+        panic!("an update")
+    };
+    let update: Json = serde_json::from_slice(&body).unwrap();
+    assert_eq!(update["inputs"][0]["id"], vid.to_string());
+    assert_eq!(update["inputs"][0]["properties"], json!({"zip": "1"}));
+    assert!(planner.on_answer(id, portal.update(&body)).is_none());
+    let outcomes = planner.take_outcomes();
+    assert_eq!(outcomes.len(), 2);
+    assert!(planner.is_done());
+}
+
+#[test]
+fn a_contact_gone_between_read_and_update_fails_and_is_not_created() {
+    let portal = Scripted::new(|_, _, _| None);
+    let vid = portal.seed("p0@example.com", &[]);
+    let matching = Matching::new("email", Mode::Update, Fill::Nothing).unwrap();
+    let mut planner = Planner::new(None, matching, 8);
+    for (i, r) in records(1, |_| vec![("phone", "1".into())]) {
+        planner.push(i, r);
+    }
+    let (id, Call::Read(body)) = planner.next_batch(true).unwrap() else {
+        panic!("a read")
+    };
+    assert!(planner.on_answer(id, portal.read(&body)).is_none());
+    portal.values.borrow_mut().remove(&vid);
+    let (id, Call::Update(body)) = planner.next_batch(true).unwrap() else {
+        panic!("an update")
+    };
+    assert!(planner.on_answer(id, portal.update(&body)).is_none());
+    let outcomes = planner.take_outcomes();
+    assert!(matches!(&outcomes[0].fate, Fate::Failed(e) if e.to_string().contains("not found")));
+    assert!(planner.is_done());
+}
+
+#[test]
+fn records_keyed_by_another_unique_property() {
+    let portal = Scripted::new(|_, _, _| None);
+    let matching = Matching::new("external_id", Mode::Upsert, Fill::Nothing).unwrap();
+    let mut planner = Planner::new(None, matching, 8);
+    let input: Vec<(usize, BatchInput)> = (0..3)
+        .map(|i| {
+            let id = if i == 2 {
+                "Ab-0".to_owned()
+            } else {
+                format!("Ab-{i}")
+            };
+            (
+                i,
+                BatchInput {
+                    id,
+                    properties: vec![("email".into(), format!("x{i}@example.com"))],
+                },
+            )
+        })
+        .collect();
+    let out = go(&mut planner, &portal, input);
+    let upserts = sent(&portal, "upsert");
+    assert_eq!(upserts.len(), 1);
+    assert_eq!(
+        upserts[0]["inputs"].as_array().unwrap().len(),
+        2,
+        "Ab-0 twice is merged"
+    );
+    assert_eq!(upserts[0]["inputs"][0]["idProperty"], "external_id");
+    assert_eq!(out.0[&0].as_ref().unwrap().0, out.0[&2].as_ref().unwrap().0);
+}
+
+#[test]
+fn records_addressed_by_hubspot_id_go_to_batch_update_without_a_read() {
+    let portal = Scripted::new(|_, _, _| None);
+    let vid = portal.seed("p0@example.com", &[]);
+    let matching = Matching::new("hs_object_id", Mode::Upsert, Fill::Nothing).unwrap();
+    let mut planner = Planner::new(None, matching, 8);
+    let input = vec![
+        (
+            0,
+            BatchInput {
+                id: vid.to_string(),
+                properties: vec![("phone".into(), "1".into())],
+            },
+        ),
+        (
+            1,
+            BatchInput {
+                id: "424242".into(),
+                properties: vec![("phone".into(), "2".into())],
+            },
+        ),
+    ];
+    let out = go(&mut planner, &portal, input);
+    assert_eq!(sent(&portal, "read").len(), 0);
+    assert_eq!(sent(&portal, "update").len(), 1);
+    assert_eq!(out.0[&0], Ok((vid, false)));
+    assert!(
+        matches!(&out.0[&1], Err((_, m)) if m.contains("not found")),
+        "{:?}",
+        out.0[&1]
+    );
+    assert_eq!(portal.stored.borrow().len(), 1);
 }

@@ -8,18 +8,20 @@ use super::{Client, Hooks, Level, Log};
 use crate::api;
 use crate::bulk;
 use crate::error::{Error, Result};
-use crate::planner::{BatchId, Call, Planner, Reply};
+use crate::planner::{BatchId, Call, Matching, Planner, Reply};
 use crate::transport::Lease;
 
 impl Client {
     /// Upserts every record `source` gives, with v3 batch requests; see [`crate::bulk`].
-    /// `cap` is the most batches in flight.
+    /// `matching` says what each record's id is and what the run may do; `cap` is the most
+    /// batches in flight.
     pub fn create_or_update_many(
         self: &Arc<Self>,
         source: &mut dyn bulk::Source,
         sink: &mut dyn bulk::Sink,
         hooks: &dyn Hooks,
         log: Arc<dyn Log>,
+        matching: Matching,
         cap: usize,
     ) -> Result<()> {
         self.log_paths(hooks);
@@ -29,13 +31,18 @@ impl Client {
         let schema = match first.failed.take() {
             Some(error) => Err(error),
             None if first.records.is_empty() && first.done => Ok(None),
-            None => self.property_definitions(hooks),
+            None => self.property_definitions(hooks).and_then(|schema| {
+                match schema.as_ref().and_then(|s| matching.refusal(s)) {
+                    Some(refusal) => Err(refusal),
+                    None => Ok(schema),
+                }
+            }),
         };
         let schema = match schema {
             Ok(schema) => schema,
             Err(error) => {
                 // Nothing was sent: the records read so far say so.
-                let mut planner = Planner::new(None, cap);
+                let mut planner = Planner::new(None, matching, cap);
                 for (index, input) in first.records {
                     planner.push(index, input);
                 }
@@ -46,7 +53,7 @@ impl Client {
                 return Err(error);
             }
         };
-        let mut planner = Planner::new(schema, cap);
+        let mut planner = Planner::new(schema, matching, cap);
         let mut source = bulk::Prefetched::new(first, source);
         let source = &mut source;
         let sender = BatchSender {
@@ -54,6 +61,7 @@ impl Client {
             lease: self.transports.lease()?,
             url: api::batch_upsert_url(&self.base_url, &self.bulk_api),
             read_url: api::batch_read_url(&self.base_url, &self.bulk_api),
+            update_url: api::batch_update_url(&self.base_url, &self.bulk_api),
             log,
             tasks: Mutex::default(),
         };
@@ -80,6 +88,7 @@ struct BatchSender {
     lease: Lease,
     url: String,
     read_url: String,
+    update_url: String,
     log: Arc<dyn Log>,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
@@ -103,6 +112,7 @@ impl bulk::Sender for BatchSender {
         let (url, body) = match call {
             Call::Upsert(body) => (self.url.clone(), body),
             Call::Read(body) => (self.read_url.clone(), body),
+            Call::Update(body) => (self.update_url.clone(), body),
         };
         let (client, http, log) = (
             self.client.clone(),

@@ -1,5 +1,5 @@
 //! The single upsert, the one path of the sync and the async face: v1 `createOrUpdate`, or a
-//! batch upsert of one on a date version.
+//! batch upsert (or update, by HubSpot's id) of one.
 
 use std::sync::Arc;
 
@@ -47,19 +47,21 @@ impl Client {
         }
     }
 
-    /// Creates or updates the contact with this email, setting `properties` (already HubSpot
-    /// text), on the calling thread; `hooks` may stop it between slices. The caller has checked
-    /// `email` with [`crate::email::validate`] where it read it, as it does each bulk record.
+    /// Creates or updates the contact whose `id_property` is `id` (its email, by default),
+    /// setting `properties` (already HubSpot text), on the calling thread; `hooks` may stop it
+    /// between slices. The caller has checked `id` with [`Matching::check_id`] where it read
+    /// it, as it does each bulk record.
     pub fn create_or_update(
         &self,
-        email: &str,
+        id: &str,
+        id_property: &str,
         properties: &[(String, String)],
         hooks: &dyn Hooks,
     ) -> Result<Landed> {
         let lease = self.transports.lease()?;
         self.run(
             &lease.handle,
-            self.create_or_update_on(&lease.http, email, properties, hooks),
+            self.create_or_update_on(&lease.http, id, id_property, properties, hooks),
             hooks,
         )?
     }
@@ -69,7 +71,8 @@ impl Client {
     /// Aborting the returned handle drops the request in flight.
     pub fn spawn_create_or_update(
         self: &Arc<Self>,
-        email: String,
+        id: String,
+        id_property: String,
         properties: Vec<(String, String)>,
         log: Arc<dyn Log>,
         done: impl FnOnce(Result<Landed>) + Send + 'static,
@@ -80,7 +83,7 @@ impl Client {
         let task = handle.spawn(async move {
             let http = lease.http.clone();
             let outcome = client
-                .create_or_update_on(&http, &email, &properties, &*log)
+                .create_or_update_on(&http, &id, &id_property, &properties, &*log)
                 .await;
             drop(lease);
             done(outcome);
@@ -88,34 +91,49 @@ impl Client {
         Ok(task.abort_handle())
     }
 
-    /// The one upsert path of both faces: v1, or a batch of one on a date version.
+    /// The one upsert path of both faces: v1 by email, or a batch of one: an upsert on a date
+    /// version, or by another id property on the bulk runs' version (v1 knows only email), or
+    /// an update when the id is HubSpot's own.
     pub(super) async fn create_or_update_on<L: Log + ?Sized>(
         &self,
         http: &dyn Exchange,
-        email: &str,
+        id: &str,
+        id_property: &str,
         properties: &[(String, String)],
         log: &L,
     ) -> Result<Landed> {
         self.log_paths(log);
-        let answer = match &self.single_api {
-            ApiVersion::Legacy => {
-                let url = api::v1_upsert_url(&self.base_url, email);
+        let version = match id_property {
+            "email" => &self.single_api,
+            _ => &self.bulk_api,
+        };
+        let answer = match version {
+            ApiVersion::Legacy if id_property == "email" => {
+                let url = api::v1_upsert_url(&self.base_url, id);
                 let body = Some(api::v1_upsert_body(properties));
                 self.request(http, reqwest::Method::POST, &url, body, log, None)
                     .await
                     .map(|answer| (api::parse_v1_upsert(&answer.body), answer))
             }
-            dated => {
+            version => {
                 // No date-versioned single upsert exists: a batch of one, same outcome.
-                let url = api::batch_upsert_url(&self.base_url, dated);
                 let input = BatchInput {
-                    email: email.to_owned(),
+                    id: id.to_owned(),
                     properties: properties.to_vec(),
                 };
-                let body = Some(api::v3_batch_upsert_body([("0", &input)]));
-                self.request(http, reqwest::Method::POST, &url, body, log, None)
+                let (url, body) = match id.parse::<i64>() {
+                    Ok(object_id) if id_property == api::OBJECT_ID => (
+                        api::batch_update_url(&self.base_url, version),
+                        api::v3_batch_update_body([("0", object_id, &input)]),
+                    ),
+                    _ => (
+                        api::batch_upsert_url(&self.base_url, version),
+                        api::v3_batch_upsert_body(id_property, [("0", &input)]),
+                    ),
+                };
+                self.request(http, reqwest::Method::POST, &url, Some(body), log, None)
                     .await
-                    .map_err(|e| self.explain_404(dated, e))
+                    .map_err(|e| self.explain_404(version, e))
                     .and_then(|answer| self.batch_of_one(answer))
             }
         };

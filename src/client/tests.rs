@@ -233,7 +233,7 @@ async fn upsert(c: &Client, script: &Script, properties: &[(&str, &str)]) -> Res
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    c.create_or_update_on(script, "ada@example.com", &properties, &Quiet)
+    c.create_or_update_on(script, "ada@example.com", "email", &properties, &Quiet)
         .await
 }
 

@@ -157,10 +157,7 @@ impl Planner {
                 .cloned();
             match cause {
                 // Lacking what new contacts must have: whether it exists is read first.
-                Some(cause) if matches!(cause.target, Target::Lacks(_)) => {
-                    self.hold(&entry);
-                    self.to_read.push_back(entry);
-                }
+                Some(cause) if matches!(cause.target, Target::Lacks(_)) => self.park(entry),
                 Some(cause) => self.fail(entry, || cause.error(true)),
                 None => rest.push(entry),
             }
@@ -228,7 +225,7 @@ impl Planner {
                     self.groups.push_front(Batch {
                         entries: part,
                         split_for: Some(shape.clone()),
-                        read: false,
+                        read: None,
                     });
                 }
             }

@@ -2,9 +2,13 @@
 //! them. Pure state, no I/O and no clock: the driver (`bulk`) feeds it records and answers and
 //! sends the batches it forms.
 //!
-//! - Records with the same email (any case) are merged into one input while waiting (the later
-//!   record's values win); a record whose email is in a batch in flight waits for that batch, so
-//!   the later record is always applied last.
+//! - Records are matched to contacts by their id: an email (any case), the value of a unique
+//!   property, or HubSpot's own id (see `matching.rs`). Records with the same id are merged
+//!   into one input while waiting (the later record's values win); a record whose id is in a
+//!   batch in flight waits for that batch, so the later record is always applied last.
+//! - A run that updates only, creates only or fills empty fields reads each record's contact
+//!   first (100 ids a request, see `reads.rs`): contacts found are updated by HubSpot's own id
+//!   (batch update, which never creates), the others upserted, or skipped as the mode says.
 //! - Before a record is sent it is checked against the portal's property definitions, when they
 //!   are known, and against every cause learned from HubSpot's answers so far: a record that
 //!   HubSpot would refuse fails at once, unsent, with HubSpot's code.
@@ -24,15 +28,17 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 pub use crate::api::Landed;
-use crate::api::{self, BatchInput, V3_BATCH_MAX};
+use crate::api::{self, BatchInput, Found, V3_BATCH_MAX};
 use crate::error::Error;
 use crate::schema::Schema;
 
 mod answers;
 mod causes;
+mod matching;
 mod reads;
 
 use causes::{Cause, Target};
+pub use matching::{Fill, Matching, Mode, Skip};
 
 /// Which batch an answer belongs to.
 pub type BatchId = u64;
@@ -42,15 +48,27 @@ pub type BatchId = u64;
 pub struct Outcome {
     /// The record's position in the input.
     pub index: usize,
-    pub email: String,
-    pub result: Result<Landed, Error>,
+    /// The id it was matched on (its email, unless the run matches on another property).
+    pub id: String,
+    /// Its email: the id, or the `email` property it sets when matched on another property.
+    pub email: Option<String>,
+    pub fate: Fate,
 }
 
-/// A request the planner wants sent: a batch upsert, or a batch read of addresses (which of
-/// these contacts exist), each with its body.
+/// A record landed, was skipped (the sync mode said not to write it), or failed.
+#[derive(Debug)]
+pub enum Fate {
+    Landed(Landed),
+    Skipped(Skip),
+    Failed(Error),
+}
+
+/// A request the planner wants sent: a batch upsert, a batch update by HubSpot's ids, or a
+/// batch read (which of these contacts exist, and what they hold), each with its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
     Upsert(Vec<u8>),
+    Update(Vec<u8>),
     Read(Vec<u8>),
 }
 
@@ -68,8 +86,8 @@ pub struct Reply {
 struct Batch {
     entries: Vec<Entry>,
     split_for: Option<String>,
-    /// A batch read (which of these contacts exist), not an upsert.
-    read: bool,
+    /// A batch read (which of these contacts exist, what they hold), not a write.
+    read: Option<reads::Read>,
 }
 
 /// What splitting for one shape of unexplained refusal has shown: records HubSpot refused when
@@ -85,19 +103,26 @@ struct Tally {
 /// fails its whole batch at once.
 pub const UNEXPLAINED_LIMIT: usize = 3;
 
-/// One contact to send: the records merged under its email.
+/// One contact to send: the records merged under its id.
 #[derive(Debug)]
 struct Entry {
     input: BatchInput,
+    /// How ids compare (see [`Matching::key`]).
+    key: String,
     /// The records merged into it, in input order.
     members: Vec<usize>,
-    /// A batch read found the contact: what new contacts must have does not concern it.
+    /// The contact exists (a batch read found it, or the record names it by HubSpot's id):
+    /// what new contacts must have does not concern it.
     exists: bool,
+    /// Whether it exists has been read.
+    checked: bool,
+    /// HubSpot's id of the contact, when known: the entry goes to batch update.
+    object_id: Option<i64>,
 }
 
 impl Entry {
     fn key(&self) -> String {
-        self.input.email.to_lowercase()
+        self.key.clone()
     }
 
     /// The addresses the entry may come back under: its id, and the email it sets.
@@ -115,12 +140,15 @@ impl Entry {
         }
         self.members.extend(later.members);
         self.exists |= later.exists;
+        self.checked |= later.checked;
+        self.object_id = self.object_id.or(later.object_id);
     }
 }
 
 #[derive(Debug)]
 pub struct Planner {
     schema: Option<Arc<Schema>>,
+    matching: Matching,
     /// Entries not sent yet, by key, and the order they came in.
     waiting: HashMap<u64, Entry>,
     queue: VecDeque<u64>,
@@ -133,8 +161,12 @@ pub struct Planner {
     in_flight: HashMap<BatchId, Batch>,
     /// Refusals that named no cause, by shape (see [`Tally`]).
     unexplained: HashMap<String, Tally>,
-    /// Entries lacking a property new contacts must have: whether they exist is to be read.
-    to_read: VecDeque<Entry>,
+    /// Entries waiting for a batch read of their key (whether the contact exists, what it
+    /// holds), by key, in input order; and the keys not read yet.
+    parked: HashMap<String, Vec<Entry>>,
+    to_read: VecDeque<String>,
+    /// What batch reads found: the contact of each key read, or none.
+    known: HashMap<String, Option<Arc<Found>>>,
     causes: Vec<Cause>,
     seen_causes: HashSet<Target>,
     outcomes: Vec<Outcome>,
@@ -150,10 +182,11 @@ pub struct Planner {
 
 impl Planner {
     /// `cap` is the most batches in flight once HubSpot has accepted one.
-    pub fn new(schema: Option<Arc<Schema>>, cap: usize) -> Self {
+    pub fn new(schema: Option<Arc<Schema>>, matching: Matching, cap: usize) -> Self {
         let cap = cap.max(1);
         Planner {
             schema,
+            matching,
             waiting: HashMap::new(),
             queue: VecDeque::new(),
             by_email: HashMap::new(),
@@ -161,7 +194,9 @@ impl Planner {
             busy: HashMap::new(),
             in_flight: HashMap::new(),
             unexplained: HashMap::new(),
+            parked: HashMap::new(),
             to_read: VecDeque::new(),
+            known: HashMap::new(),
             causes: Vec::new(),
             seen_causes: HashSet::new(),
             outcomes: Vec::new(),
@@ -176,7 +211,7 @@ impl Planner {
 
     /// Whether more records are welcome: fewer are waiting than the open window can send.
     pub fn wants_input(&self) -> bool {
-        self.waiting.len() < (self.window + 1) * V3_BATCH_MAX
+        self.waiting.len() + self.parked_len() < (self.window + 1) * V3_BATCH_MAX
     }
 
     pub fn window(&self) -> usize {
@@ -192,7 +227,7 @@ impl Planner {
         self.waiting.is_empty()
             && self.groups.is_empty()
             && self.in_flight.is_empty()
-            && self.to_read.is_empty()
+            && self.parked.is_empty()
     }
 
     /// Whether HubSpot said a property does not exist that the definitions have: they are
@@ -216,8 +251,9 @@ impl Planner {
         for index in entry.members {
             self.outcomes.push(Outcome {
                 index,
-                email: entry.input.email.clone(),
-                result: Err(error()),
+                id: entry.input.id.clone(),
+                email: self.email_of(&entry.input),
+                fate: Fate::Failed(error()),
             });
         }
     }
@@ -228,8 +264,31 @@ impl Planner {
             let is_new = landed.is_new && k == 0;
             self.outcomes.push(Outcome {
                 index,
-                email: entry.input.email.clone(),
-                result: Ok(Landed { is_new, ..landed }),
+                id: entry.input.id.clone(),
+                email: self.email_of(&entry.input),
+                fate: Fate::Landed(Landed { is_new, ..landed }),
+            });
+        }
+    }
+
+    /// The email of a record: its id, or the `email` it sets when matched on another property.
+    fn email_of(&self, input: &BatchInput) -> Option<String> {
+        match self.matching.by_email() {
+            true => Some(input.id.clone()),
+            false => input.get("email").map(str::to_owned),
+        }
+    }
+
+    fn skip(&mut self, entry: Entry, code: &'static str, reason: &str) {
+        for index in entry.members {
+            self.outcomes.push(Outcome {
+                index,
+                id: entry.input.id.clone(),
+                email: self.email_of(&entry.input),
+                fate: Fate::Skipped(Skip {
+                    code,
+                    reason: reason.to_owned(),
+                }),
             });
         }
     }
@@ -245,11 +304,11 @@ impl Planner {
     fn screened(&mut self, entry: Entry, held: bool) -> Option<Entry> {
         match self.learned_cause(&entry).cloned() {
             None => Some(entry),
-            Some(cause) if matches!(cause.target, Target::Lacks(_)) => {
-                if !held {
-                    self.hold(&entry);
+            Some(cause) if matches!(cause.target, Target::Lacks(_)) && !entry.checked => {
+                if held {
+                    self.release(&entry);
                 }
-                self.to_read.push_back(entry);
+                self.park(entry);
                 None
             }
             Some(cause) => {
@@ -271,16 +330,28 @@ impl Planner {
         {
             self.outcomes.push(Outcome {
                 index,
-                email: input.email,
-                result: Err(error),
+                email: self.email_of(&input),
+                id: input.id,
+                fate: Fate::Failed(error),
             });
             return;
         }
+        let object_id = match self.matching.by_object_id() {
+            true => input.id.parse().ok(),
+            false => None,
+        };
         let entry = Entry {
+            key: self.matching.key(&input.id),
             input,
             members: vec![index],
-            exists: false,
+            exists: object_id.is_some(),
+            checked: false,
+            object_id,
         };
+        if self.matching.reads_first() {
+            self.park(entry);
+            return;
+        }
         if let Some(entry) = self.screened(entry, false) {
             self.enqueue(entry, false);
         }
@@ -354,13 +425,7 @@ impl Planner {
         for entry in &batch {
             self.hold(entry);
         }
-        let traces: Vec<String> = batch.iter().map(|e| e.members[0].to_string()).collect();
-        let body = api::v3_batch_upsert_body(
-            traces
-                .iter()
-                .map(String::as_str)
-                .zip(batch.iter().map(|e| &e.input)),
-        );
+        let call = self.write_call(&batch);
         let id = self.next_batch;
         self.next_batch += 1;
         self.in_flight.insert(
@@ -368,28 +433,59 @@ impl Planner {
             Batch {
                 entries: batch,
                 split_for,
-                read: false,
+                read: None,
             },
         );
-        Some((id, Call::Upsert(body)))
+        Some((id, call))
     }
 
+    /// The request that writes a batch: an update by HubSpot's ids when they are known (a
+    /// batch is of one kind), else an upsert by the run's id property.
+    fn write_call(&self, batch: &[Entry]) -> Call {
+        let traces: Vec<String> = batch.iter().map(|e| e.members[0].to_string()).collect();
+        let traces = traces.iter().map(String::as_str);
+        if batch[0].object_id.is_some() {
+            Call::Update(api::v3_batch_update_body(traces.zip(batch).map(
+                |(t, e)| (t, e.object_id.expect("a batch is of one kind"), &e.input),
+            )))
+        } else {
+            Call::Upsert(api::v3_batch_upsert_body(
+                &self.matching.id_property,
+                traces.zip(batch.iter().map(|e| &e.input)),
+            ))
+        }
+    }
+
+    /// Up to 100 waiting entries of one kind (updates by HubSpot's id, or upserts), whose
+    /// ids are not busy: a full batch of either kind, or the first kind ready when `flush`
+    /// or the waiting room is full.
     fn fresh_batch(&mut self, flush: bool) -> Option<Vec<Entry>> {
-        let ready = self
-            .queue
-            .iter()
-            .filter(|k| !self.busy.contains_key(&self.waiting[k].key()))
-            .take(V3_BATCH_MAX)
-            .count();
+        let free = |k: &u64| !self.busy.contains_key(&self.waiting[k].key);
+        let ready = |update: bool| {
+            self.queue
+                .iter()
+                .filter(|k| free(k) && self.waiting[k].object_id.is_some() == update)
+                .take(V3_BATCH_MAX)
+                .count()
+        };
+        let (updates, upserts) = (ready(true), ready(false));
         let full = self.waiting.len() >= self.buffer;
         let flush = flush && !self.reading();
-        if ready == 0 || (ready < V3_BATCH_MAX && !flush && !full) {
-            return None;
-        }
-        let mut batch = Vec::with_capacity(ready);
+        let first = self.queue.iter().find(|k| free(k))?;
+        let update = match (updates, upserts) {
+            (V3_BATCH_MAX, _) => true,
+            (_, V3_BATCH_MAX) => false,
+            _ if flush || full => self.waiting[first].object_id.is_some(),
+            _ => return None,
+        };
+        let mut batch = Vec::with_capacity(V3_BATCH_MAX);
         let mut rest = VecDeque::with_capacity(self.queue.len());
         while let Some(k) = self.queue.pop_front() {
-            if batch.len() == V3_BATCH_MAX || self.busy.contains_key(&self.waiting[&k].key()) {
+            let entry = &self.waiting[&k];
+            if batch.len() == V3_BATCH_MAX
+                || self.busy.contains_key(&entry.key)
+                || entry.object_id.is_some() != update
+            {
                 rest.push_back(k);
                 continue;
             }
@@ -424,11 +520,19 @@ impl Planner {
         for entry in &entries {
             self.release(entry);
         }
-        if read {
-            return self.read_answered(entries, answer);
+        if let Some(keys) = read {
+            return self.read_answered(keys, answer);
         }
         match answer {
             Ok(reply) => self.accepted(entries, reply, split_for),
+            // The id property cannot match records: no batch of this run can land.
+            Err(Error::Api(e)) if e.status == 400 && e.summary.contains("non-unique") => {
+                let error = Error::Api(e);
+                for entry in entries {
+                    self.fail(entry, || error.clone());
+                }
+                Some(error)
+            }
             Err(Error::Api(e)) if matches!(e.status, 400 | 409) => {
                 self.rejected(entries, *e);
                 None
@@ -458,8 +562,9 @@ impl Planner {
         for entry in groups.into_iter().flatten() {
             self.fail(entry, &not_sent);
         }
-        let to_read: Vec<Entry> = self.to_read.drain(..).collect();
-        for entry in to_read {
+        self.to_read.clear();
+        let parked: Vec<Vec<Entry>> = self.parked.drain().map(|(_, e)| e).collect();
+        for entry in parked.into_iter().flatten() {
             self.fail(entry, &not_sent);
         }
         let waiting: Vec<Entry> = self

@@ -1,16 +1,55 @@
-//! Existence checks: records lacking a property that an admin's rule requires on new contacts
-//! wait here until a batch read (100 addresses a request) says which of their contacts exist.
-//! Those that exist go on as upserts (the rule does not concern an update); the others fail
-//! with HubSpot's own refusal, unsent.
+//! Batch reads (100 ids a request): which contacts exist, and what they hold.
+//!
+//! - A run that updates only, creates only or fills empty fields reads every record's contact
+//!   before writing it: contacts found are updated by HubSpot's own id, or skipped (create
+//!   only), their non-empty fields left out (fill empty); the others are upserted, or skipped
+//!   (update only).
+//! - Records lacking a property that an admin's rule requires on new contacts are read too:
+//!   those whose contact exists go on (the rule does not concern an update), the others fail
+//!   with HubSpot's own refusal, unsent.
+//!
+//! What a read found is kept for the run, so each id is read at most once (unless a later
+//! record fills a property the read did not ask for).
+
+use std::sync::Arc;
 
 use super::causes::Target;
-use super::{Batch, BatchId, Call, Entry, Planner, Reply};
+use super::{Batch, BatchId, Call, Entry, Fill, Mode, Planner, Reply};
 use crate::api::{self, V3_BATCH_MAX};
 use crate::error::Error;
 
+/// A batch read in flight: the keys it reads, and the properties it asked for.
+#[derive(Debug)]
+pub(super) struct Read {
+    keys: Vec<String>,
+    asked: Vec<String>,
+}
+
 impl Planner {
-    /// A batch read of the addresses waiting for one, when there are enough to fill it, or
-    /// the input has ended (`flush`), nothing is in flight and no full upsert can be formed.
+    /// Puts an entry to wait for a read of its key (one read per key, whatever the number of
+    /// records waiting for it), or decides it at once when its key was read already.
+    pub(super) fn park(&mut self, entry: Entry) {
+        if self.known.contains_key(&entry.key) && !self.parked.contains_key(&entry.key) {
+            self.resolve(entry);
+            return;
+        }
+        self.hold(&entry);
+        match self.parked.get_mut(&entry.key) {
+            Some(waiting) => waiting.push(entry),
+            None => {
+                self.to_read.push_back(entry.key.clone());
+                self.parked.insert(entry.key.clone(), vec![entry]);
+            }
+        }
+    }
+
+    /// How many keys wait for a read.
+    pub(super) fn parked_len(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// A batch read of the keys waiting for one, when there are enough to fill it, or the
+    /// input has ended (`flush`), nothing is in flight and no full write can be formed.
     pub(super) fn next_read(&mut self, flush: bool) -> Option<(BatchId, Call)> {
         let last = flush && self.groups.is_empty() && self.in_flight.is_empty();
         let last = last && self.queue.len() < V3_BATCH_MAX;
@@ -19,65 +58,121 @@ impl Planner {
             return None;
         }
         let n = self.to_read.len().min(V3_BATCH_MAX);
-        let entries: Vec<Entry> = self.to_read.drain(..n).collect();
-        let body = api::v3_batch_read_body(entries.iter().map(|e| e.input.email.as_str()));
+        let keys: Vec<String> = self.to_read.drain(..n).collect();
+        let asked: Vec<String> = match &self.matching.fill {
+            Fill::Nothing => Vec::new(),
+            Fill::Only(names) => names.clone(),
+            Fill::All => {
+                let mut names: Vec<String> = Vec::new();
+                for entry in keys.iter().flat_map(|k| &self.parked[k]) {
+                    for (name, _) in &entry.input.properties {
+                        if !names.contains(name) {
+                            names.push(name.clone());
+                        }
+                    }
+                }
+                names
+            }
+        };
+        let ids = keys.iter().map(|k| self.parked[k][0].input.id.as_str());
+        let body = api::v3_batch_read_body(&self.matching.id_property, ids, &asked);
         let id = self.next_batch;
         self.next_batch += 1;
-        // The entries' addresses stay held: later records with them wait for the answer.
+        // The keys stay held: later records with them wait for the answer.
         self.in_flight.insert(
             id,
             Batch {
-                entries,
+                entries: Vec::new(),
                 split_for: None,
-                read: true,
+                read: Some(Read { keys, asked }),
             },
         );
         Some((id, Call::Read(body)))
     }
 
-    /// Whether existence checks are still to come: contacts they find go with the next
-    /// upserts, so a short batch waits for them.
+    /// Whether reads are still to come: what they find goes with the next writes, so a short
+    /// batch waits for them.
     pub(super) fn reading(&self) -> bool {
-        !self.to_read.is_empty() || self.in_flight.values().any(|b| b.read)
+        !self.to_read.is_empty() || self.in_flight.values().any(|b| b.read.is_some())
     }
 
-    /// The answer to a batch read: contacts found go on as upserts, the others fail with the
-    /// rule's refusal. A read that fails (a token without the read scope, say) fails them with
-    /// the refusal too, saying that whether they exist could not be read; a failure of the
-    /// whole run is returned, as for upserts.
+    /// The answer to a batch read: each waiting record is decided by what it found. A read
+    /// that fails fails the run when every record is read first (no record of it could be
+    /// written as asked); else (only records lacking what new contacts must have were read)
+    /// it fails those with the rule's refusal, saying that whether they exist could not be
+    /// read, and a failure of the whole run is returned, as for writes.
     pub(super) fn read_answered(
         &mut self,
-        entries: Vec<Entry>,
+        read: Read,
         answer: Result<Reply, Error>,
     ) -> Option<Error> {
-        let (found, run_failure, why) = match answer {
-            Ok(reply) => match api::parse_v3_read(&reply.body) {
-                Some(found) => (found, None, None),
-                None => (
-                    Default::default(),
-                    None,
-                    Some("its answer was not understood"),
-                ),
-            },
-            Err(Error::Api(e)) if matches!(e.status, 400 | 403 | 404 | 409) => {
-                (Default::default(), None, Some("HubSpot refused the read"))
+        let parsed = match answer {
+            Ok(reply) => {
+                api::parse_v3_read(&reply.body, &self.matching.id_property).ok_or(Error::NotSent {
+                    why: "HubSpot's answer to a batch read was not understood".into(),
+                })
             }
-            Err(error) => (Default::default(), Some(error), Some("the read failed")),
+            Err(error) => Err(error),
         };
-        for mut entry in entries {
-            if entry.addresses().any(|a| found.contains(&a)) {
-                entry.exists = true;
-                self.enqueue(entry, true);
-                continue;
+        let mut waiting = Vec::new();
+        for key in &read.keys {
+            for entry in self.parked.remove(key).unwrap_or_default() {
+                self.release(&entry);
+                waiting.push(entry);
             }
+        }
+        let found = match parsed {
+            Ok(found) => found,
+            Err(error) => return self.unread(waiting, error),
+        };
+        let mut by_key = std::collections::HashMap::new();
+        for mut contact in found {
+            for name in &read.asked {
+                contact.values.entry(name.clone()).or_default();
+            }
+            let contact = Arc::new(contact);
+            for id in &contact.ids {
+                by_key.insert(self.matching.key(id), contact.clone());
+            }
+        }
+        for key in read.keys {
+            let contact = by_key.get(&key).cloned();
+            self.known.insert(key, contact);
+        }
+        for entry in waiting {
+            self.resolve(entry);
+        }
+        None
+    }
+
+    /// Records whose read failed with `error`.
+    fn unread(&mut self, waiting: Vec<Entry>, error: Error) -> Option<Error> {
+        if self.matching.reads_first() {
+            for entry in waiting {
+                self.fail(entry, || error.clone());
+            }
+            return Some(error);
+        }
+        let why = match &error {
+            Error::Api(e) if matches!(e.status, 400 | 403 | 404 | 409) => {
+                "HubSpot refused the read"
+            }
+            Error::NotSent { .. } => "its answer was not understood",
+            _ => "the read failed",
+        };
+        let run_failure = match &error {
+            Error::Api(e) if matches!(e.status, 400 | 403 | 404 | 409) => None,
+            Error::NotSent { .. } => None,
+            _ => Some(error),
+        };
+        for entry in waiting {
             let cause = self
                 .causes
                 .iter()
                 .find(|c| matches!(c.target, Target::Lacks(_)) && c.target.matches(&entry))
                 .cloned();
-            match (cause, why) {
-                (Some(cause), None) => self.fail(entry, || cause.error(false)),
-                (Some(cause), Some(why)) => self.fail(entry, || {
+            match cause {
+                Some(cause) => self.fail(entry, || {
                     let mut error = cause.error(false);
                     if let Error::Refused { message, .. } = &mut error {
                         message.push_str(&format!(
@@ -87,9 +182,57 @@ impl Planner {
                     error
                 }),
                 // No such cause any more (cannot happen): send it as it is.
-                (None, _) => self.enqueue(entry, true),
+                None => self.enqueue(entry, true),
             }
         }
         run_failure
+    }
+
+    /// Decides an entry by what the read of its key found: skipped as the mode says, its
+    /// filled fields left out, updated by HubSpot's id, or upserted.
+    fn resolve(&mut self, mut entry: Entry) {
+        let contact = self.known.get(&entry.key).cloned().flatten();
+        entry.checked = true;
+        match contact {
+            Some(contact) => {
+                if self.matching.mode == Mode::Create {
+                    let why =
+                        "its contact exists already, and the run creates only (mode='create')";
+                    return self.skip(entry, "EXISTS", why);
+                }
+                if self.matching.fill != Fill::Nothing {
+                    let fill = &self.matching.fill;
+                    let unread = entry
+                        .input
+                        .properties
+                        .iter()
+                        .any(|(n, _)| fill.covers(n) && !contact.values.contains_key(n));
+                    if unread {
+                        // A later record fills a property the read did not ask for.
+                        self.known.remove(&entry.key);
+                        return self.park(entry);
+                    }
+                    let before = entry.input.properties.len();
+                    entry.input.properties.retain(|(n, _)| {
+                        !fill.covers(n) || contact.values.get(n).is_none_or(|v| v.is_empty())
+                    });
+                    if entry.input.properties.is_empty() && before > 0 {
+                        let why = "every field it sets has a value at HubSpot already, and the \
+                                   run only fills empty fields (fill_empty)";
+                        return self.skip(entry, "NOTHING_TO_FILL", why);
+                    }
+                }
+                entry.exists = true;
+                entry.object_id = Some(contact.object_id);
+            }
+            None if self.matching.mode == Mode::Update => {
+                let why = "no contact has this id, and the run updates only (mode='update')";
+                return self.skip(entry, "NOT_FOUND", why);
+            }
+            None => entry.exists = false,
+        }
+        if let Some(entry) = self.screened(entry, false) {
+            self.enqueue(entry, false);
+        }
     }
 }

@@ -19,7 +19,7 @@ use crate::api::{BatchInput, V3_BATCH_MAX};
 use crate::bulk::{Chunk, Sink, Source};
 use crate::context::Log;
 use crate::error::{Error, Result as CoreResult};
-use crate::planner::Outcome;
+use crate::planner::{Fate, Fill, Matching, Mode, Outcome};
 
 /// What a run has done so far, shared by the reading and the collecting side.
 struct Store {
@@ -27,6 +27,7 @@ struct Store {
     created: usize,
     updated: usize,
     failed: usize,
+    skipped: usize,
     total: usize,
     done: usize,
     outcomes: Vec<(usize, Stored)>,
@@ -39,6 +40,7 @@ impl Store {
         match &stored {
             Stored::Done { is_new: true, .. } => self.created += 1,
             Stored::Done { .. } => self.updated += 1,
+            Stored::Skipped { .. } => self.skipped += 1,
             Stored::Failed { .. } => self.failed += 1,
         }
         self.done += 1;
@@ -55,7 +57,8 @@ fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
 /// Reads records from the Python iterator, attached only while it reads.
 pub struct PySource<'a> {
     iterator: Py<PyIterator>,
-    email_field: String,
+    id_field: String,
+    matching: &'a Matching,
     options: ConvertOptions,
     store: &'a Mutex<Store>,
 }
@@ -88,7 +91,7 @@ impl Source for PySource<'_> {
                     }
                 };
                 let index = store.total;
-                match read_record(&record, &self.email_field, self.options) {
+                match read_record(&record, &self.id_field, self.matching, self.options) {
                     Ok(input) => records.push((index, input)),
                     // A signal handler's exception while the record was read: the run stops
                     // before this record, which counts as never read.
@@ -101,11 +104,17 @@ impl Source for PySource<'_> {
                         };
                     }
                     Err(e) => {
-                        let email = record.get_item(&self.email_field).ok().and_then(|v| {
-                            v.cast::<PyString>()
-                                .ok()
-                                .and_then(|s| s.to_str().ok().map(str::to_owned))
-                        });
+                        let email = record
+                            .get_item(match self.matching.by_email() {
+                                true => &self.id_field,
+                                false => "email",
+                            })
+                            .ok()
+                            .and_then(|v| {
+                                v.cast::<PyString>()
+                                    .ok()
+                                    .and_then(|s| s.to_str().ok().map(str::to_owned))
+                            });
                         let error = convert::as_bad_value(py, e, "the record");
                         let error = error.into_value(py).into_any();
                         store.put(index, Stored::Failed { email, error });
@@ -158,14 +167,20 @@ impl Sink for PySink<'_> {
             {
                 let mut store = lock(self.store);
                 for o in outcomes {
-                    let stored = match o.result {
-                        Ok(landed) => Stored::Done {
+                    let stored = match o.fate {
+                        Fate::Landed(landed) => Stored::Done {
+                            id: o.id,
                             email: o.email,
                             vid: landed.vid,
                             is_new: landed.is_new,
                         },
-                        Err(error) => Stored::Failed {
-                            email: Some(o.email),
+                        Fate::Skipped(skip) => Stored::Skipped {
+                            id: o.id,
+                            code: skip.code,
+                            reason: skip.reason,
+                        },
+                        Fate::Failed(error) => Stored::Failed {
+                            email: o.email,
                             error: errors::to_py(error).into_value(py).into_any(),
                         },
                     };
@@ -187,10 +202,12 @@ impl Sink for PySink<'_> {
     }
 }
 
-/// Reads one record: its email (under `email_field`) and its other fields as properties.
+/// Reads one record: its id (an email, unless `matching` says otherwise, under `id_field`)
+/// and its other fields as properties.
 pub fn read_record(
     record: &Bound<'_, PyAny>,
-    email_field: &str,
+    id_field: &str,
+    matching: &Matching,
     options: ConvertOptions,
 ) -> PyResult<BatchInput> {
     let py = record.py();
@@ -200,52 +217,125 @@ pub fn read_record(
             record.get_type().name()?
         )));
     }
-    let field = match record.get_item(email_field) {
+    let field = match record.get_item(id_field) {
         Ok(value) => Some(value),
         Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(py) => None,
         Err(e) => return Err(e),
     };
-    let email = match field {
-        None => {
-            return Err(PyValueError::new_err(format!(
-                "the record has no '{email_field}' field"
-            )))
-        }
-        Some(value) => match convert::read(&value, email_field, options, false)? {
-            // White space around an address is an artefact of the file, not part of it.
-            crate::value::Value::Text(text) if !text.trim().is_empty() => text.trim().to_owned(),
-            crate::value::Value::Text(_) | crate::value::Value::Missing => {
-                return Err(PyValueError::new_err(format!(
-                    "the record's '{email_field}' is empty"
-                )))
-            }
-            _ => {
-                return Err(PyTypeError::new_err(format!(
-                    "the record's '{email_field}' must be a str, got {}",
-                    value.get_type().name()?
-                )))
-            }
-        },
+    let Some(value) = field else {
+        return Err(PyValueError::new_err(format!(
+            "the record has no '{id_field}' field"
+        )));
     };
-    crate::email::validate(&email).map_err(errors::to_py)?;
-    let properties = convert::properties_except(Some(record), Some(email_field), options)?;
-    Ok(BatchInput { email, properties })
+    let id = read_id(
+        &value,
+        &format!("the record's '{id_field}'"),
+        matching,
+        options,
+    )?;
+    let properties = convert::properties_except(Some(record), Some(id_field), options)?;
+    Ok(BatchInput { id, properties })
 }
 
-/// `email_field` when it names a field.
-pub fn email_field_name(email_field: &str) -> PyResult<&str> {
-    if email_field.is_empty() {
-        return Err(PyValueError::new_err(
-            "email_field must name the field holding each record's email, got ''",
-        ));
+/// A record's id (`what` names it in errors): an address, or for any other id property a
+/// str or a whole number; trimmed and checked by `matching`.
+pub fn read_id(
+    value: &Bound<'_, PyAny>,
+    what: &str,
+    matching: &Matching,
+    options: ConvertOptions,
+) -> PyResult<String> {
+    let id = match convert::read(value, what, options, false)? {
+        // White space around an id is an artefact of the file, not part of it; an address
+        // is checked below, where an empty one is said to be empty.
+        crate::value::Value::Text(text) if matching.by_email() || !text.trim().is_empty() => text,
+        // A whole number is a fine id for any property but email (a database key, say).
+        crate::value::Value::Integer(digits) if !matching.by_email() => digits,
+        crate::value::Value::Text(_) | crate::value::Value::Missing => {
+            return Err(PyValueError::new_err(format!("{what} is empty")))
+        }
+        _ => {
+            let wanted = match matching.by_email() {
+                true => "a str",
+                false => "a str or an int",
+            };
+            return Err(PyTypeError::new_err(format!(
+                "{what} must be {wanted}, got {}",
+                value.get_type().name()?
+            )));
+        }
+    };
+    if matching.by_email() {
+        let id = id.trim().to_owned();
+        crate::email::validate(&id).map_err(errors::to_py)?;
+        return Ok(id);
     }
-    Ok(email_field)
+    matching
+        .check_id(&id)
+        .map_err(|why| PyValueError::new_err(format!("{what}: {why}")))
+}
+
+/// `field` when it names a field.
+pub fn field_name<'a>(field: &'a str, what: &str) -> PyResult<&'a str> {
+    if field.is_empty() {
+        return Err(PyValueError::new_err(format!(
+            "{what} must name the field holding each record's id, got ''"
+        )));
+    }
+    Ok(field)
+}
+
+/// A run's matching settings, as Python gives them: `id_property`, `mode` and `fill_empty`
+/// (False, True, or the property names).
+pub fn matching(
+    id_property: &str,
+    mode: &str,
+    fill_empty: &Bound<'_, PyAny>,
+) -> PyResult<Matching> {
+    let fill = if fill_empty.is_none() {
+        Fill::Nothing
+    } else if let Ok(all) = fill_empty.cast::<pyo3::types::PyBool>() {
+        match all.is_true() {
+            true => Fill::All,
+            false => Fill::Nothing,
+        }
+    } else if let Ok(name) = fill_empty.cast::<PyString>() {
+        Fill::Only(vec![name.to_str()?.to_owned()])
+    } else {
+        let mut names = Vec::new();
+        for name in fill_empty.try_iter().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "fill_empty must be True, False or property names, got {}",
+                fill_empty
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })? {
+            let name = name?;
+            let Ok(name) = name.cast::<PyString>() else {
+                return Err(PyTypeError::new_err(format!(
+                    "fill_empty must name properties (str), got {}",
+                    name.get_type().name()?
+                )));
+            };
+            names.push(name.to_str()?.to_owned());
+        }
+        match names.is_empty() {
+            true => Fill::Nothing,
+            false => Fill::Only(names),
+        }
+    };
+    let mode = Mode::parse(mode).map_err(errors::to_py)?;
+    Matching::new(id_property, mode, fill).map_err(errors::to_py)
 }
 
 /// One bulk run's Python side: where records come from, where progress goes, what to keep.
 pub struct Run<'a, 'py> {
     records: &'a Bound<'py, PyAny>,
-    email_field: &'a str,
+    id_field: &'a str,
+    matching: Matching,
     options: ConvertOptions,
     progress: Option<&'a Bound<'py, PyAny>>,
     keep: Keep,
@@ -254,14 +344,20 @@ pub struct Run<'a, 'py> {
 impl<'a, 'py> Run<'a, 'py> {
     pub fn new(
         records: &'a Bound<'py, PyAny>,
-        email_field: &'a str,
+        id_field: &'a str,
+        matching: Matching,
         options: ConvertOptions,
         progress: Option<&'a Bound<'py, PyAny>>,
         keep: &str,
     ) -> PyResult<Self> {
+        let what = match matching.by_email() {
+            true => "email_field",
+            false => "id_field",
+        };
         Ok(Run {
             records,
-            email_field: email_field_name(email_field)?,
+            id_field: field_name(id_field, what)?,
+            matching,
             options,
             progress,
             keep: Keep::parse(keep)?,
@@ -273,7 +369,8 @@ impl<'a, 'py> Run<'a, 'py> {
     pub fn collect(
         self,
         py: Python<'py>,
-        work: impl FnOnce(&mut PySource, &mut PySink, &PyHooks, Arc<dyn Log>) -> CoreResult<()> + Send,
+        work: impl FnOnce(&mut PySource, &mut PySink, &PyHooks, Arc<dyn Log>, Matching) -> CoreResult<()>
+            + Send,
     ) -> PyResult<Bound<'py, BulkResult>> {
         let iterator = self.records.try_iter()?.unbind();
         let hooks = Arc::new(PyHooks::new(py)?);
@@ -282,14 +379,17 @@ impl<'a, 'py> Run<'a, 'py> {
             created: 0,
             updated: 0,
             failed: 0,
+            skipped: 0,
             total: 0,
             done: 0,
             outcomes: Vec::new(),
             stop: None,
         });
+        let id_property = self.matching.id_property.clone();
         let mut source = PySource {
             iterator,
-            email_field: self.email_field.to_owned(),
+            id_field: self.id_field.to_owned(),
+            matching: &self.matching,
             options: self.options,
             store: &store,
         };
@@ -300,7 +400,7 @@ impl<'a, 'py> Run<'a, 'py> {
         let log: Arc<dyn Log> = hooks.clone();
         let ran = py.detach(|| {
             catch_unwind(AssertUnwindSafe(|| {
-                work(&mut source, &mut sink, &hooks, log)
+                work(&mut source, &mut sink, &hooks, log, self.matching.clone())
             }))
         });
         let ended = match ran {
@@ -315,7 +415,7 @@ impl<'a, 'py> Run<'a, 'py> {
             Ok(Err(error)) => Some(errors::to_py(error)),
             Err(_) => Some(errors::internal(py, "bulk upsert")),
         };
-        finish(py, store, ended)
+        finish(py, store, ended, id_property)
     }
 }
 
@@ -324,6 +424,7 @@ fn finish(
     py: Python<'_>,
     store: Mutex<Store>,
     ended: Option<PyErr>,
+    id_property: String,
 ) -> PyResult<Bound<'_, BulkResult>> {
     let mut store = store.into_inner().unwrap_or_else(|p| p.into_inner());
     store.outcomes.sort_unstable_by_key(|(index, _)| *index);
@@ -333,7 +434,9 @@ fn finish(
             created: store.created,
             updated: store.updated,
             failed: store.failed,
+            skipped: store.skipped,
             total: store.total,
+            id_property,
             outcomes: store.outcomes,
             keep: store.keep,
         },
@@ -355,17 +458,20 @@ pub fn convert_only(
     email_field: &str,
     options: ConvertOptions,
 ) -> PyResult<(usize, usize, usize)> {
+    let matching = Matching::default();
     let (mut ok, mut refused, mut bytes) = (0, 0, 0);
     let mut batch: Vec<BatchInput> = Vec::with_capacity(V3_BATCH_MAX);
     let flush = |batch: &mut Vec<BatchInput>, bytes: &mut usize| {
         let traces: Vec<String> = (0..batch.len()).map(|i| i.to_string()).collect();
-        *bytes +=
-            crate::api::v3_batch_upsert_body(traces.iter().map(String::as_str).zip(batch.iter()))
-                .len();
+        *bytes += crate::api::v3_batch_upsert_body(
+            "email",
+            traces.iter().map(String::as_str).zip(batch.iter()),
+        )
+        .len();
         batch.clear();
     };
     for record in records.try_iter()? {
-        match read_record(&record?, email_field, options) {
+        match read_record(&record?, email_field, &matching, options) {
             Ok(input) => {
                 ok += 1;
                 batch.push(input);

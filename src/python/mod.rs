@@ -36,9 +36,9 @@ mod _native {
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::sync::{Arc, Mutex, Weak};
 
-    use pyo3::exceptions::{PyTypeError, PyValueError};
+    use pyo3::exceptions::PyValueError;
     use pyo3::prelude::*;
-    use pyo3::types::{PyDict, PyString};
+    use pyo3::types::PyDict;
 
     use super::bulk::Run;
     use super::convert::{self, ConvertOptions};
@@ -111,6 +111,9 @@ mod _native {
     #[pymodule_export]
     use super::results::BulkResult;
 
+    #[pymodule_export]
+    use super::results::SkippedRecord;
+
     /// An upsert running on the client's runtime; `cancel()` drops its request in flight.
     #[pyclass(frozen, module = "hubspot_upsert._native")]
     pub struct Task {
@@ -124,6 +127,14 @@ mod _native {
         }
     }
 
+    /// The `email` an upsert sets, if it sets one.
+    fn email_set(properties: &[(String, String)]) -> Option<String> {
+        properties
+            .iter()
+            .find(|(name, _)| name == "email")
+            .map(|(_, value)| value.clone())
+    }
+
     /// The native client behind `hubspot_upsert.HubSpot`: one connection pool, shareable
     /// between threads.
     #[pyclass(frozen, module = "hubspot_upsert._native")]
@@ -133,22 +144,35 @@ mod _native {
     }
 
     impl Client {
-        /// An upsert's arguments as owned Rust values: the address (trimmed and checked) and
-        /// the properties as HubSpot text; refused here, before anything is sent.
+        /// An upsert's arguments as owned Rust values: the id (trimmed and checked: an
+        /// address unless `id_property` says otherwise) and the properties as HubSpot text;
+        /// refused here, before anything is sent.
         fn read_upsert(
             &self,
-            email: &Bound<'_, PyAny>,
+            id: &Bound<'_, PyAny>,
+            id_property: &str,
             properties: Option<&Bound<'_, PyAny>>,
         ) -> PyResult<(String, Vec<(String, String)>)> {
-            let Ok(email) = email.cast::<PyString>() else {
-                return Err(PyTypeError::new_err(format!(
-                    "email must be a str, got {}",
-                    email.get_type().name()?
-                )));
+            let none = id.py().None().into_bound(id.py());
+            let matching = super::bulk::matching(id_property, "upsert", &none)?;
+            let what = match matching.by_email() {
+                true => "email",
+                false => "id",
             };
-            let email = convert::text(email, "email")?.trim().to_owned();
-            crate::email::validate(&email).map_err(errors::to_py)?;
-            Ok((email, convert::properties(properties, self.options)?))
+            let int = id.is_instance_of::<pyo3::types::PyInt>()
+                && !id.is_instance_of::<pyo3::types::PyBool>();
+            if !id.is_instance_of::<pyo3::types::PyString>() && (matching.by_email() || !int) {
+                let wanted = match matching.by_email() {
+                    true => "a str",
+                    false => "a str or an int",
+                };
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "{what} must be {wanted}, got {}",
+                    id.get_type().name()?
+                )));
+            }
+            let id = super::bulk::read_id(id, what, &matching, self.options)?;
+            Ok((id, convert::properties(properties, self.options)?))
         }
     }
 
@@ -197,41 +221,54 @@ mod _native {
                 .map(|l| (l.max, l.window.as_secs_f64()))
         }
 
-        /// Creates or updates the contact with this email; see `HubSpot.create_or_update`.
-        #[pyo3(signature = (email, properties=None))]
+        /// Creates or updates the contact with this id; see `HubSpot.create_or_update`.
+        #[pyo3(signature = (id, properties=None, *, id_property="email"))]
         fn create_or_update(
             &self,
             py: Python<'_>,
-            email: &Bound<'_, PyAny>,
+            id: &Bound<'_, PyAny>,
             properties: Option<&Bound<'_, PyAny>>,
+            id_property: &str,
         ) -> PyResult<UpsertResult> {
-            let (email, properties) = self.read_upsert(email, properties)?;
+            let (id, properties) = self.read_upsert(id, id_property, properties)?;
+            let id_property = id_property.trim();
             let core = &self.core;
             let outcome = detached(py, "upsert", |hooks| {
-                core.create_or_update(&email, &properties, hooks)
+                core.create_or_update(&id, id_property, &properties, hooks)
             })?;
-            Ok(super::native_result(outcome.vid, outcome.is_new, email))
+            let email = email_set(&properties);
+            Ok(super::native_result(
+                outcome.vid,
+                outcome.is_new,
+                id,
+                id_property,
+                email,
+            ))
         }
 
         /// Starts the upsert as a task on the client's runtime and returns at once; when it
         /// ends, `on_done(ok, value)` is called (from the runtime's thread, with the GIL) with
         /// the `UpsertResult` or the exception. The returned `Task` cancels it.
-        #[pyo3(signature = (email, properties, on_done))]
+        #[pyo3(signature = (id, properties, on_done, *, id_property="email"))]
         fn create_or_update_async(
             &self,
             py: Python<'_>,
-            email: &Bound<'_, PyAny>,
+            id: &Bound<'_, PyAny>,
             properties: Option<&Bound<'_, PyAny>>,
             on_done: Py<PyAny>,
+            id_property: &str,
         ) -> PyResult<Task> {
-            let (email, properties) = self.read_upsert(email, properties)?;
+            let (id, properties) = self.read_upsert(id, id_property, properties)?;
+            let id_property = id_property.trim().to_owned();
             let log: Arc<dyn crate::context::Log> = Arc::new(PyHooks::new(py)?);
-            let shown = email.clone();
+            let shown = (id.clone(), id_property.clone(), email_set(&properties));
             let done = move |outcome: crate::error::Result<crate::api::Landed>| {
                 Python::attach(|py| {
                     let (ok, value) = match outcome {
-                        Ok(o) => match Bound::new(py, super::native_result(o.vid, o.is_new, shown))
-                        {
+                        Ok(o) => match Bound::new(
+                            py,
+                            super::native_result(o.vid, o.is_new, shown.0, &shown.1, shown.2),
+                        ) {
                             Ok(result) => (true, result.into_any().unbind()),
                             Err(e) => (false, e.into_value(py).into_any()),
                         },
@@ -246,7 +283,7 @@ mod _native {
             let abort = py
                 .detach(|| {
                     self.core
-                        .spawn_create_or_update(email, properties, log, done)
+                        .spawn_create_or_update(id, id_property, properties, log, done)
                 })
                 .map_err(errors::to_py)?;
             Ok(Task { abort })
@@ -261,13 +298,14 @@ mod _native {
             record: &Bound<'py, PyAny>,
             email_field: &str,
         ) -> PyResult<(String, Bound<'py, PyDict>)> {
-            let email_field = super::bulk::email_field_name(email_field)?;
-            let input = super::bulk::read_record(record, email_field, self.options)?;
+            let email_field = super::bulk::field_name(email_field, "email_field")?;
+            let matching = crate::planner::Matching::default();
+            let input = super::bulk::read_record(record, email_field, &matching, self.options)?;
             let properties = PyDict::new(py);
             for (name, value) in input.properties {
                 properties.set_item(name, value)?;
             }
-            Ok((input.email, properties))
+            Ok((input.id, properties))
         }
 
         /// Converts records to batch request bodies and sends nothing: `(converted, refused,
@@ -291,20 +329,32 @@ mod _native {
             email_field: &str,
             definitions: bool,
         ) -> PyResult<Bound<'py, BulkResult>> {
-            let run = Run::new(records, email_field, self.options, None, "failures")?;
-            run.collect(py, |source, sink, hooks, _| {
+            let matching = crate::planner::Matching::default();
+            let run = Run::new(
+                records,
+                email_field,
+                matching,
+                self.options,
+                None,
+                "failures",
+            )?;
+            run.collect(py, |source, sink, hooks, _, _| {
                 self.core.check_many(source, sink, hooks, definitions)
             })
         }
 
         /// Creates or updates many contacts with batch requests; see
         /// `HubSpot.create_or_update_many`.
-        #[pyo3(signature = (records, *, email_field, progress, keep, max_in_flight))]
+        #[pyo3(signature = (records, *, id_field, id_property, mode, fill_empty, progress, keep, max_in_flight))]
+        #[allow(clippy::too_many_arguments)]
         fn create_or_update_many<'py>(
             &self,
             py: Python<'py>,
             records: &Bound<'py, PyAny>,
-            email_field: &str,
+            id_field: &str,
+            id_property: &str,
+            mode: &str,
+            fill_empty: &Bound<'py, PyAny>,
             progress: Option<&Bound<'py, PyAny>>,
             keep: &str,
             max_in_flight: i64,
@@ -314,10 +364,11 @@ mod _native {
                     "max_in_flight must be at least 1, got {max_in_flight}"
                 )));
             };
-            let run = Run::new(records, email_field, self.options, progress, keep)?;
-            run.collect(py, |source, sink, hooks, log| {
+            let matching = super::bulk::matching(id_property, mode, fill_empty)?;
+            let run = Run::new(records, id_field, matching, self.options, progress, keep)?;
+            run.collect(py, |source, sink, hooks, log, matching| {
                 self.core
-                    .create_or_update_many(source, sink, hooks, log, max_in_flight)
+                    .create_or_update_many(source, sink, hooks, log, matching, max_in_flight)
             })
         }
     }

@@ -9,39 +9,148 @@ use pyo3::types::{PyString, PyTuple};
 
 use super::errors;
 
-/// The result of one upsert: the contact's id, whether it was created, and its address.
+/// The result of one upsert: the contact's id, whether it was created, its address, and the
+/// id it was matched on.
 #[pyclass(frozen, eq, hash, get_all, module = "hubspot_upsert")]
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct UpsertResult {
     vid: i64,
     is_new: bool,
-    email: String,
+    /// The contact's address: the id when records are matched by email, else the email the
+    /// record set, if it set one.
+    email: Option<String>,
+    id: String,
+    id_property: String,
 }
 
 #[pymethods]
 impl UpsertResult {
     #[new]
-    fn new(vid: i64, is_new: bool, email: String) -> Self {
-        UpsertResult { vid, is_new, email }
+    #[pyo3(signature = (vid, is_new, email, id=None, id_property="email"))]
+    fn new(
+        vid: i64,
+        is_new: bool,
+        email: Option<String>,
+        id: Option<String>,
+        id_property: &str,
+    ) -> PyResult<Self> {
+        let Some(id) = id.or_else(|| email.clone()) else {
+            return Err(PyValueError::new_err(
+                "an UpsertResult needs the id it was matched on (or its email)",
+            ));
+        };
+        Ok(UpsertResult {
+            vid,
+            is_new,
+            email,
+            id,
+            id_property: id_property.to_owned(),
+        })
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let email = PyString::new(py, &self.email).repr()?;
+        let email = match &self.email {
+            Some(e) => PyString::new(py, e).repr()?.to_string(),
+            None => "None".to_owned(),
+        };
+        let matched = match self.id_property.as_str() {
+            "email" => String::new(),
+            name => format!(
+                ", id={}, id_property={}",
+                PyString::new(py, &self.id).repr()?,
+                PyString::new(py, name).repr()?
+            ),
+        };
         Ok(format!(
-            "UpsertResult(vid={}, is_new={}, email={email})",
+            "UpsertResult(vid={}, is_new={}, email={email}{matched})",
             self.vid,
             if self.is_new { "True" } else { "False" }
         ))
     }
 
     fn __getnewargs__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        (self.vid, self.is_new, self.email.clone()).into_pyobject(py)
+        (
+            self.vid,
+            self.is_new,
+            self.email.clone(),
+            self.id.clone(),
+            self.id_property.clone(),
+        )
+            .into_pyobject(py)
     }
 }
 
-/// An `UpsertResult` made in Rust.
-pub fn native_result(vid: i64, is_new: bool, email: String) -> UpsertResult {
-    UpsertResult { vid, is_new, email }
+/// An `UpsertResult` made in Rust: `email` is the id when matched by email.
+pub fn native_result(
+    vid: i64,
+    is_new: bool,
+    id: String,
+    id_property: &str,
+    email: Option<String>,
+) -> UpsertResult {
+    let email = match id_property {
+        "email" => Some(id.clone()),
+        _ => email,
+    };
+    UpsertResult {
+        vid,
+        is_new,
+        email,
+        id,
+        id_property: id_property.to_owned(),
+    }
+}
+
+/// A record a bulk run did not write because its sync mode said not to: `code` says why
+/// (`NOT_FOUND`: no contact has its id and the run updates only; `EXISTS`: its contact exists
+/// and the run creates only; `NOTHING_TO_FILL`: every field it sets has a value at HubSpot and
+/// the run fills empty fields only).
+#[pyclass(frozen, eq, hash, get_all, module = "hubspot_upsert")]
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SkippedRecord {
+    index: usize,
+    id: String,
+    code: String,
+    reason: String,
+}
+
+#[pymethods]
+impl SkippedRecord {
+    #[new]
+    fn new(index: usize, id: String, code: String, reason: String) -> Self {
+        SkippedRecord {
+            index,
+            id,
+            code,
+            reason,
+        }
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "SkippedRecord(index={}, id={}, code={})",
+            self.index,
+            PyString::new(py, &self.id).repr()?,
+            PyString::new(py, &self.code).repr()?
+        ))
+    }
+
+    fn __str__(&self) -> String {
+        format!(
+            "record {} ({}): skipped, {}",
+            self.index, self.id, self.reason
+        )
+    }
+
+    fn __getnewargs__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        (
+            self.index,
+            self.id.clone(),
+            self.code.clone(),
+            self.reason.clone(),
+        )
+            .into_pyobject(py)
+    }
 }
 
 /// Which outcomes a [`BulkResult`] keeps: `keep="all"` or `keep="failures"`.
@@ -73,9 +182,15 @@ impl Keep {
 /// One record's fate, as kept in a [`BulkResult`].
 pub enum Stored {
     Done {
-        email: String,
+        id: String,
+        email: Option<String>,
         vid: i64,
         is_new: bool,
+    },
+    Skipped {
+        id: String,
+        code: &'static str,
+        reason: String,
     },
     Failed {
         email: Option<String>,
@@ -93,8 +208,13 @@ pub struct BulkResult {
     pub(super) updated: usize,
     #[pyo3(get)]
     pub(super) failed: usize,
+    /// Records the sync mode said not to write (see `SkippedRecord`).
+    #[pyo3(get)]
+    pub(super) skipped: usize,
     #[pyo3(get)]
     pub(super) total: usize,
+    /// What the records' ids are values of.
+    pub(super) id_property: String,
     /// `(record index, outcome)`, in input order.
     pub(super) outcomes: Vec<(usize, Stored)>,
     pub(super) keep: Keep,
@@ -108,9 +228,31 @@ impl BulkResult {
         stored: &Stored,
     ) -> PyResult<Bound<'py, PyAny>> {
         match stored {
-            Stored::Done { email, vid, is_new } => {
-                Ok(Bound::new(py, super::native_result(*vid, *is_new, email.clone()))?.into_any())
+            Stored::Done {
+                id,
+                email,
+                vid,
+                is_new,
+            } => {
+                let result = super::native_result(
+                    *vid,
+                    *is_new,
+                    id.clone(),
+                    &self.id_property,
+                    email.clone(),
+                );
+                Ok(Bound::new(py, result)?.into_any())
             }
+            Stored::Skipped { id, code, reason } => Ok(Bound::new(
+                py,
+                SkippedRecord {
+                    index,
+                    id: id.clone(),
+                    code: (*code).to_owned(),
+                    reason: reason.clone(),
+                },
+            )?
+            .into_any()),
             Stored::Failed { email, error } => errors::record_error(py, index, email, error),
         }
     }
@@ -182,9 +324,23 @@ impl BulkResult {
         Err(errors::bulk_upsert_error(py, message, slf.as_any())?)
     }
 
+    /// The skipped records, as `SkippedRecord`s, in input order (kept with `keep="all"`).
+    #[getter]
+    fn skips<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        self.outcomes
+            .iter()
+            .filter(|(_, s)| matches!(s, Stored::Skipped { .. }))
+            .map(|(i, s)| self.outcome(py, *i, s))
+            .collect()
+    }
+
     fn __repr__(&self) -> String {
+        let skipped = match self.skipped {
+            0 => String::new(),
+            n => format!(", skipped={n}"),
+        };
         format!(
-            "BulkResult(total={}, created={}, updated={}, failed={})",
+            "BulkResult(total={}, created={}, updated={}{skipped}, failed={})",
             self.total, self.created, self.updated, self.failed
         )
     }

@@ -60,6 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="land a batch's good inputs and list the bad ones (207, or 200 on 2026-09)",
     )
+    parser.add_argument(
+        "--unique-property",
+        action="append",
+        default=[],
+        metavar="PROPERTY",
+        help="a string property whose values are unique, to match records on (may be repeated)",
+    )
     args = parser.parse_args(argv)
     fake = FakeHubSpot(
         token=args.token,
@@ -75,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         retry_after=args.retry_after,
         required_on_create=args.required_on_create,
         partial_answers=args.partial_answers,
+        unique_properties=args.unique_property,
     )
     stop = threading.Event()
     # Both stop it cleanly; SIGINT is handled explicitly because a shell starts background

@@ -1,6 +1,8 @@
 """The fake portal's contacts: found by their primary address or any of their additional ones
-(``hs_additional_emails``), no address owned twice, and what a write does to a contact
-(``lifecyclestage`` only moving forward, ``;``-prefixed values appending).
+(``hs_additional_emails``), by their id (``hs_object_id``) or by the value of a unique
+property; no address or unique value owned twice; contacts without an address; and what a
+write does to a contact (``lifecyclestage`` only moving forward, ``;``-prefixed values
+appending).
 
 The portal holds its lock around every call.
 """
@@ -21,19 +23,53 @@ def _addresses(value: str) -> list[str]:
     return [a.strip().lower() for a in value.split(";") if a.strip()]
 
 
+OBJECT_ID = "hs_object_id"
+
+
 class ContactBook:
-    def __init__(self, first_vid: int) -> None:
+    def __init__(self, first_vid: int, unique: frozenset[str] = frozenset()) -> None:
         #: Contacts by their primary address (lower case).
         self.by_email: dict[str, Contact] = {}
+        #: Every contact, by its id.
+        self.by_vid: dict[int, Contact] = {}
         #: Additional address (lower case) to the primary address of its contact.
         self._additional: dict[str, str] = {}
+        #: Each unique property's values, to the id of the contact holding it.
+        self._unique: dict[str, dict[str, int]] = {name: {} for name in unique}
         self._vids = itertools.count(first_vid)
 
     def __iter__(self) -> Iterator[tuple[str, Contact]]:
-        return iter(self.by_email.items())
+        """Contacts by lower-case address; one without an address by its id, as text."""
+        for vid, contact in self.by_vid.items():
+            email = contact.properties.get("email", "")
+            yield (email.lower() if email else str(vid)), contact
 
     def __len__(self) -> int:
-        return len(self.by_email)
+        return len(self.by_vid)
+
+    def is_unique(self, name: str) -> bool:
+        return name in self._unique
+
+    def find_by(self, id_property: str, value: str) -> Contact | None:
+        """The contact whose ``id_property`` is ``value``: an address (primary or additional),
+        an id, or a unique property's value (exactly)."""
+        if id_property == "email":
+            return self.find(value)
+        if id_property == OBJECT_ID:
+            return self.by_vid.get(int(value)) if value.isdigit() else None
+        vid = self._unique.get(id_property, {}).get(value)
+        return None if vid is None else self.by_vid.get(vid)
+
+    def unique_clash(
+        self, mine: Contact | None, values: Mapping[str, str]
+    ) -> tuple[str, str, Contact] | None:
+        """A unique value this write would give its contact that another contact holds."""
+        for name, index in self._unique.items():
+            value = values.get(name)
+            owner = self.by_vid.get(index[value]) if value and value in index else None
+            if owner is not None and owner is not mine:
+                return name, value, owner  # type: ignore[return-value]
+        return None
 
     def find(self, address: str) -> Contact | None:
         """The contact with this address, primary or additional (any case)."""
@@ -46,7 +82,10 @@ class ContactBook:
     def clash(self, address: str, values: Mapping[str, str]) -> Contact | None:
         """Another contact that already owns an address this write would give the contact it
         matches: a new primary ``email`` or an additional one. HubSpot answers 409."""
-        mine = self.find(address)
+        return self.clash_for(self.find(address), values)
+
+    def clash_for(self, mine: Contact | None, values: Mapping[str, str]) -> Contact | None:
+        """As :meth:`clash`, for the contact ``mine`` (None: a new one)."""
         wanted = _addresses(values.get(ADDITIONAL, "").removeprefix(";"))
         if values.get("email"):
             wanted.append(values["email"].lower())
@@ -61,26 +100,46 @@ class ContactBook:
     ) -> tuple[Contact, bool]:
         """Creates or updates the contact with this address (moving it when the values change
         its primary address); returns it and whether it is new."""
-        contact = self.find(address)
+        return self.store_by("email", address, values, schema)
+
+    def store_by(
+        self,
+        id_property: str,
+        value: str,
+        values: Mapping[str, str],
+        schema: Mapping[str, PropertyType],
+    ) -> tuple[Contact, bool]:
+        """Creates or updates the contact whose ``id_property`` is ``value`` (never creates
+        one by ``hs_object_id``: the caller checks it exists); returns it and whether it is
+        new."""
+        contact = self.find_by(id_property, value)
         now = str(int(time.time() * 1000))
         is_new = contact is None
         if contact is None:
-            contact = Contact(next(self._vids), {"email": address, "createdate": now})
-            self.by_email[address.lower()] = contact
-        old_key = contact.properties["email"].lower()
-        for name, value in values.items():
-            _write(contact, name, value, schema.get(name, "string"))
+            contact = Contact(next(self._vids), {id_property: value, "createdate": now})
+            self.by_vid[contact.vid] = contact
+        old_key = contact.properties.get("email", "").lower()
+        old_unique = {n: contact.properties.get(n) for n in self._unique}
+        for name, written in values.items():
+            _write(contact, name, written, schema.get(name, "string"))
         contact.properties["lastmodifieddate"] = now
-        new_key = contact.properties["email"].lower()
-        if new_key != old_key:
-            del self.by_email[old_key]
-            self.by_email[new_key] = contact
+        new_key = contact.properties.get("email", "").lower()
+        if new_key != old_key or is_new:
+            self.by_email.pop(old_key, None)
+            if new_key:
+                self.by_email[new_key] = contact
+        for name, index in self._unique.items():
+            old, new = old_unique[name], contact.properties.get(name)
+            if old != new and old is not None:
+                index.pop(old, None)
+            if new:
+                index[new] = contact.vid
         self._index(contact, old_key)
         return contact, is_new
 
     def _index(self, contact: Contact, old_key: str) -> None:
         """Keeps the additional addresses pointing at the contact's primary one."""
-        key = contact.properties["email"].lower()
+        key = contact.properties.get("email", "").lower()
         for address in [a for a, owner in self._additional.items() if owner == old_key]:
             del self._additional[address]
         extra = [a for a in _addresses(contact.properties.get(ADDITIONAL, "")) if a != key]

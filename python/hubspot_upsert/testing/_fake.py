@@ -53,6 +53,12 @@ class FakeHubSpot(Portal):
     ``MISSING_SCOPES`` with ``properties_scope=False`` (a token without
     ``crm.schemas.contacts.read``). Rate limits count a request when it arrives; HubSpot does
     not promise ``Retry-After`` on a 429, ``retry_after`` (seconds) sends one.
+
+    ``unique_properties`` are string properties whose definitions say ``hasUniqueValue``: no
+    two contacts share a value, and batch upserts, updates and reads may match records on
+    them (``idProperty``); contacts created by them need no address. Matching on any other
+    property is refused as HubSpot does ("Unable to perform update/upsert by non-unique 0-1
+    property"). Batch update and read also address contacts by ``hs_object_id`` (their id).
     """
 
     def __init__(
@@ -81,6 +87,7 @@ class FakeHubSpot(Portal):
         owners: Iterable[str | int] = ("101", "102", "103"),
         partial_answers: bool = False,
         required_on_create: Iterable[str] = (),
+        unique_properties: Iterable[str] = (),
         conditional_rules: Iterable[tuple[str, str, str]] = (),
     ) -> None:
         if conflict_style not in ("new", "old"):
@@ -104,7 +111,12 @@ class FakeHubSpot(Portal):
         self.required_on_create = tuple(required_on_create)
         self.conditional_rules = tuple(tuple(r) for r in conditional_rules)  # type: ignore[misc]
         schema = dict(STANDARD_PROPERTIES if properties is None else properties)
-        self._open({**schema, **(extra_properties or {})})
+        schema = {**schema, **(extra_properties or {})}
+        self.unique_properties = frozenset(unique_properties)
+        for name in self.unique_properties:
+            if schema.setdefault(name, "string") != "string":
+                raise ValueError(f"unique property {name!r} must be a string property")
+        self._open(schema)
         self._server = HttpServer(
             self._handle,
             host=host,

@@ -36,6 +36,10 @@ _V3_READ_PATH = re.compile(
     r"/crm/(?:v3/objects/contacts|objects/(?P<date>\d{4}-\d{2})/(?:contacts|0-1))"
     r"/batch/read/?\Z"
 )
+_V3_UPDATE_PATH = re.compile(
+    r"/crm/(?:v3/objects/contacts|objects/(?P<date>\d{4}-\d{2})/(?:contacts|0-1))"
+    r"/batch/update/?\Z"
+)
 _PROPERTIES_PATH = re.compile(
     r"/crm/(?:v3/properties/contacts|properties/(?P<date>\d{4}-\d{2})/(?:contacts|0-1))/?\Z"
 )
@@ -58,6 +62,7 @@ class Portal:
     owners: frozenset[str]
     partial_answers: bool
     required_on_create: tuple[str, ...]
+    unique_properties: frozenset[str]
     conditional_rules: tuple[tuple[str, str, str], ...]
     _expired: frozenset[str]
     _readonly: frozenset[str]
@@ -74,7 +79,7 @@ class Portal:
         self._reset_state()
 
     def _reset_state(self) -> None:
-        self._book = ContactBook(self._first_vid)
+        self._book = ContactBook(self._first_vid, self.unique_properties)
         self._requests: list[ReceivedRequest] = []
         self._request_count = 0
         self._status_counts: collections.Counter[int] = collections.Counter()
@@ -102,14 +107,16 @@ class Portal:
 
     @property
     def contacts(self) -> dict[str, StoredContact]:
-        """A snapshot of the stored contacts, keyed by lower-case email."""
+        """A snapshot of the stored contacts, keyed by lower-case email (a contact without
+        one by its id, as text)."""
         with self._lock:
             return {key: StoredContact(c.vid, dict(c.properties)) for key, c in self._book}
 
-    def contact(self, email: str) -> StoredContact | None:
-        """The stored contact with this email (any case; primary or additional), or None."""
+    def contact(self, email: str, *, by: str = "email") -> StoredContact | None:
+        """The stored contact with this email (any case; primary or additional), or None;
+        ``by`` finds it by another unique property's value, or by ``hs_object_id``."""
         with self._lock:
-            c = self._book.find(email)
+            c = self._book.find_by(by, str(email))
             return None if c is None else StoredContact(c.vid, dict(c.properties))
 
     @property
@@ -254,7 +261,10 @@ class Portal:
                 raise Reply(400, answers.error_body(message, correlation_id)) from None
             return self._v1_upsert(email, body, correlation_id)
         route = (
-            _V3_BATCH_PATH.match(path) or _V3_READ_PATH.match(path) or _PROPERTIES_PATH.match(path)
+            _V3_BATCH_PATH.match(path)
+            or _V3_READ_PATH.match(path)
+            or _V3_UPDATE_PATH.match(path)
+            or _PROPERTIES_PATH.match(path)
         )
         if route and route.group("date") and route.group("date") not in API_VERSIONS:
             raise Reply(404, answers.error_body("resource not found", correlation_id))
@@ -266,13 +276,17 @@ class Portal:
             _allow(method, "POST", correlation_id)
             date = route.group("date") if route else None
             return self._v3_batch_read(body, correlation_id, date)
+        if _V3_UPDATE_PATH.match(path):
+            _allow(method, "POST", correlation_id)
+            date = route.group("date") if route else None
+            return self._v3_batch_update(body, correlation_id, date)
         if _PROPERTIES_PATH.match(path):
             _allow(method, "GET", correlation_id)
             if not self.properties_scope:
                 raise answers.missing_scope("crm.schemas.contacts.read", correlation_id)
             with self._lock:
                 schema = dict(self._schema)
-            return 200, {"results": rules.definitions(schema)}
+            return 200, {"results": rules.definitions(schema, self.unique_properties)}
         raise Reply(404, answers.error_body("resource not found", correlation_id))
 
     # -- the upserts ----------------------------------------------------------------------
@@ -296,14 +310,15 @@ class Portal:
         return 200, {"vid": contact.vid, "isNew": is_new}
 
     def _input_problems(
-        self, email: str, props: Mapping[str, str], date: str | None
+        self, id_property: str, id: str, props: Mapping[str, str], date: str | None
     ) -> list[tuple[str, str, str]]:
         """What HubSpot refuses in one input: its values, then (from 2026-09 on) the portal's
         validation rules, which need the contact as stored (with the lock held)."""
+        email = id if id_property == "email" else None
         found = rules.problems(self._schema, self.strict_properties, email, props, self.owners)
         if found or date is None or date < RULES_FROM:
             return found
-        existing = self._book.find(email)
+        existing = self._book.find_by(id_property, id)
         return rules.rule_problems(
             self.required_on_create,
             self.conditional_rules,
@@ -311,16 +326,44 @@ class Portal:
             props,
         )
 
+    def _matchable(self, id_property: str, correlation_id: str, update: bool = False) -> None:
+        """Refuses an id property whose values are not unique (``email``, and for batch
+        update and read HubSpot's own id, are)."""
+        allowed = id_property == "email" or self._book.is_unique(id_property)
+        if not allowed and not (update and id_property == "hs_object_id"):
+            raise Reply(400, rules.non_unique(id_property, correlation_id))
+
+    def _conflict(
+        self, contact: Contact | None, props: Mapping[str, str], correlation_id: str
+    ) -> None:
+        """HubSpot's 409 for a write that would give its contact another one's address or
+        unique value."""
+        owner = self._book.clash_for(contact, props)
+        if owner is not None:
+            # The batch answer's shape: the existing contact's id in the message only.
+            message = f"Contact already exists. Existing ID: {owner.vid}"
+            raise Reply(409, answers.v3_error(message, correlation_id, category="CONFLICT"))
+        unique = self._book.unique_clash(contact, props)
+        if unique is not None:
+            name, value, holder = unique
+            message = (
+                f"A contact with the value '{value}' for the unique property '{name}' already "
+                f"exists. Existing ID: {holder.vid}"
+            )
+            raise Reply(409, answers.v3_error(message, correlation_id, category="CONFLICT"))
+
     def _v3_batch_upsert(
         self, body: bytes, correlation_id: str, date: str | None
     ) -> tuple[int, Any]:
         parsed = rules.v3_inputs(rules.parse_json(body, correlation_id), correlation_id)
+        for id_property, _, _, _ in parsed:
+            self._matchable(id_property, correlation_id)
         started = answers.iso_now()
         with self._lock:
             refused = {
                 i: found
-                for i, (email, props, _) in enumerate(parsed)
-                if (found := self._input_problems(email, props, date))
+                for i, (id_property, id, props, _) in enumerate(parsed)
+                if (found := self._input_problems(id_property, id, props, date))
             }
             if refused and not self.partial_answers:
                 errors = [
@@ -333,36 +376,85 @@ class Portal:
                     errors if self.name_all_errors else errors[:1], correlation_id
                 )
             good = [p for i, p in enumerate(parsed) if i not in refused]
-            for email, props, _ in good:
-                owner = self._book.clash(email, props)
-                if owner is not None:
-                    # The batch answer's shape: the existing contact's id in the message only.
-                    message = f"Contact already exists. Existing ID: {owner.vid}"
-                    raise Reply(409, answers.v3_error(message, correlation_id, category="CONFLICT"))
+            for id_property, id, props, _ in good:
+                self._conflict(self._book.find_by(id_property, id), props, correlation_id)
             results = [
-                _v3_result(*self._book.store(email, props, self._schema), props, trace)
-                for email, props, trace in good
+                _v3_result(*self._book.store_by(idp, id, props, self._schema), props, trace)
+                for idp, id, props, trace in good
             ]
         # HubSpot does not promise input order; neither does the fake.
         results.reverse()
         errors = [
-            answers.input_error(parsed[i][2], found, correlation_id) for i, found in refused.items()
+            answers.input_error(parsed[i][3], found, correlation_id) for i, found in refused.items()
         ]
+        return _batch_answer(results, errors, started, date)
+
+    def _v3_batch_update(
+        self, body: bytes, correlation_id: str, date: str | None
+    ) -> tuple[int, Any]:
+        """Updates contacts by id (HubSpot's own when ``idProperty`` is left out, else a
+        unique property's value); never creates one: an id no contact has is an error of its
+        input, as is a value HubSpot refuses (from 2026-09 on, a partial answer either way)."""
+        parsed = rules.v3_inputs(rules.parse_json(body, correlation_id), correlation_id, True)
+        for id_property, _, _, _ in parsed:
+            if id_property == "email":
+                # HubSpot updates by email only through upsert.
+                raise Reply(400, rules.non_unique(id_property, correlation_id))
+            self._matchable(id_property, correlation_id, update=True)
+        started = answers.iso_now()
+        results, errors = [], []
+        with self._lock:
+            found = [(p, self._book.find_by(p[0], p[1])) for p in parsed]
+            good = []
+            for (_, id, props, trace), contact in found:
+                if contact is None:
+                    errors.append(answers.not_found([id], correlation_id, trace))
+                    continue
+                problems = rules.problems(
+                    self._schema, self.strict_properties, None, props, self.owners
+                )
+                if not problems and date is not None and date >= RULES_FROM:
+                    problems = rules.rule_problems(
+                        (), self.conditional_rules, contact.properties, props
+                    )
+                if problems and not self.partial_answers:
+                    errors_named = [
+                        {"message": m, "code": c, "context": {"propertyName": [n]}}
+                        for n, c, m in problems
+                    ]
+                    raise answers.v3_validation_error(errors_named[:1], correlation_id)
+                if problems:
+                    errors.append(answers.input_error(trace, problems, correlation_id))
+                    continue
+                good.append((contact, props, trace))
+            for contact, props, _ in good:
+                self._conflict(contact, props, correlation_id)
+            for contact, props, trace in good:
+                stored, _ = self._book.store_by(
+                    "hs_object_id", str(contact.vid), props, self._schema
+                )
+                result = _v3_result(stored, False, props, trace)
+                del result["new"]
+                results.append(result)
+        results.reverse()
         return _batch_answer(results, errors, started, date)
 
     def _v3_batch_read(self, body: bytes, correlation_id: str, date: str | None) -> tuple[int, Any]:
         """Contacts by address (primary or additional): the properties asked for; the
         addresses no contact has in ``errors`` (a 207 before 2026-09, a 200 from then on)."""
-        ids, wanted = rules.v3_read_inputs(rules.parse_json(body, correlation_id), correlation_id)
+        payload = rules.parse_json(body, correlation_id)
+        id_property, ids, wanted = rules.v3_read_inputs(payload, correlation_id)
+        self._matchable(id_property, correlation_id, update=True)
         started = answers.iso_now()
         results, missing = [], []
         with self._lock:
-            for address in ids:
-                contact = self._book.find(address)
+            for id in ids:
+                contact = self._book.find_by(id_property, id)
                 if contact is None:
-                    missing.append(address)
+                    missing.append(id)
                     continue
-                shown = {k: contact.properties[k] for k in wanted if k in contact.properties}
+                # What was asked for: null where the contact has no value.
+                shown: dict[str, Any] = {k: contact.properties.get(k) for k in wanted}
                 shown["hs_object_id"] = str(contact.vid)
                 results.append(answers.read_result(contact.vid, shown))
         errors = [answers.not_found(missing, correlation_id)] if missing else []

@@ -196,13 +196,16 @@ def _invalid_date(kind: str, value: str) -> tuple[str, str] | None:
 def problems(
     schema: Mapping[str, PropertyType],
     strict: bool,
-    email: str,
+    email: str | None,
     values: Mapping[str, str],
     owners: frozenset[str] = frozenset(),
 ) -> list[tuple[str, str, str]]:
-    """``(property, code, message)`` of everything HubSpot would refuse in an upsert."""
+    """``(property, code, message)`` of everything HubSpot would refuse in an upsert (by
+    ``email``; None when the write is matched on another property)."""
     results = []
-    if not valid_email(email):
+    if email is None:
+        email = values.get("email") or None
+    if email is not None and not valid_email(email):
         results.append(("email", "INVALID_EMAIL", f"Email address {email} is invalid"))
     for name, value in values.items():
         if name in READ_ONLY_PROPERTIES:
@@ -240,7 +243,9 @@ def rule_problems(
     return found
 
 
-def definitions(schema: Mapping[str, PropertyType]) -> list[dict[str, Any]]:
+def definitions(
+    schema: Mapping[str, PropertyType], unique: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
     """The property definitions as HubSpot's properties API lists them."""
     results = []
     for name, kind in {**schema, **READ_ONLY_PROPERTIES}.items():
@@ -271,6 +276,7 @@ def definitions(schema: Mapping[str, PropertyType]) -> list[dict[str, Any]]:
                 "options": options,
                 "calculated": False,
                 "hubspotDefined": name in STANDARD_PROPERTIES or read_only,
+                "hasUniqueValue": name in unique or name == "hs_object_id",
                 "modificationMetadata": {
                     "archivable": not read_only,
                     "readOnlyDefinition": read_only,
@@ -314,41 +320,48 @@ def v1_values(payload: Any, correlation_id: str) -> dict[str, str]:
     return values
 
 
-def v3_inputs(payload: Any, correlation_id: str) -> list[tuple[str, dict[str, str], Any]]:
-    """``(email, properties, objectWriteTraceId)`` of each input of a batch upsert body."""
+def v3_inputs(
+    payload: Any, correlation_id: str, update: bool = False
+) -> list[tuple[str, str, dict[str, str], Any]]:
+    """``(idProperty, id, properties, objectWriteTraceId)`` of each input of a batch upsert
+    body (or of a batch update, where ``idProperty`` may be left out: the id is then
+    HubSpot's own)."""
     inputs = payload.get("inputs") if isinstance(payload, dict) else None
     if not isinstance(inputs, list) or not inputs:
         raise Reply(400, answers.v3_error("inputs must be a non-empty array", correlation_id))
     if len(inputs) > V3_BATCH_MAX:
         message = f"Batch input size {len(inputs)} exceeds limit {V3_BATCH_MAX}"
         raise Reply(400, answers.v3_error(message, correlation_id))
-    parsed: list[tuple[str, dict[str, str], Any]] = []
+    parsed: list[tuple[str, str, dict[str, str], Any]] = []
     seen: set[str] = set()
     for item in inputs:
         ok = isinstance(item, dict) and isinstance(item.get("id"), str)
         props = item.get("properties", {}) if ok else None
-        if not ok or item.get("idProperty") != "email" or not isinstance(props, dict):
-            message = "each input needs a string id, idProperty 'email' and properties"
+        id_property = item.get("idProperty", "hs_object_id" if update else None) if ok else None
+        if not ok or not isinstance(id_property, str) or not isinstance(props, dict):
+            message = "each input needs a string id, an idProperty and properties"
             raise Reply(400, answers.v3_error(message, correlation_id))
         if any(not isinstance(v, str) for v in props.values()):
             raise Reply(400, answers.v3_error("property values must be strings", correlation_id))
-        email = item["id"]
-        if email.lower() in seen:
-            raise Reply(400, duplicate_id(email, correlation_id))
-        seen.add(email.lower())
-        parsed.append((email, dict(props), item.get("objectWriteTraceId")))
+        key = item["id"].lower() if id_property == "email" else item["id"]
+        if key in seen:
+            raise Reply(400, duplicate_id(item["id"], correlation_id))
+        seen.add(key)
+        parsed.append((id_property, item["id"], dict(props), item.get("objectWriteTraceId")))
     return parsed
 
 
-def v3_read_inputs(payload: Any, correlation_id: str) -> tuple[list[str], list[str]]:
-    """The addresses a batch read by email asks for, and the properties it wants back."""
+def v3_read_inputs(payload: Any, correlation_id: str) -> tuple[str, list[str], list[str]]:
+    """The id property of a batch read (``hs_object_id`` when it names none), the ids it
+    asks for, and the properties it wants back."""
     inputs = payload.get("inputs") if isinstance(payload, dict) else None
+    id_property = payload.get("idProperty", "hs_object_id") if isinstance(payload, dict) else None
     if (
         not isinstance(inputs, list)
         or not 0 < len(inputs) <= V3_BATCH_MAX
-        or payload.get("idProperty") != "email"
+        or not isinstance(id_property, str)
     ):
-        message = f"inputs must be 1 to {V3_BATCH_MAX} ids, with idProperty 'email'"
+        message = f"inputs must be 1 to {V3_BATCH_MAX} ids"
         raise Reply(400, answers.v3_error(message, correlation_id))
     ids: list[str] = [
         i["id"] for i in inputs if isinstance(i, dict) and isinstance(i.get("id"), str)
@@ -356,7 +369,15 @@ def v3_read_inputs(payload: Any, correlation_id: str) -> tuple[list[str], list[s
     if len(ids) != len(inputs):
         raise Reply(400, answers.v3_error("each input needs a string id", correlation_id))
     wanted = payload.get("properties") or []
-    return ids, [p for p in wanted if isinstance(p, str)]
+    return id_property, ids, [p for p in wanted if isinstance(p, str)]
+
+
+def non_unique(name: str, correlation_id: str) -> dict[str, Any]:
+    """HubSpot's refusal of an id property whose values are not unique."""
+    return answers.v3_error(
+        f"Unable to perform update/upsert by non-unique 0-1 property {name} in portal ID 0",
+        correlation_id,
+    )
 
 
 def duplicate_id(email: str, correlation_id: str) -> dict[str, Any]:

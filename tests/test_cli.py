@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from hubspot_upsert import HubSpot
 from hubspot_upsert.testing import FakeHubSpot
 
 from .conftest import batch_requests, sent_inputs
@@ -137,11 +138,12 @@ def test_dry_run_with_a_token_checks_the_portals_definitions(
     path.write_text("\n".join(rows) + "\n")
     out = run(fake, str(path), "--dry-run")
     assert out.returncode == 1, out.stderr
-    # One read of the definitions, and nothing written.
-    assert [r.method for r in fake.requests] == ["GET"] * len(fake.requests)
+    # One read of the definitions, one of the contacts, and nothing written.
+    assert [r.path.rsplit("/", 1)[-1] for r in fake.requests] == ["contacts", "read"]
     assert not fake.contacts
     assert "PROPERTY_DOESNT_EXIST shoe_size: 8 records (records 0, 1, 2, 3, 4, ...)" in out.stdout
-    assert out.stdout.strip().splitlines()[-1].startswith("dry run: 1 records would be sent, 8")
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("dry run: 1 records would be created, 0 updated, 8 refused"), last
 
 
 def test_bad_rows_exit_1_and_the_failures_file_runs_again(
@@ -365,3 +367,47 @@ def test_a_real_run_names_its_causes_without_a_failures_file(
     assert "PROPERTY_DOESNT_EXIST shoe_size: 50 records (records 0, 1, 2, 3, 4, ...)" in lines
     assert any(x.startswith("ValueError: 1 record (record 50); the first: ") for x in lines), lines
     assert "not-an-email" in out.stdout
+
+
+def test_sync_modes_and_id_columns_from_the_command_line(
+    tmp_path: Path,
+) -> None:
+    with FakeHubSpot(unique_properties=["crm_id"]) as fake:
+        hs = HubSpot(fake.token, base_url=fake.url)
+        hs.create_or_update_many(
+            [{"crm_id": f"c{i}", "phone": "111" if i == 0 else ""} for i in range(3)],
+            id_property="crm_id",
+        ).raise_for_errors()
+        path = tmp_path / "sync.csv"
+        rows = ["Key,phone,lastname"] + [f"c{i},999,L{i}" for i in range(5)]
+        path.write_text("\n".join(rows) + "\n")
+        common = ["--id-property", "crm_id", "--id-column", "Key"]
+        dry = run(fake, str(path), *common, "--mode", "update", "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        last = dry.stdout.strip().splitlines()[-1]
+        assert last.startswith("dry run: 0 records would be created, 3 updated, skipped 2"), last
+        assert '"idProperty": "crm_id"' in dry.stdout and '"id": "c0"' in dry.stdout
+        report = tmp_path / "report.json"
+        out = run(
+            fake,
+            str(path),
+            *common,
+            "--mode",
+            "update",
+            "--fill-empty",
+            "phone",
+            "--report",
+            str(report),
+        )
+        assert out.returncode == 0, out.stderr
+        assert "created 0, updated 3, skipped 2, failed 0 of 5" in out.stdout
+        assert json.loads(report.read_text())["skipped"] == 2
+        assert fake.contact("c0", by="crm_id").properties["phone"] == "111"  # type: ignore[union-attr]
+        assert fake.contact("c1", by="crm_id").properties["phone"] == "999"  # type: ignore[union-attr]
+        assert fake.contact("c4", by="crm_id") is None
+        eaten = run(fake, "--fill-empty", str(path))
+        assert eaten.returncode == 2 and "--fill-empty=COLUMNS" in eaten.stderr
+        missing = run(fake, str(path), "--id-property", "crm_id")
+        assert missing.returncode == 2
+        assert "no column 'crm_id' for the crm_id id" in missing.stderr
+        assert "--id-column" in missing.stderr

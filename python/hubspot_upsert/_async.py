@@ -171,11 +171,13 @@ class AsyncHubSpot:
         email_field: str = "email",
         *,
         definitions: bool = True,
+        **options: Any,
     ) -> _native.BulkResult:
-        """:meth:`HubSpot.check_many` on a worker thread."""
+        """:meth:`HubSpot.check_many` (``read``, ``id_property``, ``mode``... as there) on a
+        worker thread."""
         return await asyncio.get_running_loop().run_in_executor(
             None,
-            lambda: self._sync.check_many(records, email_field, definitions=definitions),
+            lambda: self._sync.check_many(records, email_field, definitions=definitions, **options),
         )
 
     async def aclose(self) -> None:

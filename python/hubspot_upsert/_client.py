@@ -142,14 +142,12 @@ class HubSpot:
         A failure of the whole run (the token refused, the daily limit, HubSpot down beyond
         the retries, Ctrl-C) is raised with the partial result as its ``bulk_result``.
         """
-        if id_field is None:
-            id_field = email_field if id_property.strip() == "email" else id_property.strip()
         rows, total = _bulk.records_and_total(records)
         on_progress, finish = _bulk.progress_reporter(progress, total)
         try:
             return self._native.create_or_update_many(
                 rows,
-                id_field=id_field,
+                id_field=_id_field(email_field, id_property, id_field),
                 id_property=id_property,
                 mode=mode,
                 fill_empty=fill_empty,
@@ -161,15 +159,22 @@ class HubSpot:
             finish()
 
     def prepare(
-        self, record: Mapping[str, Any], email_field: str = "email"
+        self,
+        record: Mapping[str, Any],
+        email_field: str = "email",
+        *,
+        id_property: str = "email",
+        id_field: str | None = None,
     ) -> tuple[str, dict[str, str]]:
         """One record as :meth:`create_or_update_many` would send it, without sending it:
         ``(email, {property: text})``, the email trimmed and checked and every value converted
         by the rules in the README (missing values left out, or ``""`` with
         ``missing="clear"``). A value that cannot be sent raises ValueError or TypeError
         naming it. No request is made; :meth:`check_many` also checks the portal's property
-        definitions."""
-        return self._native.prepare(record, email_field=email_field)
+        definitions. ``id_property`` and ``id_field`` read the id as
+        :meth:`create_or_update_many` does."""
+        field = _id_field(email_field, id_property, id_field)
+        return self._native.prepare(record, email_field=field, id_property=id_property)
 
     def check_many(
         self,
@@ -177,6 +182,11 @@ class HubSpot:
         email_field: str = "email",
         *,
         definitions: bool = True,
+        read: bool = False,
+        id_property: str = "email",
+        id_field: str | None = None,
+        mode: Literal["upsert", "update", "create"] = "upsert",
+        fill_empty: bool | str | Iterable[str] = False,
     ) -> _native.BulkResult:
         """Check records as :meth:`create_or_update_many` would before sending, and send no
         write.
@@ -186,9 +196,29 @@ class HubSpot:
         bulk runs; a token without the ``crm.schemas.contacts.read`` scope checks conversion
         only). The result keeps the failures (``keep="failures"``): ``total`` records, of which
         ``failed`` would fail, each a ``RecordError`` with HubSpot's code.
+
+        ``read=True`` also reads each record's contact, as :meth:`create_or_update_many` with
+        these ``id_property``, ``mode`` and ``fill_empty`` would (one batch read per 100
+        records, no write): ``created`` and ``updated`` then count the records that would be
+        created and updated, ``skipped`` those the mode would leave alone.
         """
         rows, _ = _bulk.records_and_total(records)
-        return self._native.check_many(rows, email_field=email_field, definitions=bool(definitions))
+        field = _id_field(email_field, id_property, id_field)
+        if not read:
+            return self._native.check_many(
+                rows, email_field=field, definitions=bool(definitions), id_property=id_property
+            )
+        return self._native.create_or_update_many(
+            rows,
+            id_field=field,
+            id_property=id_property,
+            mode=mode,
+            fill_empty=fill_empty,
+            progress=None,
+            keep="failures",
+            max_in_flight=64,
+            dry_run=True,
+        )
 
     def close(self) -> None:
         """Closes the client's connections and stops its I/O thread (a call in progress on
@@ -216,3 +246,11 @@ class HubSpot:
             "a HubSpot client cannot be pickled or sent to another process: create it inside "
             f"the worker instead, e.g. HubSpot() reading the token from {TOKEN_ENV}"
         )
+
+
+def _id_field(email_field: str, id_property: str, id_field: str | None) -> str:
+    """The field each record's id is read from: ``id_field``, else ``email_field`` when
+    matching on email, else the id property's own name."""
+    if id_field is not None:
+        return id_field
+    return email_field if id_property.strip() == "email" else id_property.strip()

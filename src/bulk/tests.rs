@@ -48,6 +48,7 @@ impl Sink for Collect {
             let r = match o.fate {
                 Fate::Landed(l) => Ok((l.vid, l.is_new)),
                 Fate::Skipped(skip) => Err((Some(skip.code.to_owned()), skip.reason)),
+                Fate::Planned { is_new } => Err((Some(format!("PLANNED new={is_new}")), "".into())),
                 Fate::Failed(e) => {
                     let code = match &e {
                         Error::Refused { field, .. } => field.code.clone(),
@@ -918,4 +919,24 @@ fn records_addressed_by_hubspot_id_go_to_batch_update_without_a_read() {
         out.0[&1]
     );
     assert_eq!(portal.stored.borrow().len(), 1);
+}
+
+#[test]
+fn a_dry_run_reads_and_writes_nothing() {
+    let portal = Scripted::new(|_, _, _| None);
+    for i in 0..40 {
+        portal.seed(&format!("p{i}@example.com"), &[]);
+    }
+    let mut matching = Matching::new("email", Mode::Update, Fill::Nothing).unwrap();
+    matching.dry_run = true;
+    let mut planner = Planner::new(None, matching, 8);
+    let out = go(
+        &mut planner,
+        &portal,
+        records(250, |_| vec![("a", "1".into())]),
+    );
+    assert_eq!(skipped(&out, "PLANNED new=false"), 40);
+    assert_eq!(skipped(&out, "NOT_FOUND"), 210);
+    assert_eq!(portal.requests.borrow().len(), 3, "three reads, no write");
+    assert_eq!(sent(&portal, "read").len(), 3);
 }

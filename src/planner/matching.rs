@@ -55,6 +55,9 @@ pub struct Matching {
     pub id_property: String,
     pub mode: Mode,
     pub fill: Fill,
+    /// Nothing is written: each record's contact is read, and what the run would do to it
+    /// is its outcome ([`super::Fate::Planned`]).
+    pub dry_run: bool,
 }
 
 /// Why a record was skipped, not written: its code and what it means.
@@ -70,6 +73,7 @@ impl Default for Matching {
             id_property: "email".to_owned(),
             mode: Mode::Upsert,
             fill: Fill::Nothing,
+            dry_run: false,
         }
     }
 }
@@ -100,6 +104,7 @@ impl Matching {
             id_property: id_property.to_owned(),
             mode,
             fill,
+            dry_run: false,
         })
     }
 
@@ -112,9 +117,9 @@ impl Matching {
     }
 
     /// Whether each record's contact is read before it is written: to know whether it exists
-    /// (update and create only) or what it holds (fill empty fields).
+    /// (update and create only, and a dry run) or what it holds (fill empty fields).
     pub fn reads_first(&self) -> bool {
-        self.mode != Mode::Upsert || self.fill != Fill::Nothing
+        self.mode != Mode::Upsert || self.fill != Fill::Nothing || self.dry_run
     }
 
     /// How ids are compared: addresses in any case, other values exactly.

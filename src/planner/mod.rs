@@ -55,12 +55,14 @@ pub struct Outcome {
     pub fate: Fate,
 }
 
-/// A record landed, was skipped (the sync mode said not to write it), or failed.
+/// A record landed, was skipped (the sync mode said not to write it), or failed; or, in a
+/// dry run, would be written (`is_new`: as a new contact).
 #[derive(Debug)]
 pub enum Fate {
     Landed(Landed),
     Skipped(Skip),
     Failed(Error),
+    Planned { is_new: bool },
 }
 
 /// A request the planner wants sent: a batch upsert, a batch update by HubSpot's ids, or a

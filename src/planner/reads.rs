@@ -231,6 +231,18 @@ impl Planner {
             }
             None => entry.exists = false,
         }
+        if self.matching.dry_run {
+            let is_new = !entry.exists;
+            for index in entry.members {
+                self.outcomes.push(super::Outcome {
+                    index,
+                    email: self.email_of(&entry.input),
+                    id: entry.input.id.clone(),
+                    fate: super::Fate::Planned { is_new },
+                });
+            }
+            return;
+        }
         if let Some(entry) = self.screened(entry, false) {
             self.enqueue(entry, false);
         }

@@ -38,13 +38,20 @@ struct Store {
 impl Store {
     fn put(&mut self, index: usize, stored: Stored) {
         match &stored {
-            Stored::Done { is_new: true, .. } => self.created += 1,
-            Stored::Done { .. } => self.updated += 1,
+            Stored::Done { is_new: true, .. } | Stored::Planned { is_new: true } => {
+                self.created += 1
+            }
+            Stored::Done { .. } | Stored::Planned { .. } => self.updated += 1,
             Stored::Skipped { .. } => self.skipped += 1,
             Stored::Failed { .. } => self.failed += 1,
         }
         self.done += 1;
-        if self.keep == Keep::All || matches!(stored, Stored::Failed { .. }) {
+        let kept = match stored {
+            Stored::Failed { .. } => true,
+            Stored::Planned { .. } => false,
+            _ => self.keep == Keep::All,
+        };
+        if kept {
             self.outcomes.push((index, stored));
         }
     }
@@ -174,6 +181,7 @@ impl Sink for PySink<'_> {
                             vid: landed.vid,
                             is_new: landed.is_new,
                         },
+                        Fate::Planned { is_new } => Stored::Planned { is_new },
                         Fate::Skipped(skip) => Stored::Skipped {
                             id: o.id,
                             code: skip.code,
@@ -291,6 +299,7 @@ pub fn matching(
     id_property: &str,
     mode: &str,
     fill_empty: &Bound<'_, PyAny>,
+    dry_run: bool,
 ) -> PyResult<Matching> {
     let fill = if fill_empty.is_none() {
         Fill::Nothing
@@ -328,7 +337,9 @@ pub fn matching(
         }
     };
     let mode = Mode::parse(mode).map_err(errors::to_py)?;
-    Matching::new(id_property, mode, fill).map_err(errors::to_py)
+    let mut matching = Matching::new(id_property, mode, fill).map_err(errors::to_py)?;
+    matching.dry_run = dry_run;
+    Ok(matching)
 }
 
 /// One bulk run's Python side: where records come from, where progress goes, what to keep.

@@ -154,7 +154,7 @@ mod _native {
             properties: Option<&Bound<'_, PyAny>>,
         ) -> PyResult<(String, Vec<(String, String)>)> {
             let none = id.py().None().into_bound(id.py());
-            let matching = super::bulk::matching(id_property, "upsert", &none)?;
+            let matching = super::bulk::matching(id_property, "upsert", &none, false)?;
             let what = match matching.by_email() {
                 true => "email",
                 false => "id",
@@ -291,15 +291,17 @@ mod _native {
 
         /// One record as `create_or_update_many` would send it: `(email, {property: text})`;
         /// see `HubSpot.prepare`.
-        #[pyo3(signature = (record, *, email_field))]
+        #[pyo3(signature = (record, *, email_field, id_property="email"))]
         fn prepare<'py>(
             &self,
             py: Python<'py>,
             record: &Bound<'py, PyAny>,
             email_field: &str,
+            id_property: &str,
         ) -> PyResult<(String, Bound<'py, PyDict>)> {
             let email_field = super::bulk::field_name(email_field, "email_field")?;
-            let matching = crate::planner::Matching::default();
+            let none = py.None().into_bound(py);
+            let matching = super::bulk::matching(id_property, "upsert", &none, false)?;
             let input = super::bulk::read_record(record, email_field, &matching, self.options)?;
             let properties = PyDict::new(py);
             for (name, value) in input.properties {
@@ -321,15 +323,17 @@ mod _native {
 
         /// Checks records as `create_or_update_many` would and sends no write; see
         /// `HubSpot.check_many`.
-        #[pyo3(signature = (records, *, email_field, definitions))]
+        #[pyo3(signature = (records, *, email_field, definitions, id_property="email"))]
         fn check_many<'py>(
             &self,
             py: Python<'py>,
             records: &Bound<'py, PyAny>,
             email_field: &str,
             definitions: bool,
+            id_property: &str,
         ) -> PyResult<Bound<'py, BulkResult>> {
-            let matching = crate::planner::Matching::default();
+            let none = py.None().into_bound(py);
+            let matching = super::bulk::matching(id_property, "upsert", &none, false)?;
             let run = Run::new(
                 records,
                 email_field,
@@ -345,7 +349,7 @@ mod _native {
 
         /// Creates or updates many contacts with batch requests; see
         /// `HubSpot.create_or_update_many`.
-        #[pyo3(signature = (records, *, id_field, id_property, mode, fill_empty, progress, keep, max_in_flight))]
+        #[pyo3(signature = (records, *, id_field, id_property, mode, fill_empty, progress, keep, max_in_flight, dry_run=false))]
         #[allow(clippy::too_many_arguments)]
         fn create_or_update_many<'py>(
             &self,
@@ -358,13 +362,14 @@ mod _native {
             progress: Option<&Bound<'py, PyAny>>,
             keep: &str,
             max_in_flight: i64,
+            dry_run: bool,
         ) -> PyResult<Bound<'py, BulkResult>> {
             let Ok(max_in_flight @ 1..) = usize::try_from(max_in_flight) else {
                 return Err(PyValueError::new_err(format!(
                     "max_in_flight must be at least 1, got {max_in_flight}"
                 )));
             };
-            let matching = super::bulk::matching(id_property, mode, fill_empty)?;
+            let matching = super::bulk::matching(id_property, mode, fill_empty, dry_run)?;
             let run = Run::new(records, id_field, matching, self.options, progress, keep)?;
             run.collect(py, |source, sink, hooks, log, matching| {
                 self.core

@@ -192,6 +192,8 @@ pub enum Stored {
         code: &'static str,
         reason: String,
     },
+    /// A dry run's plan for a record: counted, never kept.
+    Planned { is_new: bool },
     Failed {
         email: Option<String>,
         error: Py<PyAny>,
@@ -243,6 +245,7 @@ impl BulkResult {
                 );
                 Ok(Bound::new(py, result)?.into_any())
             }
+            Stored::Planned { .. } => Err(PyValueError::new_err("a planned record is not kept")),
             Stored::Skipped { id, code, reason } => Ok(Bound::new(
                 py,
                 SkippedRecord {

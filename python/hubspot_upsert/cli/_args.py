@@ -77,6 +77,19 @@ def _input_options(src: argparse._ArgumentGroup) -> None:
         help="the column holding the email (default: email)",
     )
     src.add_argument(
+        "--id-property",
+        default="email",
+        metavar="PROPERTY",
+        help="match records on this unique property instead of email (one whose definition "
+        "has hasUniqueValue), or on hs_object_id, HubSpot's own id",
+    )
+    src.add_argument(
+        "--id-column",
+        metavar="NAME",
+        help="the column holding each record's id (default: --email-column when matching on "
+        "email, else the --id-property's own name)",
+    )
+    src.add_argument(
         "--rename",
         action="append",
         default=[],
@@ -158,6 +171,21 @@ def _mode_and_output_options(parser: argparse.ArgumentParser) -> None:
         ),
     )
     mode.add_argument(
+        "--mode",
+        choices=("upsert", "update", "create"),
+        default="upsert",
+        help="upsert (default), update only contacts that exist, or create only those that "
+        "do not; the others are skipped",
+    )
+    mode.add_argument(
+        "--fill-empty",
+        nargs="?",
+        const="*",
+        metavar="COLUMNS",
+        help="write a value only where HubSpot's is empty: in these columns (comma-separated), "
+        "or in every column when none are named",
+    )
+    mode.add_argument(
         "--fake", action="store_true", help="send to a built-in fake HubSpot instead (rehearsal)"
     )
     mode.add_argument(
@@ -181,16 +209,41 @@ def _columns(values: list[str]) -> set[str]:
     return {c.strip() for v in values for c in v.split(",") if c.strip()}
 
 
+def id_column(args: argparse.Namespace) -> str:
+    """The column each record's id is read from."""
+    if args.id_column:
+        return str(args.id_column)
+    return str(args.email_column if args.id_property == "email" else args.id_property)
+
+
+def fill_empty(args: argparse.Namespace) -> bool | list[str]:
+    """``--fill-empty``: False, True (every column) or the columns named."""
+    if args.fill_empty is None:
+        return False
+    if args.fill_empty == "*":
+        return True
+    names = sorted(_columns([args.fill_empty]))
+    if not names:
+        raise UsageError("--fill-empty takes column names separated by commas, or none")
+    return names
+
+
 def header_check(args: argparse.Namespace) -> Callable[[list[str]], None]:
     """Refuses a CSV header without the columns the command line names."""
-    named = {args.email_column} | _columns(args.only) | _columns(args.skip)
+    key = id_column(args)
+    named = {key} | _columns(args.only) | _columns(args.skip)
     named |= {item.partition("=")[0].strip() for item in args.rename}
 
     def check(header: list[str]) -> None:
-        if args.email_column not in header:
+        if key not in header:
+            what, option = (
+                ("the email", "--email-column")
+                if args.id_property == "email" and not args.id_column
+                else (f"the {args.id_property} id", "--id-column")
+            )
             raise UsageError(
-                f"the input has no column {args.email_column!r} for the email "
-                f"(columns: {', '.join(header)}); name it with --email-column"
+                f"the input has no column {key!r} for {what} "
+                f"(columns: {', '.join(header)}); name it with {option}"
             )
         unknown = sorted(named - set(header) - {""})
         if unknown:
@@ -208,7 +261,7 @@ def make_transform(args: argparse.Namespace) -> Callable[[Any], Any]:
             raise UsageError(f"--rename takes OLD=NEW, got {item!r}")
         renames[old.strip()] = new.strip()
     only, skip = _columns(args.only), _columns(args.skip)
-    email = args.email_column
+    email = id_column(args)
     clears = args.missing == "clear"
 
     def transform(record: Any) -> Any:

@@ -12,43 +12,65 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._client import HubSpot
-from ._args import ERROR_FIELDS
+from ._args import ERROR_FIELDS, fill_empty, id_column
 from ._inputs import BadRecord, InputError, Source
 
 
-def summary(result: Any, seconds: float, dry_run: bool = False) -> str:
+def summary(result: Any, seconds: float, dry_run: bool = False, read: bool = False) -> str:
     rate = result.total / seconds if seconds > 0 else 0.0
+    skipped = f", skipped {result.skipped}" if result.skipped else ""
+    if dry_run and read:
+        return (
+            f"dry run: {result.created} records would be created, {result.updated} updated"
+            f"{skipped}, {result.failed} refused, "
+            f"{seconds:.2f} s (contacts were read; nothing was written)"
+        )
     if dry_run:
         return (
             f"dry run: {result.total - result.failed} records would be sent, "
             f"{result.failed} refused, {seconds:.2f} s (nothing was sent)"
         )
     return (
-        f"created {result.created}, updated {result.updated}, failed {result.failed} "
+        f"created {result.created}, updated {result.updated}{skipped}, failed {result.failed} "
         f"of {result.total} records in {seconds:.2f} s ({rate:,.0f} records/s)"
     )
 
 
 def dry_run(
-    hs: HubSpot, records: Iterator[Any], email: str, show: int, quiet: bool, definitions: bool
+    hs: HubSpot, records: Iterator[Any], args: argparse.Namespace, show: int, read: bool
 ) -> Any:
     """Checks every record and sends no write: with a token, against the portal's property
-    definitions too. Shows the first records as they would be sent, then each cause of failure
-    with its count and first records."""
+    definitions too, and reading each record's contact (one read per 100 records) to tell
+    which would be created, updated or skipped. Shows the first records as they would be
+    sent, then each cause of failure with its count and first records."""
+    key = id_column(args)
+    quiet = args.quiet
 
     def preview(rows: Iterator[Any]) -> Iterator[Any]:
         for index, record in enumerate(rows):
             if index < show and not quiet:
                 try:
-                    address, properties = hs.prepare(record, email)
+                    id, properties = hs.prepare(record, id_property=args.id_property, id_field=key)
                 except (ValueError, TypeError):
                     pass
                 else:
-                    line = {"id": address, "idProperty": "email", "properties": properties}
+                    line = {"id": id, "idProperty": args.id_property, "properties": properties}
                     print(json_line(line)[0])
             yield record
 
-    result = hs.check_many(preview(records), email, definitions=definitions)
+    if read:
+        result = hs.check_many(
+            preview(records),
+            read=True,
+            id_property=args.id_property,
+            id_field=key,
+            mode=args.mode,
+            fill_empty=fill_empty(args),
+        )
+    else:
+        result = hs.check_many(
+            preview(records), definitions=False, id_property=args.id_property, id_field=key
+        )
     if not quiet:
         causes(result.failures)
     return result
@@ -228,6 +250,7 @@ def write_report(
         "not_read": total - result.total,
         "created": result.created,
         "updated": result.updated,
+        "skipped": result.skipped,
         "failed": result.failed,
         "seconds": round(seconds, 3),
         "records_per_second": round(result.total / seconds, 1) if seconds > 0 else None,

@@ -17,7 +17,15 @@ from typing import Any, Literal, NoReturn
 from .. import AuthenticationError, HubSpot, HubSpotError, PermissionDeniedError
 from .._client import TOKEN_ENV
 from . import _reports as reports
-from ._args import PROG, UsageError, header_check, make_parser, make_transform
+from ._args import (
+    PROG,
+    UsageError,
+    fill_empty,
+    header_check,
+    id_column,
+    make_parser,
+    make_transform,
+)
 from ._inputs import InputError, Source
 
 #: Exit statuses.
@@ -98,6 +106,11 @@ def run(args: argparse.Namespace) -> int:
         demo = resources.files("hubspot_upsert") / "data" / "demo_contacts.csv"
         args.input = str(demo)
         args.rename = [*args.rename, "First Name=firstname", "Last Name=lastname"]
+    if not args.input and args.fill_empty not in (None, "*") and os.path.exists(args.fill_empty):
+        raise UsageError(
+            f"--fill-empty took the input file {args.fill_empty!r} as its columns: write "
+            "--fill-empty=COLUMNS, or name the input before --fill-empty"
+        )
     if not args.input:
         raise UsageError("name an input file (or - for standard input), or use --demo")
     if args.max_in_flight < 1:
@@ -120,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
             records = (transform(r) for r in raw)
             if args.dry_run:
                 checked = _reads_definitions(args)
-                result = reports.dry_run(hs, records, args.email_column, 5, args.quiet, checked)
+                result = reports.dry_run(hs, records, args, 5, checked)
             else:
                 result, stopped, status = _send(args, hs, records, source)
         seconds = time.monotonic() - start
@@ -128,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     if passed_over and not args.quiet:
         print(f"{PROG}: ignored {' and '.join(passed_over)}", file=sys.stderr)
     if not args.quiet:
-        print(reports.summary(result, seconds, args.dry_run))
+        print(reports.summary(result, seconds, args.dry_run, _reads_definitions(args)))
         if not args.dry_run and result.failed:
             reports.causes(result.failures, most=10)
     if stopped is not None:
@@ -169,7 +182,10 @@ def _send(
     try:
         result = hs.create_or_update_many(
             records,
-            args.email_column,
+            id_property=args.id_property,
+            id_field=id_column(args),
+            mode=args.mode,
+            fill_empty=fill_empty(args),
             progress=show_bar or None,
             keep="failures",
             max_in_flight=args.max_in_flight,

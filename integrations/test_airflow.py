@@ -40,9 +40,12 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
 
 
 def dags_test(
-    env: dict[str, str], fake: FakeHubSpot, **variables: str
+    env: dict[str, str],
+    fake: FakeHubSpot,
+    connection: dict[str, object] | None = None,
+    **variables: str,
 ) -> subprocess.CompletedProcess[str]:
-    connection = {"conn_type": "http", "host": fake.url, "password": fake.token}
+    connection = connection or {"conn_type": "http", "host": fake.url, "password": fake.token}
     run_env = {**env, "AIRFLOW_CONN_HUBSPOT_DEFAULT": json.dumps(connection)}
     for name, value in variables.items():
         run_env[f"AIRFLOW_VAR_{name.upper()}"] = value
@@ -83,3 +86,16 @@ def test_refused_records_fail_the_task_without_retries(
         assert fake.contact("bad@example.com") is None
         # One attempt: the definitions and one batch; no retry sent them again.
         assert [r.method for r in fake.requests] == ["GET", "POST"]
+
+
+def test_an_oauth_app_from_the_connections_extras(airflow_home: dict[str, str]) -> None:
+    app = {"client_id": "app-1", "client_secret": "secret-5a9d", "refresh_token": "refresh-c07e"}
+    with FakeHubSpot(
+        oauth_clients={"app-1": "secret-5a9d"}, refresh_tokens=["refresh-c07e"]
+    ) as fake:
+        connection = {"conn_type": "http", "host": fake.url, "extra": app}
+        out = dags_test(airflow_home, fake, connection)
+        log = out.stdout + out.stderr
+        assert out.returncode == 0, log[-3000:]
+        assert len(fake.contacts) == 11 and fake.token_grants == 1
+        assert "secret-5a9d" not in log and "refresh-c07e" not in log

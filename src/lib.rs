@@ -24,6 +24,7 @@ pub mod error;
 pub mod retry;
 pub mod pacing;
 mod transport;
+pub mod auth;
 pub mod client;
 // The binding: Python values in, outcomes and exceptions out.
 mod python;

@@ -78,6 +78,12 @@ impl Pacer {
         }
     }
 
+    /// Paces by `limit` until HubSpot's headers state one.
+    pub fn assuming(self, limit: Limit) -> Self {
+        self.lock().learned = Some(limit);
+        self
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state
             .lock()

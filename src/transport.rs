@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::Certificate;
 use tokio::runtime::{Handle, Runtime};
 
@@ -38,18 +38,27 @@ pub(crate) struct Answer {
     pub body: Vec<u8>,
 }
 
+/// How a request proves who sends it. Its secrets are cleared from the answer's text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Credential<'a> {
+    /// `Authorization: Bearer` with this access token; the body is JSON.
+    Bearer(&'a str),
+    /// A form body that carries the app's credentials (OAuth's token endpoint), which are
+    /// these secrets.
+    Form(&'a [&'a str]),
+}
+
 /// Where the attempts of a request go: the per-process reqwest pool ([`send`]) in production,
 /// a script in the tests of `client`. The seam under every request: pacing, retries, logging
 /// and the reading of answers sit above it and are tested against the script.
 pub(crate) trait Exchange: Sync {
-    /// One attempt: the answer (any status), or a transport failure of its kind. `secret` is
-    /// cleared from the answer's text.
+    /// One attempt: the answer (any status), or a transport failure of its kind.
     fn exchange<'a>(
         &'a self,
         method: reqwest::Method,
         url: &'a str,
         body: Option<Vec<u8>>,
-        secret: &'a str,
+        credential: Credential<'a>,
     ) -> Pin<Box<dyn Future<Output = Result<Answer>> + Send + 'a>>;
 }
 
@@ -59,9 +68,9 @@ impl Exchange for reqwest::Client {
         method: reqwest::Method,
         url: &'a str,
         body: Option<Vec<u8>>,
-        secret: &'a str,
+        credential: Credential<'a>,
     ) -> Pin<Box<dyn Future<Output = Result<Answer>> + Send + 'a>> {
-        Box::pin(send(self, method, url, body, secret))
+        Box::pin(send(self, method, url, body, credential))
     }
 }
 
@@ -239,16 +248,37 @@ fn header_u32(headers: &HeaderMap, name: &str) -> Option<u32> {
 }
 
 /// One attempt: sends the request and reads the answer, as a stream of chunks (up to
-/// [`ANSWER_BASE_BYTES`] and more for a long request; see there). `secret` is the token, which
-/// the answer's text is cleared of. A failure is an [`Error::Transport`] of its kind.
+/// [`ANSWER_BASE_BYTES`] and more for a long request; see there). The answer's text is cleared
+/// of the credential's secrets. A failure is an [`Error::Transport`] of its kind.
 pub(crate) async fn send(
     http: &reqwest::Client,
     method: reqwest::Method,
     url: &str,
     body: Option<Vec<u8>>,
-    secret: &str,
+    credential: Credential<'_>,
 ) -> Result<Answer> {
     let mut request = http.request(method, url);
+    request = match credential {
+        Credential::Bearer(token) => {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                Error::Transport {
+                    message: "the access token contains characters not allowed in an HTTP \
+                              header (a line break or a control character?)"
+                        .into(),
+                    kind: FailureKind::Config,
+                    attempts: 0,
+                }
+            })?;
+            value.set_sensitive(true);
+            request
+                .header(reqwest::header::AUTHORIZATION, value)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+        }
+        Credential::Form(_) => request.header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded;charset=utf-8",
+        ),
+    };
     let sent_bytes = body.as_ref().map_or(0, Vec::len);
     if let Some(body) = body {
         request = request.body(body);
@@ -310,7 +340,10 @@ pub(crate) async fn send(
         correlation_id,
         retry_after,
         rate,
-        body: scrub(body, secret),
+        body: match credential {
+            Credential::Bearer(token) => scrub(body, token),
+            Credential::Form(secrets) => secrets.iter().fold(body, |b, s| scrub(b, s)),
+        },
     })
 }
 

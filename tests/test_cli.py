@@ -27,8 +27,11 @@ def run(
     stdin: str | None = None,
     token: bool = True,
     cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "HUBSPOT_ACCESS_TOKEN"}
+    given = env or {}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBSPOT_")}
+    env.update(given)
     argv = [EXE, *args]
     if fake is not None:
         argv += ["--base-url", fake.url]
@@ -226,7 +229,8 @@ def test_missing_token_exit_2(fake: FakeHubSpot, tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.strip() == (
         "hubspot-upsert: no access token: set HUBSPOT_ACCESS_TOKEN to a HubSpot access token "
-        "(a service key or private app token) (or name another variable with --token-env)"
+        "(a service key or private app token) (or name another variable with --token-env); "
+        "an OAuth app sets HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET and HUBSPOT_REFRESH_TOKEN"
     )
     env_named = run(fake, "c.csv", "--token-env", "MY_TOKEN", token=False, cwd=tmp_path)
     assert env_named.returncode == 2 and "set MY_TOKEN" in env_named.stderr
@@ -411,3 +415,23 @@ def test_sync_modes_and_id_columns_from_the_command_line(
         assert missing.returncode == 2
         assert "no column 'crm_id' for the crm_id id" in missing.stderr
         assert "--id-column" in missing.stderr
+
+
+def test_an_oauth_app_from_the_environment(tmp_path: Path) -> None:
+    secret, refresh = "app-secret-19af3c", "refresh-8e2d7b41"
+    with FakeHubSpot(oauth_clients={"app-1": secret}, refresh_tokens=[refresh]) as fake:
+        (tmp_path / "c.csv").write_text("email\nada@example.com\n")
+        env = {
+            "HUBSPOT_CLIENT_ID": "app-1",
+            "HUBSPOT_CLIENT_SECRET": secret,
+            "HUBSPOT_REFRESH_TOKEN": refresh,
+        }
+        out = run(fake, "c.csv", token=False, cwd=tmp_path, env=env)
+        assert out.returncode == 0, out.stderr
+        assert fake.contact("ada@example.com") is not None and fake.token_grants == 1
+        fake.revoke(refresh)
+        refused = run(fake, "c.csv", token=False, cwd=tmp_path, env=env)
+        assert refused.returncode == 2 and "BAD_REFRESH_TOKEN" in refused.stderr
+        assert secret not in refused.stderr + refused.stdout
+        half = run(fake, "c.csv", token=False, cwd=tmp_path, env={"HUBSPOT_CLIENT_ID": "x"})
+        assert half.returncode == 2 and "HUBSPOT_CLIENT_SECRET" in half.stderr

@@ -3,6 +3,8 @@
 - The token and address come from the Airflow connection ``hubspot_default``: its password
   (a Service Key or private app token) and its host (empty for HubSpot's own,
   ``https://...`` for a proxy or a regional host, ``http://127.0.0.1:...`` for a FakeHubSpot).
+  An OAuth app puts ``client_id``, ``client_secret`` and ``refresh_token`` in the connection's
+  extras instead: the client refreshes its access tokens during long runs.
 - Transient trouble (rate limits, HubSpot's bad minutes) is retried inside the client first,
   then by Airflow's own retries. Records HubSpot refused are listed in the task log and fail the
   task with ``AirflowFailException``, without retries: sending them again changes nothing.
@@ -22,7 +24,7 @@ import pendulum
 from airflow.exceptions import AirflowFailException
 from airflow.sdk import BaseHook, Variable, dag, task
 
-from hubspot_upsert import HubSpot
+from hubspot_upsert import HubSpot, OAuth
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,10 @@ def hubspot_from_connection(conn_id: str = "hubspot_default") -> HubSpot:
     host = (conn.host or "").strip()
     if host and "://" not in host:
         host = f"https://{host}" + (f":{conn.port}" if conn.port else "")
+    extra = conn.extra_dejson
+    app = [extra.get(k) for k in ("client_id", "client_secret", "refresh_token")]
+    if all(app):
+        return HubSpot(base_url=host or None, oauth=OAuth(*app))
     return HubSpot(conn.password, base_url=host or None)
 
 

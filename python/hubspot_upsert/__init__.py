@@ -25,6 +25,7 @@ from ._errors import (
     ValidationError,
 )
 from ._native import BulkResult, SkippedRecord, UpsertResult, __version__
+from ._oauth import OAuth
 
 __all__ = [
     "AsyncHubSpot",
@@ -36,6 +37,7 @@ __all__ = [
     "HubSpot",
     "HubSpotError",
     "NotFoundError",
+    "OAuth",
     "PermissionDeniedError",
     "RateLimitError",
     "RecordError",

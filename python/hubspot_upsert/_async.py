@@ -160,10 +160,15 @@ class AsyncHubSpot:
                 feeder.cancel()
 
     def prepare(
-        self, record: Mapping[str, Any], email_field: str = "email"
+        self,
+        record: Mapping[str, Any],
+        email_field: str = "email",
+        *,
+        id_property: str = "email",
+        id_field: str | None = None,
     ) -> tuple[str, dict[str, str]]:
         """:meth:`HubSpot.prepare`: no request, so nothing to await."""
-        return self._sync.prepare(record, email_field)
+        return self._sync.prepare(record, email_field, id_property=id_property, id_field=id_field)
 
     async def check_many(
         self,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from . import _bulk, _native
+from ._oauth import OAuth
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
@@ -16,10 +17,16 @@ BASE_URL_ENV = "HUBSPOT_BASE_URL"
 class HubSpot:
     """A HubSpot client: one connection pool, safe to share between threads.
 
-    ``token`` is a private-app or OAuth access token; when it is None the token is read from
-    the ``HUBSPOT_ACCESS_TOKEN`` environment variable. ``base_url`` (else ``HUBSPOT_BASE_URL``,
-    else HubSpot's) must be ``https://``, or ``http://`` to a loopback host (a
-    :class:`~hubspot_upsert.testing.FakeHubSpot`).
+    ``token`` is a service key, a private-app token or an OAuth access token; when it is None
+    the token is read from the ``HUBSPOT_ACCESS_TOKEN`` environment variable. An OAuth app
+    gives ``oauth=OAuth(client_id, client_secret, refresh_token)`` instead (or sets
+    ``HUBSPOT_CLIENT_ID``, ``HUBSPOT_CLIENT_SECRET`` and ``HUBSPOT_REFRESH_TOKEN``): the client
+    gets access tokens from HubSpot's token endpoint and refreshes them ahead of their expiry
+    (and once more when HubSpot answers 401); ``on_token`` is called with each new one
+    (``{"access_token", "refresh_token", "expires_in"}``), for the application to store. It
+    paces by public apps' limit (110 requests per 10 s) until HubSpot's headers say otherwise.
+    ``base_url`` (else ``HUBSPOT_BASE_URL``, else HubSpot's) must be ``https://``, or
+    ``http://`` to a loopback host (a :class:`~hubspot_upsert.testing.FakeHubSpot`).
     ``timeout`` bounds each request, ``connect_timeout`` the connection set-up.
 
     ``missing`` says what ``None``, NaN, ``pandas.NA`` and ``NaT`` values do: ``"skip"`` leaves
@@ -58,11 +65,22 @@ class HubSpot:
         rate_window: float = 10.0,
         ca_bundle: str | os.PathLike[str] | None = None,
         api_version: str | None = None,
+        oauth: OAuth | None = None,
+        on_token: Callable[[dict[str, Any]], object] | None = None,
     ) -> None:
         # Every option goes to the core by the name it has here; it checks them all.
         options = {k: v for k, v in locals().items() if k not in ("self", "token")}
-        if token is None:
+        if token is not None and oauth is not None:
+            raise ValueError("give HubSpot() a token or oauth=OAuth(...), not both")
+        if oauth is not None and not isinstance(oauth, OAuth):
+            raise TypeError(f"oauth must be an OAuth(...), got {type(oauth).__name__}")
+        if token is None and oauth is None:
             token = os.environ.get(TOKEN_ENV)
+            if not (token or "").strip():
+                oauth = OAuth.from_env()
+        options["oauth"] = (
+            None if oauth is None else (oauth.client_id, oauth.client_secret, oauth.refresh_token)
+        )
         if base_url is None:
             options["base_url"] = os.environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
         self._native = _native.Client(token, options)

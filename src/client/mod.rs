@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use reqwest::header::{HeaderMap, HeaderValue, USER_AGENT};
 use reqwest::Url;
 use tokio::runtime::Handle;
 
 use crate::api::{self, ApiVersion};
+use crate::auth::{Auth, AuthConfig};
 use crate::error::{Error, Result};
 use crate::pacing::{Limit, Pacer};
 use crate::retry::RetryPolicy;
@@ -24,6 +25,7 @@ use crate::transport::{read_ca_bundle, Answer, Settings, Transports};
 
 mod batches;
 mod definitions;
+mod oauth;
 mod request;
 mod single;
 #[cfg(test)]
@@ -36,7 +38,8 @@ pub use definitions::DEFINITIONS_TTL;
 /// Python values are read (`missing`, `assume_utc`, in the binding's `ConvertOptions`).
 #[derive(Clone)]
 pub struct ClientConfig {
-    pub token: String,
+    /// An access token, or an OAuth app's credentials.
+    pub auth: AuthConfig,
     pub base_url: String,
     /// Total time for one attempt, connecting included.
     pub timeout: Duration,
@@ -51,13 +54,19 @@ pub struct ClientConfig {
     pub api_version: Option<ApiVersion>,
 }
 
+/// HubSpot's limit for public (OAuth) apps: 110 requests per 10 s per installing account.
+pub const OAUTH_LIMIT: Limit = Limit {
+    max: 110,
+    window: Duration::from_secs(10),
+};
+
 /// The `User-Agent` of every request.
 pub const USER_AGENT_TEXT: &str = concat!("hubspot-upsert/", env!("CARGO_PKG_VERSION"));
 
 pub struct Client {
     base_url: String,
-    /// Never shown: cleared from every answer's text before anything quotes it.
-    token: String,
+    /// Never shown: the tokens are cleared from every answer's text before anything quotes it.
+    auth: Auth,
     retry: RetryPolicy,
     /// One attempt's limit: how long a run stopped by the caller's code waits for answers.
     timeout: Duration,
@@ -121,36 +130,56 @@ impl Client {
     /// first use, in the process that uses it.
     pub fn new(config: ClientConfig) -> Result<Self> {
         let (base_url, loopback) = check_base_url(&config.base_url)?;
-        let token = config.token.trim();
-        if token.is_empty() {
-            return Err(Error::InvalidInput(
-                "no HubSpot access token: pass HubSpot(token) or set HUBSPOT_ACCESS_TOKEN \
-                 (a private app token, pat-...)"
-                    .into(),
-            ));
-        }
-        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-            Error::InvalidInput(
-                "the access token contains characters not allowed in an HTTP header \
-                 (a line break or a control character?)"
-                    .into(),
-            )
-        })?;
-        auth.set_sensitive(true);
+        let mut pacer = Pacer::new(config.rate_limit);
+        let auth = match config.auth {
+            AuthConfig::Token(token) => {
+                let token = token.trim();
+                if token.is_empty() {
+                    return Err(Error::InvalidInput(
+                        "no HubSpot access token: pass HubSpot(token) or set \
+                         HUBSPOT_ACCESS_TOKEN (a service key or private app token), or give an \
+                         OAuth app's credentials"
+                            .into(),
+                    ));
+                }
+                if HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
+                    return Err(Error::InvalidInput(
+                        "the access token contains characters not allowed in an HTTP header \
+                         (a line break or a control character?)"
+                            .into(),
+                    ));
+                }
+                AuthConfig::Token(token.to_owned())
+            }
+            AuthConfig::OAuth { app, on_token } => {
+                for (what, value) in [
+                    ("client id", &app.client_id),
+                    ("client secret", &app.client_secret),
+                    ("refresh token", &app.refresh_token),
+                ] {
+                    if value.trim().is_empty() {
+                        return Err(Error::InvalidInput(format!(
+                            "the OAuth app's {what} is empty"
+                        )));
+                    }
+                }
+                // Public apps' limit, until HubSpot's headers say otherwise.
+                pacer = pacer.assuming(OAUTH_LIMIT);
+                AuthConfig::OAuth { app, on_token }
+            }
+        };
         let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, auth);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_TEXT));
         let ca_certs = match &config.ca_bundle {
             Some(path) => read_ca_bundle(path)?,
             None => Vec::new(),
         };
         Ok(Client {
-            token: token.to_owned(),
+            auth: Auth::new(auth),
             base_url,
             retry: config.retry,
             timeout: config.timeout,
-            pacer: Pacer::new(config.rate_limit),
+            pacer,
             transports: Transports::new(Settings {
                 headers,
                 timeout: config.timeout,

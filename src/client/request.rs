@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::{Client, Level, Log};
 use crate::error::{ApiError, Error, FailureKind, Result};
 use crate::retry::{Decision, Failure, Room};
-use crate::transport::{Answer, Exchange};
+use crate::transport::{Answer, Credential, Exchange};
 
 impl Client {
     /// Sends one request until HubSpot answers 2xx, a failure is final, or the retry policy
@@ -19,7 +19,7 @@ impl Client {
         url: &str,
         body: Option<Vec<u8>>,
         log: &L,
-        mut reserved: Option<Instant>,
+        reserved: Option<Instant>,
     ) -> Result<Answer> {
         let call = Call {
             http,
@@ -28,9 +28,41 @@ impl Client {
             // What logs show of the URL: the path, never the host's query or anything else.
             path: url.get(self.base_url.len()..).unwrap_or(url),
             body,
+            form: None,
         };
+        self.perform(call, log, reserved).await
+    }
+
+    /// A form `POST` that carries credentials (`secrets`) instead of the access token: OAuth's
+    /// token endpoint.
+    pub(super) async fn request_form<L: Log + ?Sized>(
+        &self,
+        http: &dyn Exchange,
+        url: &str,
+        body: Vec<u8>,
+        secrets: &[&str],
+        log: &L,
+    ) -> Result<Answer> {
+        let call = Call {
+            http,
+            method: reqwest::Method::POST,
+            url,
+            path: url.get(self.base_url.len()..).unwrap_or(url),
+            body: Some(body),
+            form: Some(secrets),
+        };
+        self.perform(call, log, None).await
+    }
+
+    async fn perform<L: Log + ?Sized>(
+        &self,
+        call: Call<'_>,
+        log: &L,
+        mut reserved: Option<Instant>,
+    ) -> Result<Answer> {
         let started = Instant::now();
         let mut attempts: u32 = 0;
+        let mut renewed = false;
         loop {
             let slot = match reserved.take() {
                 Some(slot) => slot,
@@ -41,6 +73,22 @@ impl Client {
                 Ok(answer) => return Ok(answer),
                 Err(failed) => failed,
             };
+            // An OAuth token HubSpot no longer takes: refreshed once, and sent again.
+            if let (Some(401), Some(generation), false) =
+                (failed.status, failed.generation, renewed)
+            {
+                if self.retire_token(generation) {
+                    renewed = true;
+                    if log.enabled(Level::Info) {
+                        let line = format!(
+                            "HubSpot answered 401 to the OAuth access token ({}); refreshing it",
+                            failed.error.brief()
+                        );
+                        log.log(Level::Info, &line);
+                    }
+                    continue;
+                }
+            }
             let policy = match &failed.error {
                 Error::Api(api) => api.policy.clone(),
                 _ => None,
@@ -132,11 +180,32 @@ impl Client {
         log: &L,
     ) -> std::result::Result<Answer, Failed> {
         let Call { method, path, .. } = call;
+        let lent = match call.form {
+            Some(_) => None,
+            None => match self.access_token(call.http, log).await {
+                Ok(lent) => Some(lent),
+                Err(error) => {
+                    return Err(Failed {
+                        error,
+                        status: None,
+                        retry_after: None,
+                        kind: FailureKind::Config,
+                        generation: None,
+                    })
+                }
+            },
+        };
+        let credential = match (&lent, call.form) {
+            (Some(lent), _) => Credential::Bearer(&lent.token),
+            (None, Some(secrets)) => Credential::Form(secrets),
+            (None, None) => Credential::Form(&[]),
+        };
+        let generation = lent.as_ref().map(|l| l.generation);
         let sent = Instant::now();
         let body = call.body.clone();
         let result = call
             .http
-            .exchange(method.clone(), call.url, body, &self.token)
+            .exchange(method.clone(), call.url, body, credential)
             .await;
         let arrived = self.pacer.settle(slot, sent, Instant::now());
         let took_ms = sent.elapsed().as_secs_f64() * 1000.0;
@@ -159,6 +228,7 @@ impl Client {
                     status,
                     retry_after,
                     kind,
+                    generation,
                 });
             }
         };
@@ -181,6 +251,7 @@ impl Client {
             status: Some(status),
             retry_after: answer.retry_after,
             kind: FailureKind::Config,
+            generation,
         })
     }
 
@@ -221,6 +292,8 @@ struct Call<'a> {
     url: &'a str,
     path: &'a str,
     body: Option<Vec<u8>>,
+    /// A form carrying these secrets, not the access token (OAuth's token endpoint).
+    form: Option<&'a [&'a str]>,
 }
 
 /// An attempt that did not get a 2xx answer.
@@ -230,6 +303,8 @@ struct Failed {
     retry_after: Option<Duration>,
     /// What kind of transport failure it was (for an answer: not one).
     kind: FailureKind,
+    /// Which OAuth access token the attempt carried.
+    generation: Option<u64>,
 }
 
 /// A random number in `[0, 1)` for jitter.

@@ -14,7 +14,7 @@ use crate::context::{Level, Log};
 use crate::error::{Error, FailureKind, Result};
 use crate::pacing::RateHeaders;
 use crate::retry::RetryPolicy;
-use crate::transport::{Answer, Exchange};
+use crate::transport::{Answer, Credential, Exchange};
 
 /// Answers each attempt with the next scripted outcome; counts the attempts.
 struct Script {
@@ -41,7 +41,7 @@ impl Exchange for Script {
         _: reqwest::Method,
         _: &'a str,
         _: Option<Vec<u8>>,
-        _: &'a str,
+        _: Credential<'a>,
     ) -> Pin<Box<dyn Future<Output = Result<Answer>> + Send + 'a>> {
         *self.attempts.lock().unwrap() += 1;
         let next = self.outcomes.lock().unwrap().pop_front();
@@ -217,7 +217,7 @@ fn client_on(version: Option<&str>) -> Client {
 
 fn config() -> ClientConfig {
     ClientConfig {
-        token: "pat-test".into(),
+        auth: crate::auth::AuthConfig::Token("pat-test".into()),
         base_url: "http://127.0.0.1:9".into(),
         timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(5),

@@ -235,32 +235,34 @@ pub fn read_record(
             "the record has no '{id_field}' field"
         )));
     };
-    let id = read_id(
-        &value,
-        &format!("the record's '{id_field}'"),
-        matching,
-        options,
-    )?;
+    let id = read_id(&value, Some(id_field), matching, options)?;
     let properties = convert::properties_except(Some(record), Some(id_field), options)?;
     Ok(BatchInput { id, properties })
 }
 
-/// A record's id (`what` names it in errors): an address, or for any other id property a
-/// str or a whole number; trimmed and checked by `matching`.
+/// A record's id, from its field `field` (None: the id argument of a single upsert): an
+/// address, or for any other id property a str or a whole number; trimmed and checked by
+/// `matching`.
 pub fn read_id(
     value: &Bound<'_, PyAny>,
-    what: &str,
+    field: Option<&str>,
     matching: &Matching,
     options: ConvertOptions,
 ) -> PyResult<String> {
-    let id = match convert::read(value, what, options, false)? {
+    // Named in errors only: nothing is formatted for a good id.
+    let what = || match (field, matching.by_email()) {
+        (Some(field), _) => format!("the record's '{field}'"),
+        (None, true) => "email".to_owned(),
+        (None, false) => "id".to_owned(),
+    };
+    let id = match convert::read(value, field.unwrap_or("id"), options, false)? {
         // White space around an id is an artefact of the file, not part of it; an address
         // is checked below, where an empty one is said to be empty.
         crate::value::Value::Text(text) if matching.by_email() || !text.trim().is_empty() => text,
         // A whole number is a fine id for any property but email (a database key, say).
         crate::value::Value::Integer(digits) if !matching.by_email() => digits,
         crate::value::Value::Text(_) | crate::value::Value::Missing => {
-            return Err(PyValueError::new_err(format!("{what} is empty")))
+            return Err(PyValueError::new_err(format!("{} is empty", what())))
         }
         _ => {
             let wanted = match matching.by_email() {
@@ -268,7 +270,8 @@ pub fn read_id(
                 false => "a str or an int",
             };
             return Err(PyTypeError::new_err(format!(
-                "{what} must be {wanted}, got {}",
+                "{} must be {wanted}, got {}",
+                what(),
                 value.get_type().name()?
             )));
         }
@@ -280,7 +283,7 @@ pub fn read_id(
     }
     matching
         .check_id(&id)
-        .map_err(|why| PyValueError::new_err(format!("{what}: {why}")))
+        .map_err(|why| PyValueError::new_err(format!("{}: {why}", what())))
 }
 
 /// `field` when it names a field.

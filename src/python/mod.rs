@@ -171,7 +171,7 @@ mod _native {
                     id.get_type().name()?
                 )));
             }
-            let id = super::bulk::read_id(id, what, &matching, self.options)?;
+            let id = super::bulk::read_id(id, None, &matching, self.options)?;
             Ok((id, convert::properties(properties, self.options)?))
         }
     }

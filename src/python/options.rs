@@ -12,7 +12,10 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 
 use super::convert::ConvertOptions;
 use super::errors;
+use std::sync::Arc;
+
 use crate::api::ApiVersion;
+use crate::auth::{AuthConfig, OAuthApp, OnToken, Tokens};
 use crate::client::ClientConfig;
 use crate::pacing::Limit;
 use crate::retry::RetryPolicy;
@@ -116,15 +119,57 @@ pub fn read(
         assume_utc: r.take("assume_utc")?.is_truthy()?,
     };
     let rate_window = r.seconds("rate_window")?;
-    let config = ClientConfig {
+    let oauth = r.take("oauth")?;
+    let on_token = r.take("on_token")?;
+    let auth = if oauth.is_none() {
         // Never shown in a message, even when it cannot be read.
-        token: r
+        let token = r
             .text_of("token", token)
             .map_err(|e| match e.is_instance_of::<PyValueError>(token.py()) {
                 true => PyValueError::new_err("the access token cannot be encoded as UTF-8"),
                 false => e,
             })?
-            .unwrap_or_default(),
+            .unwrap_or_default();
+        AuthConfig::Token(token)
+    } else {
+        let (client_id, client_secret, refresh_token): (String, String, String) =
+            oauth
+                .extract()
+                .map_err(|_| PyTypeError::new_err("oauth must be an OAuth(...) of three str"))?;
+        let on_token: Option<OnToken> = if on_token.is_none() {
+            None
+        } else {
+            if !on_token.is_callable() {
+                return Err(PyTypeError::new_err("on_token must be callable"));
+            }
+            let callback = on_token.unbind();
+            Some(Arc::new(move |tokens: &Tokens| {
+                Python::attach(|py| {
+                    let given = PyDict::new(py);
+                    let set = given
+                        .set_item("access_token", &tokens.access_token)
+                        .and_then(|_| given.set_item("refresh_token", &tokens.refresh_token))
+                        .and_then(|_| {
+                            given.set_item("expires_in", tokens.expires_in.as_secs_f64())
+                        });
+                    if let Err(e) = set.and_then(|_| callback.call1(py, (given,)).map(drop)) {
+                        // The application's own failure: reported, never a failed request.
+                        e.write_unraisable(py, None);
+                    }
+                })
+            }))
+        };
+        AuthConfig::OAuth {
+            app: OAuthApp {
+                client_id,
+                client_secret,
+                refresh_token,
+            },
+            on_token,
+        }
+    };
+    let config = ClientConfig {
+        auth,
         base_url: r.text("base_url")?.unwrap_or_default(),
         timeout: r.seconds("timeout")?,
         connect_timeout: r.seconds("connect_timeout")?,

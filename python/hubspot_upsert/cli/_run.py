@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from importlib import resources
 from typing import Any, Literal, NoReturn
 
-from .. import AuthenticationError, HubSpot, HubSpotError, PermissionDeniedError
+from .. import AuthenticationError, HubSpot, HubSpotError, OAuth, PermissionDeniedError
 from .._client import TOKEN_ENV
 from . import _reports as reports
 from ._args import (
@@ -39,8 +39,13 @@ def _fail(message: str, status: int = 2) -> NoReturn:
 
 def _reads_definitions(args: argparse.Namespace) -> bool:
     """Whether a dry run checks records against the portal's property definitions: with a
-    token, and not in a rehearsal; otherwise it checks conversion only and makes no request."""
-    return bool(_token(args)) and not (args.fake or args.demo)
+    token (or an OAuth app's credentials), and not in a rehearsal; otherwise it checks
+    conversion only and makes no request."""
+    try:
+        credentials = bool(_token(args)) or OAuth.from_env() is not None
+    except ValueError:
+        credentials = False
+    return credentials and not (args.fake or args.demo)
 
 
 def _token(args: argparse.Namespace) -> str:
@@ -58,7 +63,16 @@ def _client(args: argparse.Namespace, stack: contextlib.ExitStack) -> HubSpot:
         )
         return HubSpot(fake.token, base_url=fake.url, missing=missing)
     token = _token(args)
-    if not token and args.dry_run:
+    options: dict[str, Any] = {"missing": missing, "api_version": args.api_version}
+    if args.base_url:
+        options["base_url"] = args.base_url
+    try:
+        oauth = None if token else OAuth.from_env()
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if oauth is not None:
+        options["oauth"] = oauth
+    elif not token and args.dry_run:
         # Conversion only: this client is never asked to send, so it needs no real token.
         token = "none: a dry run without a token sends nothing"
     elif not token:
@@ -70,12 +84,11 @@ def _client(args: argparse.Namespace, stack: contextlib.ExitStack) -> HubSpot:
                 if args.token_env == TOKEN_ENV
                 else ""
             )
+            + "; an OAuth app sets HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET and "
+            "HUBSPOT_REFRESH_TOKEN"
         )
-    options: dict[str, Any] = {"missing": missing, "api_version": args.api_version}
-    if args.base_url:
-        options["base_url"] = args.base_url
     try:
-        return HubSpot(token, **options)
+        return HubSpot(token or None, **options)
     except ValueError as e:
         raise UsageError(str(e)) from None
 

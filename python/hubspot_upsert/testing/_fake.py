@@ -59,6 +59,13 @@ class FakeHubSpot(Portal):
     them (``idProperty``); contacts created by them need no address. Matching on any other
     property is refused as HubSpot does ("Unable to perform update/upsert by non-unique 0-1
     property"). Batch update and read also address contacts by ``hs_object_id`` (their id).
+
+    OAuth: ``oauth_clients`` (client id to secret) may use HubSpot's token endpoint
+    (``POST /oauth/v1/token``, a form) with ``refresh_tokens`` (or the refresh token an
+    :meth:`authorization_code` grant gives); each grant answers an access token that expires
+    after ``token_life`` seconds (401 ``EXPIRED_AUTHENTICATION`` after that).
+    :meth:`revoke` refuses a refresh token from then on, :meth:`expire_access_tokens` expires
+    every access token given, :attr:`token_grants` counts them.
     """
 
     def __init__(
@@ -88,6 +95,9 @@ class FakeHubSpot(Portal):
         partial_answers: bool = False,
         required_on_create: Iterable[str] = (),
         unique_properties: Iterable[str] = (),
+        oauth_clients: Mapping[str, str] | None = None,
+        refresh_tokens: Iterable[str] = (),
+        token_life: float = 1800.0,
         conditional_rules: Iterable[tuple[str, str, str]] = (),
     ) -> None:
         if conflict_style not in ("new", "old"):
@@ -113,6 +123,9 @@ class FakeHubSpot(Portal):
         schema = dict(STANDARD_PROPERTIES if properties is None else properties)
         schema = {**schema, **(extra_properties or {})}
         self.unique_properties = frozenset(unique_properties)
+        self.oauth_clients = dict(oauth_clients or {})
+        self._initial_refresh_tokens = frozenset(refresh_tokens)
+        self.token_life = token_life
         for name in self.unique_properties:
             if schema.setdefault(name, "string") != "string":
                 raise ValueError(f"unique property {name!r} must be a string property")

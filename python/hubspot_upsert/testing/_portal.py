@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qs, unquote_to_bytes
 
 from . import _answers as answers
 from . import _rules as rules
@@ -24,6 +24,8 @@ from ._records import Contact, ReceivedRequest, ScriptedResponse, StoredContact
 from ._rules import PropertyType
 
 V1_UPSERT_PREFIX = "/contacts/v1/contact/createOrUpdate/email/"
+#: OAuth's token endpoint.
+TOKEN_PATH = "/oauth/v1/token"
 #: HubSpot's date versions the fake serves; other dates answer 404, as HubSpot does.
 API_VERSIONS = ("2026-03", "2026-09")
 # v3, and HubSpot's date-versioned successor of the same shape (/crm/objects/2026-03/...),
@@ -63,6 +65,9 @@ class Portal:
     partial_answers: bool
     required_on_create: tuple[str, ...]
     unique_properties: frozenset[str]
+    oauth_clients: dict[str, str]
+    token_life: float
+    _initial_refresh_tokens: frozenset[str]
     conditional_rules: tuple[tuple[str, str, str], ...]
     _expired: frozenset[str]
     _readonly: frozenset[str]
@@ -88,6 +93,10 @@ class Portal:
         self._daily_used = 0
         self._in_flight = 0
         self._peak_in_flight = 0
+        self._access_tokens: dict[str, float] = {}
+        self._refresh_tokens: set[str] = set(self._initial_refresh_tokens)
+        self._codes: set[str] = set()
+        self._grants = 0
 
     def add_properties(self, properties: Mapping[str, PropertyType]) -> None:
         """Define more contact properties (name to type, as ``extra_properties``)."""
@@ -169,8 +178,12 @@ class Portal:
                     raise _scripted_reply(scripted)
                 if over_policy is not None:
                     raise self._rate_limited(over_policy, correlation_id)
-                self._check_auth(headers.get("authorization", ""), correlation_id)
-                reply = Reply(*self._route(method, target, body, correlation_id))
+                if target.partition("?")[0].rstrip("/") == TOKEN_PATH:
+                    _allow(method, "POST", correlation_id)
+                    reply = Reply(*self._token_grant(headers, body, correlation_id))
+                else:
+                    self._check_auth(headers.get("authorization", ""), correlation_id)
+                    reply = Reply(*self._route(method, target, body, correlation_id))
             except Reply as raised:
                 reply = raised
             reply.headers = {
@@ -228,6 +241,16 @@ class Portal:
     def _check_auth(self, authorization: str, correlation_id: str) -> None:
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
+        with self._lock:
+            expires_at = self._access_tokens.get(token)
+        if expires_at is not None:
+            if time.monotonic() >= expires_at:
+                raise answers.unauthorized(
+                    "The OAuth token used to make this call expired 0 hour(s) ago.",
+                    "EXPIRED_AUTHENTICATION",
+                    correlation_id,
+                )
+            return
         if (
             scheme.lower() != "bearer"
             or not token
@@ -288,6 +311,73 @@ class Portal:
                 schema = dict(self._schema)
             return 200, {"results": rules.definitions(schema, self.unique_properties)}
         raise Reply(404, answers.error_body("resource not found", correlation_id))
+
+    # -- OAuth ----------------------------------------------------------------------------
+
+    def _token_grant(
+        self, headers: Mapping[str, str], body: bytes, correlation_id: str
+    ) -> tuple[int, Any]:
+        """HubSpot's token endpoint: a form with ``grant_type`` ``refresh_token`` (and the
+        refresh token) or ``authorization_code`` (and the code), and the app's
+        ``client_id`` and ``client_secret``; answers a new access token that expires after
+        ``token_life`` seconds."""
+        if "application/x-www-form-urlencoded" not in headers.get("content-type", ""):
+            return 400, {"status": "BAD_REQUEST", "message": "the body must be a form"}
+        form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+
+        def refused(status: str, message: str) -> tuple[int, Any]:
+            return 400, {"status": status, "message": message, "correlationId": correlation_id}
+
+        if self.oauth_clients.get(form.get("client_id", "")) != form.get("client_secret"):
+            return refused("BAD_CLIENT_ID", "missing or unknown client id or secret")
+        with self._lock:
+            grant = form.get("grant_type")
+            if grant == "authorization_code":
+                code = form.get("code", "")
+                if code not in self._codes:
+                    return refused("BAD_AUTH_CODE", "missing or unknown auth code")
+                self._codes.discard(code)
+                refresh = f"fake-refresh-{uuid.uuid4()}"
+                self._refresh_tokens.add(refresh)
+            elif grant == "refresh_token":
+                refresh = form.get("refresh_token", "")
+                if refresh not in self._refresh_tokens:
+                    return refused("BAD_REFRESH_TOKEN", "missing or unknown refresh token")
+            else:
+                return refused("BAD_GRANT_TYPE", f"unknown grant_type {grant!r}")
+            access = f"fake-oauth-{uuid.uuid4()}"
+            self._access_tokens[access] = time.monotonic() + self.token_life
+            self._grants += 1
+        return 200, {
+            "token_type": "bearer",
+            "access_token": access,
+            "refresh_token": refresh,
+            "expires_in": max(1, round(self.token_life)),
+        }
+
+    def revoke(self, refresh_token: str) -> None:
+        """Revokes an OAuth refresh token: the token endpoint refuses it from now on."""
+        with self._lock:
+            self._refresh_tokens.discard(refresh_token)
+
+    def authorization_code(self) -> str:
+        """A new one-time authorization code, as HubSpot gives an app after its install."""
+        code = f"fake-code-{uuid.uuid4()}"
+        with self._lock:
+            self._codes.add(code)
+        return code
+
+    def expire_access_tokens(self) -> None:
+        """Every OAuth access token given so far expires now."""
+        with self._lock:
+            for token in self._access_tokens:
+                self._access_tokens[token] = 0.0
+
+    @property
+    def token_grants(self) -> int:
+        """How many access tokens the token endpoint gave."""
+        with self._lock:
+            return self._grants
 
     # -- the upserts ----------------------------------------------------------------------
 

@@ -16,10 +16,12 @@ use crate::pacing::RateHeaders;
 use crate::retry::RetryPolicy;
 use crate::transport::{Answer, Credential, Exchange};
 
-/// Answers each attempt with the next scripted outcome; counts the attempts.
+/// Answers each attempt with the next scripted outcome; counts the attempts and keeps what
+/// each carried: `Bearer <token>`, or `form <url>`.
 struct Script {
     outcomes: Mutex<VecDeque<Result<Answer>>>,
     attempts: Mutex<u32>,
+    carried: Mutex<Vec<String>>,
 }
 
 impl Script {
@@ -27,6 +29,7 @@ impl Script {
         Script {
             outcomes: Mutex::new(outcomes.into()),
             attempts: Mutex::new(0),
+            carried: Mutex::default(),
         }
     }
 
@@ -39,11 +42,15 @@ impl Exchange for Script {
     fn exchange<'a>(
         &'a self,
         _: reqwest::Method,
-        _: &'a str,
+        url: &'a str,
         _: Option<Vec<u8>>,
-        _: Credential<'a>,
+        credential: Credential<'a>,
     ) -> Pin<Box<dyn Future<Output = Result<Answer>> + Send + 'a>> {
         *self.attempts.lock().unwrap() += 1;
+        self.carried.lock().unwrap().push(match credential {
+            Credential::Bearer(token) => format!("Bearer {token}"),
+            Credential::Form(_) => format!("form {}", url.rsplit('/').next().unwrap_or("")),
+        });
         let next = self.outcomes.lock().unwrap().pop_front();
         Box::pin(async move { next.expect("the script has an answer for every attempt") })
     }
@@ -293,4 +300,97 @@ async fn a_404_on_a_date_version_names_the_setting_and_a_409_the_address() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+fn oauth_client() -> Client {
+    Client::new(ClientConfig {
+        auth: crate::auth::AuthConfig::OAuth {
+            app: crate::auth::OAuthApp {
+                client_id: "app".into(),
+                client_secret: "app-secret".into(),
+                refresh_token: "refresh-1".into(),
+            },
+            on_token: None,
+        },
+        ..config()
+    })
+    .unwrap()
+}
+
+fn tokens(access: &str, seconds: u64) -> Result<Answer> {
+    answer(
+        200,
+        &format!(
+            r#"{{"access_token":"{access}","refresh_token":"refresh-1","expires_in":{seconds}}}"#
+        ),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_oauth_token_is_got_first_refreshed_ahead_and_once_after_a_401() {
+    let c = oauth_client();
+    let ok = || answer(200, r#"{"vid": 1, "isNew": false}"#);
+    let expired = r#"{"status":"error","message":"expired","category":"EXPIRED_AUTHENTICATION"}"#;
+    let script = Script::new(vec![
+        tokens("a1", 20),
+        ok(),
+        // 18 s later (due at 20 - 2): refreshed before the upsert, none spent on a1.
+        tokens("a2", 20),
+        ok(),
+        // HubSpot revokes a2 early: one refresh, the upsert sent again.
+        answer(401, expired),
+        tokens("a3", 20),
+        ok(),
+        // Refused again at once: final, no second refresh for the same call.
+        answer(401, expired),
+        tokens("a4", 20),
+        answer(401, expired),
+    ]);
+    upsert(&c, &script, &[]).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(18)).await;
+    upsert(&c, &script, &[]).await.unwrap();
+    upsert(&c, &script, &[]).await.unwrap();
+    let refused = upsert(&c, &script, &[]).await.unwrap_err();
+    assert!(
+        matches!(&refused, Error::Api(e) if e.status == 401),
+        "{refused}"
+    );
+    assert_eq!(
+        *script.carried.lock().unwrap(),
+        [
+            "form token",
+            "Bearer a1",
+            "form token",
+            "Bearer a2",
+            "Bearer a2",
+            "form token",
+            "Bearer a3",
+            "Bearer a3",
+            "form token",
+            "Bearer a4",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_refresh_token_is_an_authentication_failure_naming_no_secret() {
+    let c = oauth_client();
+    let bad =
+        r#"{"status":"BAD_REFRESH_TOKEN","message":"missing or unknown refresh token refresh-1"}"#;
+    let script = Script::new(vec![answer(400, bad)]);
+    let refused = upsert(&c, &script, &[]).await.unwrap_err();
+    let Error::Api(e) = &refused else {
+        panic!("{refused}")
+    };
+    assert_eq!(e.kind, crate::error::ApiErrorKind::Authentication);
+    let text = refused.to_string();
+    assert!(
+        text.contains("BAD_REFRESH_TOKEN") && !text.contains("refresh-1"),
+        "{text}"
+    );
+    assert_eq!(
+        script.attempts(),
+        1,
+        "not retried, and nothing sent without a token"
+    );
 }

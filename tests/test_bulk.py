@@ -402,3 +402,36 @@ def test_prepare_shows_a_record_as_it_would_be_sent(fake: FakeHubSpot) -> None:
         hs.prepare({"email": "a@example.com"}, "")
     # Nothing was sent but the one bulk run's requests.
     assert fake.request_count == 2
+
+
+def test_results_as_dataframes_and_in_a_notebook() -> None:
+    import pandas
+    import polars
+
+    with FakeHubSpot() as fake:
+        hs = HubSpot(fake.token, base_url=fake.url)
+        hs.create_or_update("old@example.com")
+        rows = [
+            {"email": "old@example.com", "firstname": "O"},
+            {"email": "new@example.com"},
+            {"email": "bad@example"},
+            {"email": "<b>@example.com", "lifecyclestage": "bogus"},
+        ]
+        result = hs.create_or_update_many(rows)
+        frame = result.to_pandas()
+        assert list(frame.columns) == ["index", "id", "email", "outcome", "vid", "code", "message"]
+        assert list(frame["outcome"]) == ["updated", "created", "failed", "failed"]
+        assert list(frame["index"]) == [0, 1, 2, 3]
+        assert frame["vid"].isna().tolist() == [False, False, True, True]
+        assert frame.loc[2, "code"] == "INVALID_EMAIL"
+        page = result._repr_html_()
+        assert "<th>failed</th>" in page and "&lt;b&gt;@example.com" in page
+        assert "<b>@" not in page
+        skipped = hs.create_or_update_many([{"email": "nobody@example.com"}], mode="update")
+        assert skipped.to_pandas().loc[0, "outcome"] == "skipped"
+        only = hs.create_or_update_many(rows, keep="failures").to_pandas()
+        assert list(only["index"]) == [2, 3]
+        assert isinstance(only, pandas.DataFrame)
+        table = result.to_polars()
+        assert isinstance(table, polars.DataFrame) and table["outcome"].to_list()[1] == "created"
+        assert table["vid"].dtype == polars.Int64

@@ -327,6 +327,22 @@ impl BulkResult {
         Err(errors::bulk_upsert_error(py, message, slf.as_any())?)
     }
 
+    /// One row per kept record (index, id, email, outcome, vid, code, message) as a pandas
+    /// DataFrame; pandas is imported only here.
+    fn to_pandas<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        frames(slf, "to_pandas")
+    }
+
+    /// The same rows as a polars DataFrame.
+    fn to_polars<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        frames(slf, "to_polars")
+    }
+
+    /// What a notebook shows: the counts and the first failures.
+    fn _repr_html_<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        frames(slf, "repr_html")
+    }
+
     /// The skipped records, as `SkippedRecord`s, in input order (kept with `keep="all"`).
     #[getter]
     fn skips<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
@@ -347,6 +363,14 @@ impl BulkResult {
             self.total, self.created, self.updated, self.failed
         )
     }
+}
+
+/// A function of `hubspot_upsert._frames` applied to a result.
+fn frames<'py>(result: &Bound<'py, BulkResult>, function: &str) -> PyResult<Bound<'py, PyAny>> {
+    result
+        .py()
+        .import("hubspot_upsert._frames")?
+        .call_method1(function, (result,))
 }
 
 /// Iterates a [`BulkResult`]'s outcomes, making each Python object as it is reached.

@@ -435,3 +435,27 @@ def test_an_oauth_app_from_the_environment(tmp_path: Path) -> None:
         assert secret not in refused.stderr + refused.stdout
         half = run(fake, "c.csv", token=False, cwd=tmp_path, env={"HUBSPOT_CLIENT_ID": "x"})
         assert half.returncode == 2 and "HUBSPOT_CLIENT_SECRET" in half.stderr
+
+
+def test_decimal_commas(fake: FakeHubSpot, tmp_path: Path) -> None:
+    path = tmp_path / "de.csv"
+    path.write_text(
+        "email;score;firstname;phone\n"
+        "a@example.com;177289,33;Anna, B;0171 234\n"
+        "b@example.com;1.234,5;3,5 Zimmer;+49 30 1234\n"
+        "c@example.com;-0,25;Carl;1.234\n",
+        encoding="utf-8",
+    )
+    out = run(fake, str(path), "--decimal", ",")
+    assert out.returncode == 0, out.stderr
+    got = {
+        e: fake.contact(e).properties for e in ("a@example.com", "b@example.com", "c@example.com")
+    }  # type: ignore[union-attr]
+    assert [got[e]["score"] for e in sorted(got)] == ["177289.33", "1234.5", "-0.25"]
+    assert got["a@example.com"]["firstname"] == "Anna, B"
+    assert got["b@example.com"]["phone"] == "+49 30 1234"
+    # Without the option the comma is not a decimal mark: HubSpot's number check refuses it.
+    plain = run(fake, str(path))
+    assert plain.returncode == 1 and "INVALID_INTEGER score" in plain.stdout
+    bad = run(fake, str(path), "--decimal", ";")
+    assert bad.returncode == 2 and "--decimal takes" in bad.stderr

@@ -4,6 +4,7 @@ cells)."""
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -109,6 +110,12 @@ def _input_options(src: argparse._ArgumentGroup) -> None:
         default=[],
         metavar="COLUMNS",
         help="do not send these columns (comma-separated, repeatable)",
+    )
+    src.add_argument(
+        "--decimal",
+        metavar="MARK",
+        help="the decimal mark of numbers in the input: . (default) or , (177289,33 and "
+        "1.234,56 are then sent as 177289.33 and 1234.56)",
     )
     src.add_argument(
         "--missing",
@@ -263,6 +270,7 @@ def make_transform(args: argparse.Namespace) -> Callable[[Any], Any]:
     only, skip = _columns(args.only), _columns(args.skip)
     email = id_column(args)
     clears = args.missing == "clear"
+    decimal = _decimal_reader(args.decimal)
 
     def transform(record: Any) -> Any:
         if not isinstance(record, dict):
@@ -280,7 +288,28 @@ def make_transform(args: argparse.Namespace) -> Callable[[Any], Any]:
                     value = None
                 else:
                     value = "" if clears else None
+            elif decimal is not None and key != email and isinstance(value, str):
+                value = decimal(value)
             out[key] = value
         return out
 
     return transform
+
+
+def _decimal_reader(mark: str | None) -> Callable[[str], str] | None:
+    """``--decimal ,``: a cell written as a number with a decimal comma (``177289,33``,
+    ``1.234,56``, ``-0,5``) is sent with a decimal point, its thousands points dropped; any
+    other text is sent as it is."""
+    if mark in (None, "."):
+        return None
+    if mark != ",":
+        raise UsageError(f"--decimal takes ',' or '.', got {mark!r}")
+    number = re.compile(r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?")
+
+    def read(value: str) -> str:
+        text = value.strip()
+        if ("," in text or "." in text) and number.fullmatch(text):
+            return text.replace(".", "").replace(",", ".")
+        return value
+
+    return read

@@ -38,11 +38,11 @@ impl Client {
             }
             Auth::OAuth(oauth) => oauth,
         };
-        if let Some(lent) = oauth.current(Instant::now()) {
+        if let Some(lent) = oauth.current(now()) {
             return Ok(lent);
         }
         let _refreshing = oauth.refreshing.lock().await;
-        if let Some(lent) = oauth.current(Instant::now()) {
+        if let Some(lent) = oauth.current(now()) {
             return Ok(lent);
         }
         let refresh_token = oauth.refresh_token();
@@ -73,7 +73,7 @@ impl Client {
                 e
             }))
         })?;
-        let lent = oauth.keep(&tokens, Instant::now());
+        let lent = oauth.keep(&tokens, now());
         if log.enabled(Level::Info) {
             let life = tokens.expires_in.as_secs_f64();
             log.log(
@@ -98,6 +98,11 @@ impl Client {
             }
         }
     }
+}
+
+/// The time on the runtime's clock (tokio's: paused in tests, the system's otherwise).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 /// `{"access_token", "refresh_token", "expires_in"}`; the refresh token stays `kept` when the

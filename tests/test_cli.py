@@ -459,3 +459,51 @@ def test_decimal_commas(fake: FakeHubSpot, tmp_path: Path) -> None:
     assert plain.returncode == 1 and "INVALID_INTEGER score" in plain.stdout
     bad = run(fake, str(path), "--decimal", ";")
     assert bad.returncode == 2 and "--decimal takes" in bad.stderr
+
+
+def test_parquet_and_arrow_files(fake: FakeHubSpot, tmp_path: Path) -> None:
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.ipc
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "email": ["p1@example.com", "p2@example.com", "not-an-address", None],
+            "firstname": ["Pia", None, "X", "Y"],
+            "score": [1.5, 2.0, None, 4.0],
+            "is_customer": [True, False, None, True],
+            "closedate": [datetime.date(2024, 1, 2), None, None, None],
+        }
+    )
+    path = tmp_path / "contacts.parquet"
+    pq.write_table(table, path, row_group_size=2)
+    failures, report = tmp_path / "failed.jsonl", tmp_path / "report.json"
+    out = run(
+        fake, str(path), "--failures", str(failures), "--report", str(report), "--skip", "closedate"
+    )
+    assert out.returncode == 1, out.stderr
+    p1 = fake.contact("p1@example.com").properties  # type: ignore[union-attr]
+    assert (p1["firstname"], p1["score"], p1["is_customer"]) == ("Pia", "1.5", "true")
+    assert "firstname" not in fake.contact("p2@example.com").properties  # type: ignore[union-attr]
+    rows = [json.loads(line) for line in failures.read_text().splitlines()]
+    assert [r.get("email") for r in rows] == ["not-an-address", None]
+    assert "invalid email 'not-an-address'" in rows[0]["__error_message"]
+    assert rows[1]["__error_message"] == "the record's 'email' is empty"
+    assert json.loads(report.read_text())["total"] == 4
+    # An Arrow IPC file (Feather v2) of the same rows, named by its extension.
+    arrow = tmp_path / "contacts.feather"
+    with pa.OSFile(str(arrow), "wb") as sink, pyarrow.ipc.new_file(sink, table.schema) as w:
+        w.write_table(table.slice(0, 2))
+    assert run(fake, str(arrow), "--skip", "closedate").returncode == 0
+    # A file that is not what its name says is named as such, never as an encoding problem.
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1" + bytes(range(256)) * 4)
+    bad = run(fake, str(broken))
+    assert bad.returncode == 2 and "cannot read" in bad.stderr and "Parquet" in bad.stderr
+    assert "encoding" not in bad.stderr
+    piped = run(fake, "-", "--format", "parquet", stdin="")
+    assert piped.returncode == 2 and "not from standard input" in piped.stderr
+    missing = run(fake, str(path), "--email-column", "mail")
+    assert missing.returncode == 2 and "no column 'mail'" in missing.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import importlib
 import io
 import itertools
 import json
@@ -22,7 +23,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
-FORMATS = ("csv", "jsonl", "json")
+FORMATS = ("csv", "jsonl", "json", "parquet", "arrow")
+#: Formats read with pyarrow, from a file (not standard input), in record batches.
+COLUMNAR = ("parquet", "arrow")
 #: How much of a CSV file the delimiter is sniffed on (whole lines, at least this much).
 SNIFF_BYTES = 64 * 1024
 _BOMS = (
@@ -273,6 +276,60 @@ def json_records(lines: Iterator[str]) -> Iterator[Any]:
         )
 
 
+def columnar_format(name: str, head: bytes) -> str | None:
+    """Parquet or Arrow IPC, by the file's name or its first bytes."""
+    lower = name.lower()
+    if lower.endswith((".parquet", ".pq")) or head.startswith(b"PAR1"):
+        return "parquet"
+    if lower.endswith((".arrow", ".feather", ".arrows", ".ipc")) or head.startswith(b"ARROW1"):
+        return "arrow"
+    return None
+
+
+def _pyarrow(fmt: str) -> Any:
+    try:
+        return importlib.import_module("pyarrow")
+    except ImportError:
+        raise InputError(
+            f"reading {fmt.title()} files needs pyarrow: pip install 'hubspot-upsert[parquet]'"
+        ) from None
+
+
+def columnar_records(
+    path: str, fmt: str, check_header: Callable[[list[str]], None]
+) -> Iterator[Any]:
+    """The rows of a Parquet or Arrow IPC file as dicts, read a record batch at a time (a
+    large file is never held whole)."""
+    pa = _pyarrow(fmt)
+    try:
+        if fmt == "parquet":
+            parquet = importlib.import_module("pyarrow.parquet")
+            table = parquet.ParquetFile(path)
+            names = list(table.schema_arrow.names)
+            batches = table.iter_batches(batch_size=1000)
+        else:
+            ipc = importlib.import_module("pyarrow.ipc")
+            try:
+                reader = ipc.open_file(path)
+                names = list(reader.schema.names)
+                batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+            except pa.ArrowInvalid:
+                stream = ipc.open_stream(path)
+                names, batches = list(stream.schema.names), iter(stream)
+    except (OSError, pa.ArrowException) as e:
+        raise InputError(f"cannot read {path} as {fmt.title()}: {e}") from None
+    check_header(names)
+    return _batched_rows(path, fmt, batches, pa)
+
+
+def _batched_rows(path: str, fmt: str, batches: Iterator[Any], pa: Any) -> Iterator[Any]:
+    try:
+        for batch in batches:
+            yield from batch.to_pylist()
+    except (OSError, pa.ArrowException) as e:
+        raise InputError(f"cannot read {path} as {fmt.title()} past some row: {e}") from None
+
+
 def guess_format(name: str, head: bytes, encoding: str) -> str:
     lower = name.lower()
     for ending, fmt in ((".csv", "csv"), (".jsonl", "jsonl"), (".ndjson", "jsonl")):
@@ -332,6 +389,14 @@ class Source:
             except OSError as e:
                 raise InputError(f"cannot read {path}: {e.strerror or e}") from None
             self.name = path
+        columnar = fmt if fmt in COLUMNAR else None if fmt else columnar_format(self.name, head)
+        if columnar is not None:
+            if path == "-":
+                raise InputError(
+                    f"{columnar.title()} is read from a file, not from standard input: name it"
+                )
+            self.encoding, self.format = "binary", columnar
+            return
         self.encoding = encoding_of(head, encoding)
         self.format = fmt or guess_format(self.name, head, self.encoding)
         if path != "-":
@@ -346,6 +411,9 @@ class Source:
 
     @contextlib.contextmanager
     def open(self, again: bool = False) -> Iterator[Iterator[Any]]:
+        if self.format in COLUMNAR:
+            yield columnar_records(self.path, self.format, self.check_header)
+            return
         if self.path == "-" and not again:
             stream: IO[bytes] = self._stdin
         elif self.path == "-":

@@ -34,6 +34,10 @@ pub struct Property {
     pub read_only: bool,
     /// `hasUniqueValue`: no two contacts share a value, so records can be matched on it.
     pub unique: bool,
+    /// What HubSpot's screens and exports call it ("First Name").
+    pub label: String,
+    /// The options' labels and their values ("Marketing Qualified Lead", "marketingqualifiedlead").
+    pub option_labels: Vec<(String, String)>,
 }
 
 /// The definitions of one portal's contact properties, by name.
@@ -132,6 +136,21 @@ impl Schema {
                     .and_then(Json::as_bool)
                     == Some(true);
             let unique = p.get("hasUniqueValue").and_then(Json::as_bool) == Some(true);
+            let label = str_at(p, "label").unwrap_or_default().trim().to_owned();
+            let option_labels = p
+                .get("options")
+                .and_then(Json::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|o| {
+                            Some((
+                                str_at(o, "label")?.trim().to_owned(),
+                                str_at(o, "value")?.to_owned(),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             properties.insert(
                 name.clone(),
                 Property {
@@ -139,6 +158,8 @@ impl Schema {
                     kind,
                     read_only,
                     unique,
+                    label,
+                    option_labels,
                 },
             );
         }
@@ -160,6 +181,78 @@ impl Schema {
 
     pub fn get(&self, name: &str) -> Option<&Property> {
         self.properties.get(name)
+    }
+
+    /// A record as HubSpot's own export writes it, read back: a field named by a property's
+    /// label (not its name) is that property's; an enumeration value that is an option's
+    /// label is that option's value; a read-only property (an export's "Record ID", "Create
+    /// Date") is left out, its field added to `left_out`. A label two properties share is an
+    /// error naming both.
+    pub fn relabel(
+        &self,
+        properties: &mut Vec<(String, String)>,
+        left_out: &mut std::collections::BTreeSet<String>,
+    ) -> Result<(), crate::error::Error> {
+        let mut kept = Vec::with_capacity(properties.len());
+        for (field, value) in properties.drain(..) {
+            let name = if self.has(&field) {
+                field.clone()
+            } else {
+                let mut named = self.properties.values().filter(|p| p.label == field.trim());
+                match (named.next(), named.next()) {
+                    (Some(p), None) => p.name.clone(),
+                    (Some(a), Some(b)) => {
+                        let (a, b) = if a.name < b.name { (a, b) } else { (b, a) };
+                        return Err(crate::error::Error::InvalidInput(format!(
+                            "the field '{field}' is the label of more than one property ('{}' \
+                             and '{}'): name the property instead",
+                            a.name, b.name
+                        )));
+                    }
+                    _ => field.clone(),
+                }
+            };
+            let Some(property) = self.properties.get(&name) else {
+                kept.push((name, value));
+                continue;
+            };
+            if property.read_only {
+                left_out.insert(match field == name {
+                    true => field,
+                    false => format!("{field} ({name})"),
+                });
+                continue;
+            }
+            let value = match &property.kind {
+                Kind::Enumeration(values) if !value.is_empty() => {
+                    let (lead, rest) = match value.strip_prefix(';') {
+                        Some(rest) => (";", rest),
+                        None => ("", value.as_str()),
+                    };
+                    let parts: Vec<String> = rest
+                        .split(';')
+                        .map(|part| {
+                            if values.iter().any(|v| v == part) {
+                                return part.to_owned();
+                            }
+                            let mut by_label = property
+                                .option_labels
+                                .iter()
+                                .filter(|(label, _)| label == part.trim());
+                            match (by_label.next(), by_label.next()) {
+                                (Some((_, v)), None) => v.clone(),
+                                _ => part.to_owned(),
+                            }
+                        })
+                        .collect();
+                    format!("{lead}{}", parts.join(";"))
+                }
+                _ => value,
+            };
+            kept.push((name, value));
+        }
+        *properties = kept;
+        Ok(())
     }
 
     /// Why HubSpot would refuse a record setting `properties`, if it would: the first refused
@@ -278,6 +371,53 @@ mod tests {
             ]}"#,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn an_export_is_read_back_by_its_labels() {
+        let schema = Schema::from_json(
+            br#"{"results":[
+            {"name":"firstname","label":"First Name","type":"string"},
+            {"name":"lifecyclestage","label":"Lifecycle Stage","type":"enumeration","options":[
+                {"label":"Lead","value":"lead"},{"label":"Marketing Qualified Lead","value":"marketingqualifiedlead"}]},
+            {"name":"hs_object_id","label":"Record ID","type":"number","modificationMetadata":{"readOnlyValue":true}},
+            {"name":"a_note","label":"Note","type":"string"},
+            {"name":"b_note","label":"Note","type":"string"}
+            ]}"#,
+        )
+        .unwrap();
+        let mut left_out = std::collections::BTreeSet::new();
+        let mut record: Vec<(String, String)> = [
+            ("First Name", "Ada"),
+            ("Lifecycle Stage", "Marketing Qualified Lead"),
+            ("Record ID", "123"),
+            ("unknown", "x"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        schema.relabel(&mut record, &mut left_out).unwrap();
+        assert_eq!(
+            record,
+            [
+                ("firstname".to_owned(), "Ada".to_owned()),
+                ("lifecyclestage".into(), "marketingqualifiedlead".into()),
+                ("unknown".into(), "x".into()),
+            ]
+        );
+        assert_eq!(
+            left_out.into_iter().collect::<Vec<_>>(),
+            ["Record ID (hs_object_id)"]
+        );
+        let mut multi = vec![("lifecyclestage".to_owned(), ";Lead;lead;Nope".to_owned())];
+        schema.relabel(&mut multi, &mut Default::default()).unwrap();
+        assert_eq!(multi[0].1, ";lead;lead;Nope");
+        let mut twice = vec![("Note".to_owned(), "x".to_owned())];
+        let e = schema
+            .relabel(&mut twice, &mut Default::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'a_note' and 'b_note'"), "{e}");
     }
 
     fn code(name: &str, value: &str) -> Option<String> {

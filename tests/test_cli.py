@@ -507,3 +507,27 @@ def test_parquet_and_arrow_files(fake: FakeHubSpot, tmp_path: Path) -> None:
     assert piped.returncode == 2 and "not from standard input" in piped.stderr
     missing = run(fake, str(path), "--email-column", "mail")
     assert missing.returncode == 2 and "no column 'mail'" in missing.stderr
+
+
+def test_hubspots_own_export_loads_back_with_labels(tmp_path: Path) -> None:
+    export = tmp_path / "hubspot-crm-exports-all-contacts-2026-12-02.csv"
+    export.write_text(
+        "Record ID,First Name,Last Name,Email,Lifecycle Stage,Create Date,Contact owner\n"
+        "101,Ada,Lovelace,ada@example.com,Marketing Qualified Lead,2026-01-02 10:00,101\n"
+        "102,Grace,Hopper,grace@example.com,Customer,2026-01-03 11:00,\n",
+        encoding="utf-8",
+    )
+    with FakeHubSpot() as fake:
+        plain = run(fake, str(export))
+        assert plain.returncode == 2 and "no column 'email'" in plain.stderr
+        out = run(fake, str(export), "--labels")
+        assert out.returncode == 0, out.stdout + out.stderr
+        ada = fake.contact("ada@example.com").properties  # type: ignore[union-attr]
+        assert (ada["firstname"], ada["lastname"]) == ("Ada", "Lovelace")
+        assert ada["lifecyclestage"] == "marketingqualifiedlead"
+        assert ada["hubspot_owner_id"] == "101"
+        assert fake.contact("grace@example.com").properties["lifecyclestage"] == "customer"  # type: ignore[union-attr]
+        assert "left out the read-only fields of an export" in out.stderr
+        assert "Create Date (createdate)" in out.stderr and "Record ID (hs_object_id)" in out.stderr
+        dry = run(fake, str(export), "--labels", "--dry-run")
+        assert dry.returncode == 0 and "0 refused" in dry.stdout, dry.stdout

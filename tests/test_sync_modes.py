@@ -249,3 +249,17 @@ def test_bad_settings_are_refused_before_anything_is_sent(kw: dict[str, Any], me
         with pytest.raises((ValueError, TypeError), match=message):
             client(fake).create_or_update_many([{"email": "a@example.com"}], **kw)
         assert fake.request_count == 0
+
+
+def test_records_named_by_labels_from_python() -> None:
+    with FakeHubSpot() as fake:
+        hs = client(fake)
+        rows = [
+            {"Email": "l@example.com", "First Name": "L", "Lead Status": "Attempted to Contact"}
+        ]
+        assert hs.check_many(rows, labels=True).failed == 0
+        assert hs.check_many([{"email": "l@example.com", "First Name": "L"}]).failed == 1
+        result = hs.create_or_update_many(rows, labels=True)
+        assert result.created == 1
+        stored = fake.contact("l@example.com").properties  # type: ignore[union-attr]
+        assert (stored["firstname"], stored["hs_lead_status"]) == ("L", "ATTEMPTED_TO_CONTACT")

@@ -127,6 +127,7 @@ class HubSpot:
         id_field: str | None = None,
         mode: Literal["upsert", "update", "create"] = "upsert",
         fill_empty: bool | str | Iterable[str] = False,
+        labels: bool = False,
         progress: bool | _bulk.ProgressCallback | None = None,
         keep: Literal["all", "failures"] = "all",
         max_in_flight: int = 64,
@@ -157,6 +158,12 @@ class HubSpot:
         ``skipped``, each a ``SkippedRecord`` with its code (``NOT_FOUND``, ``EXISTS``,
         ``NOTHING_TO_FILL``). A plain upsert run makes no reads.
 
+        ``labels=True`` reads records as HubSpot's own export writes them: a field named by a
+        property's label ("First Name") is that property, an enumeration value that is an
+        option's label ("Marketing Qualified Lead") is its value, the id field may differ in
+        case ("Email"), and read-only fields ("Record ID", "Create Date") are left out with
+        one warning (this needs the property definitions).
+
         A failure of the whole run (the token refused, the daily limit, HubSpot down beyond
         the retries, Ctrl-C) is raised with the partial result as its ``bulk_result``.
         """
@@ -172,6 +179,7 @@ class HubSpot:
                 progress=on_progress,
                 keep=keep,
                 max_in_flight=max_in_flight,
+                labels=bool(labels),
             )
         finally:
             finish()
@@ -205,9 +213,10 @@ class HubSpot:
         id_field: str | None = None,
         mode: Literal["upsert", "update", "create"] = "upsert",
         fill_empty: bool | str | Iterable[str] = False,
+        labels: bool = False,
     ) -> _native.BulkResult:
         """Check records as :meth:`create_or_update_many` would before sending, and send no
-        write.
+        write (``labels`` as there).
 
         Each record is converted by the same rules; with ``definitions=True`` it is also checked
         against the portal's contact property definitions (one read, kept by the client as for
@@ -224,7 +233,11 @@ class HubSpot:
         field = _id_field(email_field, id_property, id_field)
         if not read:
             return self._native.check_many(
-                rows, email_field=field, definitions=bool(definitions), id_property=id_property
+                rows,
+                email_field=field,
+                definitions=bool(definitions),
+                id_property=id_property,
+                labels=bool(labels),
             )
         return self._native.create_or_update_many(
             rows,
@@ -236,6 +249,7 @@ class HubSpot:
             keep="failures",
             max_in_flight=64,
             dry_run=True,
+            labels=bool(labels),
         )
 
     def close(self) -> None:

@@ -122,7 +122,13 @@ class Client:
     ) -> tuple[str, dict[str, str]]: ...
     def convert_many(self, records: Any, *, email_field: str) -> tuple[int, int, int]: ...
     def check_many(
-        self, records: Any, *, email_field: str, definitions: bool, id_property: str = "email"
+        self,
+        records: Any,
+        *,
+        email_field: str,
+        definitions: bool,
+        id_property: str = "email",
+        labels: bool = False,
     ) -> BulkResult: ...
     def create_or_update_many(
         self,
@@ -136,4 +142,5 @@ class Client:
         keep: str,
         max_in_flight: int,
         dry_run: bool = False,
+        labels: bool = False,
     ) -> BulkResult: ...

@@ -89,15 +89,28 @@ pub trait Sender {
 /// Checks every record `source` gives as a run would before sending it, against the portal's
 /// property definitions (`schema`; none: nothing is checked beyond what the source did), and
 /// sends nothing: only the records they refuse reach `sink`.
-pub fn check(source: &mut dyn Source, sink: &mut dyn Sink, schema: Option<&Schema>) -> Result<()> {
+/// `labels`: records name properties and options by their labels too (an export's).
+pub fn check(
+    source: &mut dyn Source,
+    sink: &mut dyn Sink,
+    schema: Option<&Schema>,
+    labels: bool,
+) -> Result<()> {
+    let mut left_out = std::collections::BTreeSet::new();
     loop {
         let chunk = source.read(1000);
         if let Some(schema) = schema {
             let refused = chunk
                 .records
                 .into_iter()
-                .filter_map(|(index, input)| {
-                    let error = schema.refusal(&input.properties)?;
+                .filter_map(|(index, mut input)| {
+                    let relabelled = match labels {
+                        true => schema.relabel(&mut input.properties, &mut left_out),
+                        false => Ok(()),
+                    };
+                    let error = relabelled
+                        .err()
+                        .or_else(|| schema.refusal(&input.properties))?;
                     Some(Outcome {
                         index,
                         email: Some(input.id.clone()),

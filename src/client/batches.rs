@@ -69,6 +69,16 @@ impl Client {
         if planner.contradicts_definitions() {
             self.forget_definitions();
         }
+        if !planner.left_out.is_empty() && hooks.enabled(Level::Warning) {
+            let fields: Vec<&str> = planner.left_out.iter().map(String::as_str).collect();
+            hooks.log(
+                Level::Warning,
+                &format!(
+                    "left out the read-only fields of an export (HubSpot sets them): {}",
+                    fields.join(", ")
+                ),
+            );
+        }
         if planner.unmatched_results > 0 && hooks.enabled(Level::Warning) {
             hooks.log(
                 Level::Warning,

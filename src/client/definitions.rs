@@ -132,12 +132,13 @@ impl Client {
         sink: &mut dyn bulk::Sink,
         hooks: &dyn Hooks,
         definitions: bool,
+        labels: bool,
     ) -> Result<()> {
         let schema = if definitions {
             self.property_definitions(hooks)?
         } else {
             None
         };
-        bulk::check(source, sink, schema.as_deref())
+        bulk::check(source, sink, schema.as_deref(), labels)
     }
 }

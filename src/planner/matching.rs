@@ -58,6 +58,9 @@ pub struct Matching {
     /// Nothing is written: each record's contact is read, and what the run would do to it
     /// is its outcome ([`super::Fate::Planned`]).
     pub dry_run: bool,
+    /// Records name properties and options by their labels too, as HubSpot's own export does
+    /// (see [`crate::schema::Schema::relabel`]).
+    pub labels: bool,
 }
 
 /// Why a record was skipped, not written: its code and what it means.
@@ -74,6 +77,7 @@ impl Default for Matching {
             mode: Mode::Upsert,
             fill: Fill::Nothing,
             dry_run: false,
+            labels: false,
         }
     }
 }
@@ -105,6 +109,7 @@ impl Matching {
             mode,
             fill,
             dry_run: false,
+            labels: false,
         })
     }
 

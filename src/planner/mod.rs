@@ -178,6 +178,8 @@ pub struct Planner {
     cap: usize,
     /// Results that named no input of their batch (logged by the driver).
     pub unmatched_results: usize,
+    /// Fields left out of records read by labels: an export's read-only columns.
+    pub left_out: std::collections::BTreeSet<String>,
     /// How many entries may wait before a batch goes out short.
     buffer: usize,
 }
@@ -207,6 +209,7 @@ impl Planner {
             window: 1,
             cap,
             unmatched_results: 0,
+            left_out: Default::default(),
             buffer: (cap + 1) * V3_BATCH_MAX,
         }
     }
@@ -324,12 +327,16 @@ impl Planner {
     }
 
     /// Takes one record (its position in the input, and what it sets).
-    pub fn push(&mut self, index: usize, input: BatchInput) {
-        if let Some(error) = self
-            .schema
-            .as_ref()
-            .and_then(|s| s.refusal(&input.properties))
-        {
+    pub fn push(&mut self, index: usize, mut input: BatchInput) {
+        let relabelled = match (&self.schema, self.matching.labels) {
+            (Some(schema), true) => schema.relabel(&mut input.properties, &mut self.left_out),
+            _ => Ok(()),
+        };
+        if let Some(error) = relabelled.err().or_else(|| {
+            self.schema
+                .as_ref()
+                .and_then(|s| s.refusal(&input.properties))
+        }) {
             self.outcomes.push(Outcome {
                 index,
                 email: self.email_of(&input),

@@ -225,18 +225,33 @@ pub fn read_record(
             record.get_type().name()?
         )));
     }
-    let field = match record.get_item(id_field) {
+    let mut key = id_field.to_owned();
+    let mut field = match record.get_item(id_field) {
         Ok(value) => Some(value),
         Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(py) => None,
         Err(e) => return Err(e),
     };
+    if field.is_none() && matching.labels {
+        // An export names the id by its label: "Email" for email.
+        for name in record.call_method0(intern!(py, "keys"))?.try_iter()? {
+            let name = name?;
+            let Ok(text) = name.cast::<PyString>() else {
+                continue;
+            };
+            if text.to_str()?.trim().eq_ignore_ascii_case(id_field) {
+                key = text.to_str()?.to_owned();
+                field = Some(record.get_item(name)?);
+                break;
+            }
+        }
+    }
     let Some(value) = field else {
         return Err(PyValueError::new_err(format!(
             "the record has no '{id_field}' field"
         )));
     };
-    let id = read_id(&value, Some(id_field), matching, options)?;
-    let properties = convert::properties_except(Some(record), Some(id_field), options)?;
+    let id = read_id(&value, Some(&key), matching, options)?;
+    let properties = convert::properties_except(Some(record), Some(&key), options)?;
     Ok(BatchInput { id, properties })
 }
 

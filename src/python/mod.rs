@@ -323,7 +323,7 @@ mod _native {
 
         /// Checks records as `create_or_update_many` would and sends no write; see
         /// `HubSpot.check_many`.
-        #[pyo3(signature = (records, *, email_field, definitions, id_property="email"))]
+        #[pyo3(signature = (records, *, email_field, definitions, id_property="email", labels=false))]
         fn check_many<'py>(
             &self,
             py: Python<'py>,
@@ -331,9 +331,11 @@ mod _native {
             email_field: &str,
             definitions: bool,
             id_property: &str,
+            labels: bool,
         ) -> PyResult<Bound<'py, BulkResult>> {
             let none = py.None().into_bound(py);
-            let matching = super::bulk::matching(id_property, "upsert", &none, false)?;
+            let mut matching = super::bulk::matching(id_property, "upsert", &none, false)?;
+            matching.labels = labels;
             let run = Run::new(
                 records,
                 email_field,
@@ -343,13 +345,14 @@ mod _native {
                 "failures",
             )?;
             run.collect(py, |source, sink, hooks, _, _| {
-                self.core.check_many(source, sink, hooks, definitions)
+                self.core
+                    .check_many(source, sink, hooks, definitions, labels)
             })
         }
 
         /// Creates or updates many contacts with batch requests; see
         /// `HubSpot.create_or_update_many`.
-        #[pyo3(signature = (records, *, id_field, id_property, mode, fill_empty, progress, keep, max_in_flight, dry_run=false))]
+        #[pyo3(signature = (records, *, id_field, id_property, mode, fill_empty, progress, keep, max_in_flight, dry_run=false, labels=false))]
         #[allow(clippy::too_many_arguments)]
         fn create_or_update_many<'py>(
             &self,
@@ -363,13 +366,15 @@ mod _native {
             keep: &str,
             max_in_flight: i64,
             dry_run: bool,
+            labels: bool,
         ) -> PyResult<Bound<'py, BulkResult>> {
             let Ok(max_in_flight @ 1..) = usize::try_from(max_in_flight) else {
                 return Err(PyValueError::new_err(format!(
                     "max_in_flight must be at least 1, got {max_in_flight}"
                 )));
             };
-            let matching = super::bulk::matching(id_property, mode, fill_empty, dry_run)?;
+            let mut matching = super::bulk::matching(id_property, mode, fill_empty, dry_run)?;
+            matching.labels = labels;
             let run = Run::new(records, id_field, matching, self.options, progress, keep)?;
             run.collect(py, |source, sink, hooks, log, matching| {
                 self.core

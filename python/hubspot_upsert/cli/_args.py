@@ -113,6 +113,13 @@ def _input_options(src: argparse._ArgumentGroup) -> None:
         help="do not send these columns (comma-separated, repeatable)",
     )
     src.add_argument(
+        "--labels",
+        action="store_true",
+        help="read a HubSpot export back: columns named by property labels (First Name), "
+        "options by their labels (Marketing Qualified Lead); its read-only columns (Record "
+        "ID, Create Date) are left out",
+    )
+    src.add_argument(
         "--decimal",
         metavar="MARK",
         help="the decimal mark of numbers in the input: . (default) or , (177289,33 and "
@@ -239,11 +246,11 @@ def fill_empty(args: argparse.Namespace) -> bool | list[str]:
 def header_check(args: argparse.Namespace) -> Callable[[list[str]], None]:
     """Refuses a CSV header without the columns the command line names."""
     key = id_column(args)
-    named = {key} | _columns(args.only) | _columns(args.skip)
+    named = _columns(args.only) | _columns(args.skip)
     named |= {item.partition("=")[0].strip() for item in args.rename}
 
     def check(header: list[str]) -> None:
-        if key not in header:
+        if key not in header and not (args.labels and _same_column(key, header)):
             what, option = (
                 ("the email", "--email-column")
                 if args.id_property == "email" and not args.id_column
@@ -258,6 +265,11 @@ def header_check(args: argparse.Namespace) -> Callable[[list[str]], None]:
             raise UsageError(f"the input has no column {', '.join(map(repr, unknown))}")
 
     return check
+
+
+def _same_column(key: str, header: list[str]) -> bool:
+    """Whether the header names the id column in another case (an export's "Email")."""
+    return any(h.strip().lower() == key.lower() for h in header)
 
 
 def make_transform(args: argparse.Namespace) -> Callable[[Any], Any]:
@@ -280,6 +292,8 @@ def make_transform(args: argparse.Namespace) -> Callable[[Any], Any]:
         for key, value in record.items():
             if key in ERROR_FIELDS:
                 continue
+            if args.labels and key != email and key.strip().lower() == email.lower():
+                key = email
             if key != email:
                 if (only and key not in only) or key in skip:
                     continue

@@ -66,6 +66,7 @@ def dry_run(
             id_field=key,
             mode=args.mode,
             fill_empty=fill_empty(args),
+            labels=args.labels,
         )
     else:
         result = hs.check_many(

@@ -199,6 +199,7 @@ def _send(
             id_field=id_column(args),
             mode=args.mode,
             fill_empty=fill_empty(args),
+            labels=args.labels,
             progress=show_bar or None,
             keep="failures",
             max_in_flight=args.max_in_flight,

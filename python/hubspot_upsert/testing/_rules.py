@@ -75,6 +75,52 @@ STANDARD_PROPERTIES: Mapping[str, PropertyType] = {
     ),
 }
 
+#: HubSpot's labels of those properties: what the headers of its own exports say.
+LABELS: Mapping[str, str] = {
+    "email": "Email",
+    "hs_additional_emails": "Additional email addresses",
+    "firstname": "First Name",
+    "lastname": "Last Name",
+    "salutation": "Salutation",
+    "phone": "Phone Number",
+    "mobilephone": "Mobile Phone Number",
+    "fax": "Fax Number",
+    "company": "Company Name",
+    "website": "Website URL",
+    "jobtitle": "Job Title",
+    "industry": "Industry",
+    "address": "Street Address",
+    "city": "City",
+    "state": "State/Region",
+    "zip": "Postal Code",
+    "country": "Country/Region",
+    "message": "Message",
+    "date_of_birth": "Date of birth",
+    "annualrevenue": "Annual Revenue",
+    "closedate": "Close Date",
+    "hubspot_owner_id": "Contact owner",
+    "lifecyclestage": "Lifecycle Stage",
+    "hs_lead_status": "Lead Status",
+    "hs_object_id": "Record ID",
+    "createdate": "Create Date",
+    "lastmodifieddate": "Last Modified Date",
+}
+
+#: The labels of enumeration options whose label is not the value capitalised.
+OPTION_LABELS: Mapping[str, str] = {
+    "marketingqualifiedlead": "Marketing Qualified Lead",
+    "salesqualifiedlead": "Sales Qualified Lead",
+    "IN_PROGRESS": "In Progress",
+    "OPEN_DEAL": "Open Deal",
+    "ATTEMPTED_TO_CONTACT": "Attempted to Contact",
+    "BAD_TIMING": "Bad Timing",
+}
+
+
+def option_label(value: str) -> str:
+    return OPTION_LABELS.get(value, value.capitalize())
+
+
 TYPES = frozenset({"string", "number", "bool", "date", "datetime", "owner"})
 _NUMBER = re.compile(r"-?\d+(\.\d+)?\Z")
 _INTEGER = re.compile(r"-?\d+\Z")
@@ -264,13 +310,13 @@ def definitions(
             )
             kind_name = kind
         else:
-            options = [{"label": o, "value": o, "hidden": False} for o in kind]
+            options = [{"label": option_label(o), "value": o, "hidden": False} for o in kind]
             kind_name = "enumeration"
         field_type = {"bool": "booleancheckbox", "enumeration": "select"}.get(kind_name, "text")
         results.append(
             {
                 "name": name,
-                "label": name.replace("_", " ").title(),
+                "label": LABELS.get(name, name.replace("_", " ").title()),
                 "type": kind_name,
                 "fieldType": field_type,
                 "options": options,

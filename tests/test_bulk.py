@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -435,3 +436,33 @@ def test_results_as_dataframes_and_in_a_notebook() -> None:
         table = result.to_polars()
         assert isinstance(table, polars.DataFrame) and table["outcome"].to_list()[1] == "created"
         assert table["vid"].dtype == polars.Int64
+
+
+def test_a_progress_bar_in_a_notebook_without_ipywidgets_warns_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import types
+    import warnings
+
+    from hubspot_upsert import _bulk
+
+    class ZMQInteractiveShell:
+        pass
+
+    # What a Jupyter kernel has loaded: tqdm.auto then picks its notebook bar.
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = ZMQInteractiveShell  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.setitem(sys.modules, "ipykernel.zmqshell", types.ModuleType("zmqshell"))
+    for name in [n for n in os.environ if n == "QT_API" or n.startswith("SPYDER")]:
+        monkeypatch.delenv(name)
+    for name in ("tqdm.auto", "tqdm.autonotebook", "tqdm.notebook"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # type: ignore[arg-type]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        report, finish = _bulk.progress_reporter(True, 3)
+        assert report is not None
+        report(2)
+        finish()
+    assert [str(w.message) for w in seen] == []

@@ -531,3 +531,41 @@ def test_hubspots_own_export_loads_back_with_labels(tmp_path: Path) -> None:
         assert "Create Date (createdate)" in out.stderr and "Record ID (hs_object_id)" in out.stderr
         dry = run(fake, str(export), "--labels", "--dry-run")
         assert dry.returncode == 0 and "0 refused" in dry.stdout, dry.stdout
+
+
+def test_a_terminal_gets_a_bar_with_a_total(fake: FakeHubSpot, tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    path = tmp_path / "c.csv"
+    path.write_text("email\n" + "".join(f"t{i}@example.com\n" for i in range(250)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBSPOT_")}
+    env["HUBSPOT_ACCESS_TOKEN"] = fake.token
+    main, terminal = pty.openpty()
+    # A terminal 100 columns wide (a new pty has none, and a bar then fits nothing).
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    try:
+        done = subprocess.run(
+            [EXE, str(path), "--base-url", fake.url],
+            stderr=terminal,
+            stdout=subprocess.PIPE,
+            env=env,
+            timeout=60,
+        )
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(main)
+    assert done.returncode == 0
+    text = shown.decode(errors="replace")
+    assert "250/250" in text and "100%" in text, text[-500:]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -97,7 +98,11 @@ def progress_reporter(
     if progress is not True:
         raise TypeError(f"progress must be True, False or a callable, got {progress!r}")
     try:
-        tqdm = importlib.import_module("tqdm.auto").tqdm
+        with warnings.catch_warnings():
+            # In a notebook without ipywidgets tqdm says so (TqdmWarning) and draws a text
+            # bar instead; that bar is all that is wanted, the warning is noise.
+            warnings.simplefilter("ignore")
+            tqdm = importlib.import_module("tqdm.auto").tqdm
     except ImportError:
         line = _StderrLine(total)
         state = {"done": 0}

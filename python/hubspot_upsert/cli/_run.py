@@ -192,9 +192,12 @@ def _send(
     """The bulk run: its result, what stopped it (None if nothing did) and the exit status
     that says so."""
     show_bar = not args.quiet and sys.stderr.isatty()
+    # A bar with a total shows percent done and the time left: a file is counted first (one
+    # more read of it, only for a terminal).
+    total = reports.count_records(source) if show_bar and source.path != "-" else None
     try:
         result = hs.create_or_update_many(
-            records,
+            records if total is None else _Counted(records, total),
             id_property=args.id_property,
             id_field=id_column(args),
             mode=args.mode,
@@ -225,6 +228,19 @@ def _send(
         with contextlib.suppress(InputError):
             source.drain()
         return partial, stopped, status
+
+
+class _Counted:
+    """Records whose number is known in advance."""
+
+    def __init__(self, records: Iterator[Any], total: int) -> None:
+        self.records, self.total = records, total
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.records
+
+    def __len__(self) -> int:
+        return self.total
 
 
 def main(argv: list[str] | None = None) -> int:

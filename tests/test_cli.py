@@ -569,3 +569,33 @@ def test_a_terminal_gets_a_bar_with_a_total(fake: FakeHubSpot, tmp_path: Path) -
     assert done.returncode == 0
     text = shown.decode(errors="replace")
     assert "250/250" in text and "100%" in text, text[-500:]
+
+
+def test_excel_workbooks(fake: FakeHubSpot, tmp_path: Path) -> None:
+    import datetime
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["email", "firstname", "score", "closedate", None])
+    sheet.append(["x1@example.com", "Xena", 3, datetime.datetime(2024, 5, 6), None])
+    sheet.append([None, None, None, None, None])
+    sheet.append(["x2@example.com", "Xavier", 2.5, None, "stray"])
+    path = tmp_path / "contacts.xlsx"
+    book.save(path)
+    failures = tmp_path / "failed.jsonl"
+    out = run(fake, str(path), "--failures", str(failures))
+    assert out.returncode == 1, out.stderr
+    x1 = fake.contact("x1@example.com").properties  # type: ignore[union-attr]
+    assert (x1["firstname"], x1["score"]) == ("Xena", "3")
+    # A date cell (a datetime at midnight) is a date: epoch milliseconds at midnight UTC.
+    assert x1["closedate"] == str(
+        int(datetime.datetime(2024, 5, 6, tzinfo=datetime.timezone.utc).timestamp() * 1000)
+    )
+    (row,) = [json.loads(line) for line in failures.read_text().splitlines()]
+    assert "a value in a column without a name" in row["__error_message"]
+    not_a_book = tmp_path / "fake.xlsx"
+    not_a_book.write_text("email\na@example.com\n")
+    bad = run(fake, str(not_a_book))
+    assert bad.returncode == 2 and "as an Excel workbook" in bad.stderr

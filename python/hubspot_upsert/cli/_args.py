@@ -63,8 +63,8 @@ def _input_options(src: argparse._ArgumentGroup) -> None:
     src.add_argument(
         "--format",
         choices=FORMATS,
-        help="csv, jsonl, json, parquet or arrow (default: from the file name or its first "
-        "bytes; sniffed on standard input)",
+        help="csv, jsonl, json, parquet, arrow or xlsx (default: from the file name or its "
+        "first bytes; sniffed on standard input)",
     )
     src.add_argument("--delimiter", help="the CSV delimiter (default: sniffed)")
     src.add_argument(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import datetime
 import importlib
 import io
 import itertools
@@ -23,9 +24,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
-FORMATS = ("csv", "jsonl", "json", "parquet", "arrow")
-#: Formats read with pyarrow, from a file (not standard input), in record batches.
-COLUMNAR = ("parquet", "arrow")
+FORMATS = ("csv", "jsonl", "json", "parquet", "arrow", "xlsx")
+#: Formats read from a file (not standard input) by a library: Parquet and Arrow with pyarrow
+#: in record batches, Excel workbooks with openpyxl row by row.
+COLUMNAR = ("parquet", "arrow", "xlsx")
 #: How much of a CSV file the delimiter is sniffed on (whole lines, at least this much).
 SNIFF_BYTES = 64 * 1024
 _BOMS = (
@@ -283,6 +285,8 @@ def columnar_format(name: str, head: bytes) -> str | None:
         return "parquet"
     if lower.endswith((".arrow", ".feather", ".arrows", ".ipc")) or head.startswith(b"ARROW1"):
         return "arrow"
+    if lower.endswith((".xlsx", ".xlsm")):
+        return "xlsx"
     return None
 
 
@@ -299,7 +303,9 @@ def columnar_records(
     path: str, fmt: str, check_header: Callable[[list[str]], None]
 ) -> Iterator[Any]:
     """The rows of a Parquet or Arrow IPC file as dicts, read a record batch at a time (a
-    large file is never held whole)."""
+    large file is never held whole); or of an Excel workbook's first sheet."""
+    if fmt == "xlsx":
+        return workbook_records(path, check_header)
     pa = _pyarrow(fmt)
     try:
         if fmt == "parquet":
@@ -320,6 +326,58 @@ def columnar_records(
         raise InputError(f"cannot read {path} as {fmt.title()}: {e}") from None
     check_header(names)
     return _batched_rows(path, fmt, batches, pa)
+
+
+def workbook_records(path: str, check_header: Callable[[list[str]], None]) -> Iterator[Any]:
+    """The rows of an Excel workbook's first sheet under its first row's names, streamed
+    (openpyxl's read-only mode). Cells hold what Excel computed; a date without a time (a
+    datetime at midnight) is a date. Unnamed empty columns after the last named one and rows
+    whose cells are all empty are ignored."""
+    try:
+        openpyxl = importlib.import_module("openpyxl")
+    except ImportError:
+        raise InputError(
+            "reading Excel workbooks needs openpyxl: pip install 'hubspot-upsert[xlsx]'"
+        ) from None
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        rows = book.worksheets[0].iter_rows(values_only=True)
+        first = next(rows, None)
+    except Exception as e:  # openpyxl raises many kinds for a file that is not a workbook
+        raise InputError(f"cannot read {path} as an Excel workbook: {e}") from None
+    cells = ["" if c is None else str(c) for c in (first or ())]
+    while cells and not cells[-1].strip():
+        cells.pop()
+    names = _header(cells)
+    check_header(names)
+    return _sheet_rows(book, rows, names)
+
+
+def _sheet_rows(book: Any, rows: Iterator[Any], names: list[str]) -> Iterator[Any]:
+    try:
+        for row in rows:
+            values = [_cell(v) for v in row]
+            if all(v is None or v == "" for v in values):
+                continue
+            extra = values[len(names) :]
+            if any(v is not None and v != "" for v in extra):
+                yield BadRecord(
+                    "a value in a column without a name", json.dumps(values, default=str)
+                )
+                continue
+            yield dict(zip(names, values[: len(names)], strict=False))
+    finally:
+        book.close()
+
+
+def _cell(value: Any) -> Any:
+    if (
+        isinstance(value, datetime.datetime)
+        and value.time() == datetime.time()
+        and (value.tzinfo is None)
+    ):
+        return value.date()
+    return value
 
 
 def _batched_rows(path: str, fmt: str, batches: Iterator[Any], pa: Any) -> Iterator[Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import hubspot_upsert as hu
-from hubspot_upsert import AsyncHubSpot
+from hubspot_upsert import AsyncHubSpot, HubSpot
 from hubspot_upsert.testing import FakeHubSpot, ScriptedResponse
 
 from .conftest import EXTRA_PROPERTIES
@@ -163,3 +163,17 @@ def test_a_cancelled_bulk_run_stops() -> None:
 def test_the_async_fixture(hubspot_async_client: AsyncHubSpot, hubspot_fake: FakeHubSpot) -> None:
     result = asyncio.run(hubspot_async_client.create_or_update("ada@example.com"))
     assert result.is_new and hubspot_fake.contact("ada@example.com") is not None
+
+
+def test_the_async_clients_options_are_the_sync_clients() -> None:
+    import inspect
+    import typing
+
+    from hubspot_upsert._client import ClientOptions
+
+    sync = [
+        name
+        for name, p in inspect.signature(HubSpot.__init__).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    assert list(typing.get_type_hints(ClientOptions)) == sync

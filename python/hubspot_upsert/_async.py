@@ -15,10 +15,15 @@ import asyncio
 import queue
 import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _bulk, _native
 from ._client import HubSpot
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._client import ClientOptions
 
 #: The note a cancelled upsert carries (the request may have reached HubSpot).
 CANCELLED_NOTE = (
@@ -67,7 +72,7 @@ class AsyncHubSpot:
 
     __slots__ = ("_sync",)
 
-    def __init__(self, token: str | None = None, **options: Any) -> None:
+    def __init__(self, token: str | None = None, **options: Unpack[ClientOptions]) -> None:
         self._sync = HubSpot(token, **options)
 
     @property

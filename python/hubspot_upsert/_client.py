@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from . import _bulk, _native
 from ._oauth import OAuth
@@ -12,6 +12,26 @@ from ._oauth import OAuth
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
 BASE_URL_ENV = "HUBSPOT_BASE_URL"
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of :class:`HubSpot`, for the faces that pass them on
+    (:class:`AsyncHubSpot`); a test keeps the two lists the same."""
+
+    base_url: str | None
+    timeout: float
+    connect_timeout: float
+    missing: Literal["skip", "clear"]
+    assume_utc: bool
+    max_retries: int
+    deadline: float
+    backoff: float
+    rate_limit: int | None
+    rate_window: float
+    ca_bundle: str | os.PathLike[str] | None
+    api_version: str | None
+    oauth: OAuth | None
+    on_token: Callable[[dict[str, Any]], object] | None
 
 
 class HubSpot:

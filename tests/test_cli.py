@@ -405,7 +405,12 @@ def test_sync_modes_and_id_columns_from_the_command_line(
         )
         assert out.returncode == 0, out.stderr
         assert "created 0, updated 3, skipped 2, failed 0 of 5" in out.stdout
-        assert json.loads(report.read_text())["skipped"] == 2
+        summary = json.loads(report.read_text())
+        assert summary["skipped"] == 2
+        assert [(s["id"], s["code"]) for s in summary["skips"]] == [
+            ("c3", "NOT_FOUND"),
+            ("c4", "NOT_FOUND"),
+        ]
         assert fake.contact("c0", by="crm_id").properties["phone"] == "111"  # type: ignore[union-attr]
         assert fake.contact("c1", by="crm_id").properties["phone"] == "999"  # type: ignore[union-attr]
         assert fake.contact("c4", by="crm_id") is None

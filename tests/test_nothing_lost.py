@@ -426,3 +426,54 @@ def test_a_salesforce_report_s_footer_is_not_data(fake: FakeHubSpot, tmp_path: P
     assert out.stdout.startswith("created 2, updated 0, failed 0 of 2 records"), out.stdout
     assert "ignored 5 report footer rows" in out.stderr
     assert fake.contact("grace@example.com").properties["firstname"] == "Grace"  # type: ignore[union-attr]
+
+
+def test_a_stopped_update_only_run_accounts_for_every_row(tmp_path: Path) -> None:
+    """SIGTERM during an update-only run: every row landed, was skipped (in the report, with
+    its code) or is in the failures file, and running that file again completes the set."""
+    path = tmp_path / "contacts.csv"
+    path.write_text(contacts_csv(3_000), encoding="utf-8")
+    failures, report = tmp_path / "failed.jsonl", tmp_path / "report.json"
+    with FakeHubSpot(extra_properties=PROPERTIES, latency=0.2) as fake:
+        existing = [{"email": f"victim{i}@example.com"} for i in range(0, 3_000, 2)]
+        HubSpot(fake.token, base_url=fake.url).create_or_update_many(existing).raise_for_errors()
+        before = fake.request_count
+        env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": fake.token}
+        argv = [EXE, str(path), "--base-url", fake.url, "--mode", "update", "--max-in-flight", "2"]
+        proc = subprocess.Popen(
+            [*argv, "--failures", str(failures), "--report", str(report)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        deadline = time.monotonic() + 30
+        while fake.request_count < before + 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signal.SIGTERM, err
+        summary = json.loads(report.read_text())
+        written = [json.loads(line) for line in failures.read_text().splitlines()]
+        updated = {
+            e
+            for e, c in fake.contacts.items()
+            if c.properties.get("lastname", "").startswith("Last")
+        }
+        skipped = {f"victim{s['index']}@example.com" for s in summary["skips"]}
+        assert all(s["code"] == "NOT_FOUND" for s in summary["skips"])
+        listed = {row["email"] for row in written}
+        assert updated | skipped | listed == {f"victim{i}@example.com" for i in range(3_000)}
+        assert not skipped & set(fake.contacts), "a skipped row's contact does not exist"
+        assert len(fake.contacts) == 1_500, "update only creates nothing, even when stopped"
+        again = subprocess.run(
+            [EXE, str(failures), "--base-url", fake.url, "--mode", "update"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert again.returncode == 0, again.stderr
+        assert len(fake.contacts) == 1_500
+        assert all(c.properties.get("lastname") for c in fake.contacts.values())

@@ -47,7 +47,7 @@ impl Sink for Collect {
         for o in outcomes {
             let r = match o.fate {
                 Fate::Landed(l) => Ok((l.vid, l.is_new)),
-                Fate::Skipped(skip) => Err((Some(skip.code.to_owned()), skip.reason)),
+                Fate::Skipped(skip) => Err((Some(skip.code.to_owned()), skip.reason.to_owned())),
                 Fate::Planned { is_new } => Err((Some(format!("PLANNED new={is_new}")), "".into())),
                 Fate::Failed(e) => {
                     let code = match &e {

@@ -67,7 +67,7 @@ pub struct Matching {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skip {
     pub code: &'static str,
-    pub reason: String,
+    pub reason: &'static str,
 }
 
 impl Default for Matching {

@@ -284,16 +284,13 @@ impl Planner {
         }
     }
 
-    fn skip(&mut self, entry: Entry, code: &'static str, reason: &str) {
+    fn skip(&mut self, entry: Entry, code: &'static str, reason: &'static str) {
         for index in entry.members {
             self.outcomes.push(Outcome {
                 index,
                 id: entry.input.id.clone(),
                 email: self.email_of(&entry.input),
-                fate: Fate::Skipped(Skip {
-                    code,
-                    reason: reason.to_owned(),
-                }),
+                fate: Fate::Skipped(Skip { code, reason }),
             });
         }
     }

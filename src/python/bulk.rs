@@ -46,10 +46,12 @@ impl Store {
             Stored::Failed { .. } => self.failed += 1,
         }
         self.done += 1;
+        // What did not land is kept with its reason whatever `keep` says: a failure, or a
+        // record its sync mode left alone.
         let kept = match stored {
-            Stored::Failed { .. } => true,
+            Stored::Failed { .. } | Stored::Skipped { .. } => true,
             Stored::Planned { .. } => false,
-            _ => self.keep == Keep::All,
+            Stored::Done { .. } => self.keep == Keep::All,
         };
         if kept {
             self.outcomes.push((index, stored));

@@ -190,7 +190,7 @@ pub enum Stored {
     Skipped {
         id: String,
         code: &'static str,
-        reason: String,
+        reason: &'static str,
     },
     /// A dry run's plan for a record: counted, never kept.
     Planned { is_new: bool },
@@ -200,8 +200,8 @@ pub enum Stored {
     },
 }
 
-/// What `create_or_update_many` did: counts, and one outcome per record (or per failed
-/// record only, with `keep="failures"`).
+/// What `create_or_update_many` did: counts, and one outcome per record (or per record that
+/// did not land, failed or skipped, with `keep="failures"`).
 #[pyclass(frozen, module = "hubspot_upsert")]
 pub struct BulkResult {
     #[pyo3(get)]
@@ -252,7 +252,7 @@ impl BulkResult {
                     index,
                     id: id.clone(),
                     code: (*code).to_owned(),
-                    reason: reason.clone(),
+                    reason: (*reason).to_owned(),
                 },
             )?
             .into_any()),

@@ -259,6 +259,7 @@ def write_report(
             {"index": f.index, "email": f.email, "code": f.code, "message": f.message}
             for f in result.failures
         ],
+        "skips": [{"index": s.index, "id": s.id, "code": s.code} for s in result.skips],
     }
     with _replacing(path) as out:
         # ASCII only: every text, whatever it holds, survives the trip.

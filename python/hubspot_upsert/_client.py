@@ -161,11 +161,11 @@ class HubSpot:
 
         A record that cannot be sent, or that HubSpot refuses, becomes a ``RecordError`` in
         the result; the others land. The result has ``created``, ``updated``, ``failed`` and
-        ``total``, and one outcome per record in input order (``keep="failures"`` keeps only the
-        failures and skipped records, for very large runs). ``progress=True`` shows a progress bar (tqdm when
-        installed), a callable gets ``(done, total_or_None)``. Batches go out as fast as the
-        client's rate pacing allows, up to ``max_in_flight`` at once (one until HubSpot has
-        accepted the first).
+        ``total``, and one outcome per record in input order (``keep="failures"`` keeps only
+        the failures and skipped records, for very large runs). ``progress=True`` shows a
+        progress bar (tqdm when installed), a callable gets ``(done, total_or_None)``. Batches
+        go out as fast as the client's rate pacing allows, up to ``max_in_flight`` at once (one
+        until HubSpot has accepted the first).
 
         Matching and sync modes: ``id_property`` matches records on another unique property
         (one whose definition has ``hasUniqueValue``; refused before anything is sent

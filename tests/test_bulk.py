@@ -466,3 +466,25 @@ def test_a_progress_bar_in_a_notebook_without_ipywidgets_warns_nothing(
         report(2)
         finish()
     assert [str(w.message) for w in seen] == []
+
+
+def test_a_converter_needs_no_token_and_converts_as_a_client_does() -> None:
+    from hubspot_upsert._native import Converter
+
+    record = {"email": " Ada@Example.com ", "n": 1.5, "when": datetime.date(2024, 1, 2), "x": None}
+    converter = Converter(missing="clear")
+    hs = HubSpot("t", base_url="http://127.0.0.1:9", missing="clear")
+    assert converter.prepare(record, email_field="email") == hs.prepare(record)
+    assert hs.prepare(record) == (
+        "Ada@Example.com",
+        {"n": "1.5", "when": "1704153600000", "x": ""},
+    )
+    checked = Converter().check_many(
+        [record, {"email": "nope"}, {"email": "b@example.com", "n": float("inf")}],
+        email_field="email",
+    )
+    assert (checked.total, checked.failed) == (3, 2)
+    assert [f.index for f in checked.failures] == [1, 2]
+    assert Converter().convert_many([record] * 250, email_field="email")[:2] == (250, 0)
+    with pytest.raises(ValueError, match="missing must be"):
+        Converter(missing="drop")

@@ -220,7 +220,7 @@ class HubSpot:
         definitions. ``id_property`` and ``id_field`` read the id as
         :meth:`create_or_update_many` does."""
         field = _id_field(email_field, id_property, id_field)
-        return self._native.prepare(record, email_field=field, id_property=id_property)
+        return self._native.converter.prepare(record, email_field=field, id_property=id_property)
 
     def check_many(
         self,

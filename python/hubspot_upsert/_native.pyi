@@ -8,6 +8,7 @@ from ._errors import RecordError
 __all__ = [
     "BulkResult",
     "Client",
+    "Converter",
     "SkippedRecord",
     "Task",
     "UpsertResult",
@@ -93,6 +94,19 @@ class BulkResult:
     def raise_for_errors(self) -> None: ...
 
 @final
+class Converter:
+    """Records converted as a client would send them, with no token and no request."""
+
+    def __new__(cls, *, missing: str = "skip", assume_utc: bool = False) -> Converter: ...
+    def prepare(
+        self, record: Any, *, email_field: str, id_property: str = "email"
+    ) -> tuple[str, dict[str, str]]: ...
+    def check_many(
+        self, records: Any, *, email_field: str, id_property: str = "email"
+    ) -> BulkResult: ...
+    def convert_many(self, records: Any, *, email_field: str) -> tuple[int, int, int]: ...
+
+@final
 class Task:
     """An upsert running on the client's runtime."""
 
@@ -117,10 +131,8 @@ class Client:
         *,
         id_property: str = "email",
     ) -> Task: ...
-    def prepare(
-        self, record: Any, *, email_field: str, id_property: str = "email"
-    ) -> tuple[str, dict[str, str]]: ...
-    def convert_many(self, records: Any, *, email_field: str) -> tuple[int, int, int]: ...
+    @property
+    def converter(self) -> Converter: ...
     def check_many(
         self,
         records: Any,

@@ -3,6 +3,7 @@
 //! errors back into Python objects.
 
 pub mod bulk;
+pub mod converter;
 pub mod convert;
 pub mod errors;
 pub mod hooks;
@@ -113,6 +114,9 @@ mod _native {
 
     #[pymodule_export]
     use super::results::SkippedRecord;
+
+    #[pymodule_export]
+    use super::converter::Converter;
 
     /// An upsert running on the client's runtime; `cancel()` drops its request in flight.
     #[pyclass(frozen, module = "hubspot_upsert._native")]
@@ -289,36 +293,13 @@ mod _native {
             Ok(Task { abort })
         }
 
-        /// One record as `create_or_update_many` would send it: `(email, {property: text})`;
-        /// see `HubSpot.prepare`.
-        #[pyo3(signature = (record, *, email_field, id_property="email"))]
-        fn prepare<'py>(
-            &self,
-            py: Python<'py>,
-            record: &Bound<'py, PyAny>,
-            email_field: &str,
-            id_property: &str,
-        ) -> PyResult<(String, Bound<'py, PyDict>)> {
-            let email_field = super::bulk::field_name(email_field, "email_field")?;
-            let none = py.None().into_bound(py);
-            let matching = super::bulk::matching(id_property, "upsert", &none, false)?;
-            let input = super::bulk::read_record(record, email_field, &matching, self.options)?;
-            let properties = PyDict::new(py);
-            for (name, value) in input.properties {
-                properties.set_item(name, value)?;
+        /// A converter with this client's options (`missing`, `assume_utc`): what
+        /// `HubSpot.prepare` uses.
+        #[getter]
+        fn converter(&self) -> super::converter::Converter {
+            super::converter::Converter {
+                options: self.options,
             }
-            Ok((input.id, properties))
-        }
-
-        /// Converts records to batch request bodies and sends nothing: `(converted, refused,
-        /// request body bytes)`. What the benchmark of conversion measures.
-        #[pyo3(signature = (records, *, email_field))]
-        fn convert_many(
-            &self,
-            records: &Bound<'_, PyAny>,
-            email_field: &str,
-        ) -> PyResult<(usize, usize, usize)> {
-            super::bulk::convert_only(records, email_field, self.options)
         }
 
         /// Checks records as `create_or_update_many` would and sends no write; see
@@ -333,16 +314,12 @@ mod _native {
             id_property: &str,
             labels: bool,
         ) -> PyResult<Bound<'py, BulkResult>> {
-            let none = py.None().into_bound(py);
-            let mut matching = super::bulk::matching(id_property, "upsert", &none, false)?;
-            matching.labels = labels;
-            let run = Run::new(
+            let run = super::converter::checking(
                 records,
                 email_field,
-                matching,
+                id_property,
+                labels,
                 self.options,
-                None,
-                "failures",
             )?;
             run.collect(py, |source, sink, hooks, _, _| {
                 self.core

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._client import HubSpot
+from .._native import Converter
 from ._args import ERROR_FIELDS, fill_empty, id_column
 from ._inputs import BadRecord, InputError, Source
 
@@ -37,20 +38,24 @@ def summary(result: Any, seconds: float, dry_run: bool = False, read: bool = Fal
 
 
 def dry_run(
-    hs: HubSpot, records: Iterator[Any], args: argparse.Namespace, show: int, read: bool
+    hs: HubSpot | None, records: Iterator[Any], args: argparse.Namespace, show: int, read: bool
 ) -> Any:
     """Checks every record and sends no write: with a token, against the portal's property
     definitions too, and reading each record's contact (one read per 100 records) to tell
-    which would be created, updated or skipped. Shows the first records as they would be
-    sent, then each cause of failure with its count and first records."""
+    which would be created, updated or skipped; without one (``hs`` None) by conversion
+    alone. Shows the first records as they would be sent, then each cause of failure with
+    its count and first records."""
     key = id_column(args)
     quiet = args.quiet
+    converter = Converter(missing=args.missing)
 
     def preview(rows: Iterator[Any]) -> Iterator[Any]:
         for index, record in enumerate(rows):
             if index < show and not quiet:
                 try:
-                    id, properties = hs.prepare(record, id_property=args.id_property, id_field=key)
+                    id, properties = converter.prepare(
+                        record, email_field=key, id_property=args.id_property
+                    )
                 except (ValueError, TypeError):
                     pass
                 else:
@@ -58,7 +63,11 @@ def dry_run(
                     print(json_line(line)[0])
             yield record
 
-    if read:
+    if hs is None:
+        result = converter.check_many(
+            preview(records), email_field=key, id_property=args.id_property
+        )
+    elif read:
         result = hs.check_many(
             preview(records),
             read=True,

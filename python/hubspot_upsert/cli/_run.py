@@ -52,7 +52,9 @@ def _token(args: argparse.Namespace) -> str:
     return os.environ.get(args.token_env, "").strip()
 
 
-def _client(args: argparse.Namespace, stack: contextlib.ExitStack) -> HubSpot:
+def _client(args: argparse.Namespace, stack: contextlib.ExitStack) -> HubSpot | None:
+    """The client the run sends with; None for a dry run without credentials, which converts
+    and checks records with no client at all."""
     missing: Literal["skip", "clear"] = args.missing
     if args.fake or args.demo:
         from ..testing import FakeHubSpot
@@ -73,8 +75,7 @@ def _client(args: argparse.Namespace, stack: contextlib.ExitStack) -> HubSpot:
     if oauth is not None:
         options["oauth"] = oauth
     elif not token and args.dry_run:
-        # Conversion only: this client is never asked to send, so it needs no real token.
-        token = "none: a dry run without a token sends nothing"
+        return None
     elif not token:
         raise UsageError(
             f"no access token: set {args.token_env} to a HubSpot access token (a service key "
@@ -139,12 +140,12 @@ def run(args: argparse.Namespace) -> int:
     status, stopped = EXIT_OK, None
     with contextlib.ExitStack() as stack:
         hs = _client(args, stack)
-        if args.demo and not args.quiet:
+        if args.demo and not args.quiet and hs is not None:
             print(f"demo: {args.input} into a fake HubSpot at {hs.base_url}", file=sys.stderr)
         start = time.monotonic()
         with source.open() as raw:
             records = (transform(r) for r in raw)
-            if args.dry_run:
+            if args.dry_run or hs is None:
                 checked = _reads_definitions(args)
                 result = reports.dry_run(hs, records, args, 5, checked)
             else:

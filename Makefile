@@ -37,7 +37,7 @@ test: rust-test py-test
 
 lint: dev
 	cargo fmt --check
-	cargo clippy -q --all-targets -- -D warnings
+	cargo clippy -q --all-targets --all-features -- -D warnings
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m mypy.stubtest hubspot_upsert
@@ -83,7 +83,7 @@ wheel-check: $(VENV)/.installed
 # Benchmarks run on a release build of their own, beside the peers they compare with.
 bench/.venv/.installed: bench/requirements.txt Cargo.toml pyproject.toml $(shell find src python -type f -not -name '*.so' -not -path '*__pycache__*')
 	$(PYTHON) -m venv bench/.venv
-	bench/.venv/bin/pip install -q --disable-pip-version-check . -r bench/requirements.txt
+	MATURIN_PEP517_ARGS="--features bench" bench/.venv/bin/pip install -q --disable-pip-version-check . -r bench/requirements.txt
 	touch $@
 
 bench: bench/.venv/.installed

@@ -485,6 +485,7 @@ def test_a_converter_needs_no_token_and_converts_as_a_client_does() -> None:
     )
     assert (checked.total, checked.failed) == (3, 2)
     assert [f.index for f in checked.failures] == [1, 2]
-    assert Converter().convert_many([record] * 250, email_field="email")[:2] == (250, 0)
+    # The benchmark's own method is not in the wheel.
+    assert not hasattr(Converter(), "convert_many")
     with pytest.raises(ValueError, match="missing must be"):
         Converter(missing="drop")

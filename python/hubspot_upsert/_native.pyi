@@ -104,7 +104,6 @@ class Converter:
     def check_many(
         self, records: Any, *, email_field: str, id_property: str = "email"
     ) -> BulkResult: ...
-    def convert_many(self, records: Any, *, email_field: str) -> tuple[int, int, int]: ...
 
 @final
 class Task:

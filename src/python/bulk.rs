@@ -15,7 +15,7 @@ use super::convert::{self, ConvertOptions};
 use super::errors;
 use super::hooks::PyHooks;
 use super::results::{BulkResult, Keep, Stored};
-use crate::api::{BatchInput, V3_BATCH_MAX};
+use crate::api::BatchInput;
 use crate::bulk::{Chunk, Sink, Source};
 use crate::context::Log;
 use crate::error::{Error, Result as CoreResult};
@@ -482,8 +482,9 @@ fn finish(
 }
 
 /// Converts records to v3 batch request bodies without sending anything: what
-/// `create_or_update_many` would send, for dry runs and for measuring conversion.
+/// `create_or_update_many` would send, for measuring conversion (the benchmark's build only).
 /// Returns `(records converted, records refused, bytes of request bodies)`.
+#[cfg(feature = "bench")]
 pub fn convert_only(
     records: &Bound<'_, PyAny>,
     email_field: &str,
@@ -491,7 +492,7 @@ pub fn convert_only(
 ) -> PyResult<(usize, usize, usize)> {
     let matching = Matching::default();
     let (mut ok, mut refused, mut bytes) = (0, 0, 0);
-    let mut batch: Vec<BatchInput> = Vec::with_capacity(V3_BATCH_MAX);
+    let mut batch: Vec<BatchInput> = Vec::with_capacity(crate::api::V3_BATCH_MAX);
     let flush = |batch: &mut Vec<BatchInput>, bytes: &mut usize| {
         let traces: Vec<String> = (0..batch.len()).map(|i| i.to_string()).collect();
         *bytes += crate::api::v3_batch_upsert_body(
@@ -506,7 +507,7 @@ pub fn convert_only(
             Ok(input) => {
                 ok += 1;
                 batch.push(input);
-                if batch.len() == V3_BATCH_MAX {
+                if batch.len() == crate::api::V3_BATCH_MAX {
                     flush(&mut batch, &mut bytes);
                 }
             }

@@ -91,7 +91,8 @@ impl Converter {
     }
 
     /// Converts records to batch request bodies and sends nothing: `(converted, refused,
-    /// request body bytes)`. What the benchmark of conversion measures.
+    /// request body bytes)`. What the benchmark of conversion measures (its build only).
+    #[cfg(feature = "bench")]
     #[pyo3(signature = (records, *, email_field))]
     fn convert_many(
         &self,

@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 
 use super::{Client, Level, Log};
 use crate::auth::{Auth, Lent, Tokens};
-use crate::error::{ApiErrorKind, Error, Result};
+use crate::error::{ApiError, ApiErrorKind, Error, Result};
 use crate::transport::Exchange;
 
 /// Where OAuth tokens come from, under the base URL.
@@ -62,16 +62,14 @@ impl Client {
             .await
             .map_err(|e| refused_refresh(e, &refresh_token))?;
         let tokens = read_tokens(&answer.body, &refresh_token).ok_or_else(|| {
-            Error::Api(Box::new({
-                let mut e = crate::error::ApiError::from_response(
-                    answer.status,
-                    answer.correlation_id.clone(),
-                    b"",
-                );
-                e.kind = ApiErrorKind::Server;
-                e.summary = "HubSpot's token endpoint answered without an access token".into();
-                e
-            }))
+            // Not quoted: a token answer carries secrets.
+            Error::from(ApiError::not_understood(
+                answer.status,
+                answer.correlation_id.clone(),
+                b"",
+                "the OAuth token request",
+                " (no access token in it)",
+            ))
         })?;
         let lent = oauth.keep(&tokens, now());
         if log.enabled(Level::Info) {

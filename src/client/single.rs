@@ -22,8 +22,7 @@ impl Client {
         let refused = api::input_errors(&answer.body).into_iter().next();
         if outcome.is_none() && (answer.status == 207 || refused.is_some()) {
             let body = refused.map_or_else(|| answer.body.clone(), |(_, error)| error);
-            let mut e = ApiError::from_response(400, answer.correlation_id.clone(), &body);
-            e.status = answer.status;
+            let e = ApiError::refused_input(answer.status, answer.correlation_id.clone(), &body);
             return Err(e.into());
         }
         Ok((outcome, answer))
@@ -139,13 +138,13 @@ impl Client {
         };
         match answer {
             Ok((outcome, answer)) => outcome.ok_or_else(|| {
-                let mut e =
-                    ApiError::from_response(answer.status, answer.correlation_id, &answer.body);
-                e.summary = format!(
-                    "HubSpot's answer to the upsert was not understood: {}",
-                    e.summary
-                );
-                Error::from(e)
+                Error::from(ApiError::not_understood(
+                    answer.status,
+                    answer.correlation_id,
+                    &answer.body,
+                    "the upsert",
+                    "",
+                ))
             }),
             Err(Error::Api(mut e)) => {
                 if e.conflicting_email.is_none() && e.status == 409 {

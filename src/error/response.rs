@@ -114,6 +114,49 @@ impl ApiError {
         e
     }
 
+    /// A 2xx answer that is not of the shape `what` answers with: a server failure, whose
+    /// message says so and may add what it means for the records (`then`).
+    pub fn not_understood(
+        status: u16,
+        correlation_id: Option<String>,
+        body: &[u8],
+        what: &str,
+        then: &str,
+    ) -> Self {
+        let mut e = ApiError::from_response(status, correlation_id, body);
+        e.kind = ApiErrorKind::Server;
+        e.summary = format!(
+            "HubSpot's answer to {what} was not understood: {}{then}",
+            e.summary
+        );
+        e
+    }
+
+    /// One refused input of a partial answer (a 207, or a 200 with `errors`): its error
+    /// (`body`, or the whole answer's) read as the 400 it stands for, with the answer's status.
+    pub fn refused_input(status: u16, correlation_id: Option<String>, body: &[u8]) -> Self {
+        let mut e = ApiError::from_response(400, correlation_id, body);
+        e.status = status;
+        e
+    }
+
+    /// A record of a batch that HubSpot's answer did not mention: a server failure, and it may
+    /// have been applied.
+    pub fn unlisted(status: u16, correlation_id: Option<String>) -> Self {
+        let mut e = ApiError::from_response(status, correlation_id, b"");
+        e.kind = ApiErrorKind::Server;
+        e.summary = "HubSpot's answer did not list this record (neither its objectWriteTraceId \
+                     nor its email): it may have been applied"
+            .into();
+        e
+    }
+
+    /// The same error, its message followed by `more`.
+    pub fn adding(mut self, more: &str) -> Self {
+        self.summary.push_str(more);
+        self
+    }
+
     /// What happened, in plain words, from what was read.
     fn plain_summary(&self) -> String {
         let errors = &self.errors;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::causes::{lacks, Target};
 use super::{Batch, Entry, Landed, Planner, Reply, UNEXPLAINED_LIMIT};
 use crate::api;
-use crate::error::{ApiError, ApiErrorKind, Error};
+use crate::error::{ApiError, Error};
 
 impl Planner {
     pub(super) fn accepted(
@@ -17,13 +17,13 @@ impl Planner {
         split_for: Option<String>,
     ) -> Option<Error> {
         let Some(results) = api::parse_v3_batch(&reply.body) else {
-            let mut e = ApiError::from_response(reply.status, reply.correlation_id, &reply.body);
-            e.summary = format!(
-                "HubSpot's answer to the batch upsert was not understood: {}",
-                e.summary
-            );
-            e.summary.push_str("; the records may have been applied");
-            let error = Error::from(e);
+            let error = Error::from(ApiError::not_understood(
+                reply.status,
+                reply.correlation_id,
+                &reply.body,
+                "the batch upsert",
+                "; the records may have been applied",
+            ));
             for entry in entries {
                 self.fail(entry, || error.clone());
             }
@@ -78,8 +78,7 @@ impl Planner {
             return None;
         }
         // A 207 lists why it left inputs out: read it as the 400 it stands for.
-        let mut e = ApiError::from_response(400, reply.correlation_id.clone(), &reply.body);
-        e.status = reply.status;
+        let e = ApiError::refused_input(reply.status, reply.correlation_id.clone(), &reply.body);
         if !e.errors.is_empty() {
             self.rejected(missing, e);
             return None;
@@ -88,12 +87,7 @@ impl Planner {
         let status = reply.status;
         for entry in missing {
             self.fail(entry, || {
-                let mut e = ApiError::from_response(status, Some(correlation.clone()), b"");
-                e.kind = ApiErrorKind::Server;
-                e.summary = "HubSpot's answer did not list this record (neither its \
-                             objectWriteTraceId nor its email): it may have been applied"
-                    .into();
-                Error::from(e)
+                Error::from(ApiError::unlisted(status, Some(correlation.clone())))
             });
         }
         None
@@ -115,8 +109,8 @@ impl Planner {
         for entry in missing {
             match errors.get(&entry.members[0].to_string()) {
                 Some(error) => {
-                    let mut e = ApiError::from_response(400, reply.correlation_id.clone(), error);
-                    e.status = reply.status;
+                    let e =
+                        ApiError::refused_input(reply.status, reply.correlation_id.clone(), error);
                     self.rejected(vec![entry], e);
                 }
                 None => rest.push(entry),
@@ -203,13 +197,12 @@ impl Planner {
                 self.fail(entry, || Error::Api(Box::new(error.clone())));
             }
             _ if hopeless => {
-                let mut e = error;
-                e.summary = format!(
-                    "{}; HubSpot named no cause, and {} records sent alone were refused the \
+                let e = error.adding(&format!(
+                    "; HubSpot named no cause, and {} records sent alone were refused the \
                      same way, so this batch was not split further: this record may be good, \
                      and nothing of the batch was applied",
-                    e.summary, tally.refused_alone
-                );
+                    tally.refused_alone
+                ));
                 for entry in entries {
                     self.fail(entry, || Error::Api(Box::new(e.clone())));
                 }

@@ -44,6 +44,8 @@ pub struct Property {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Schema {
     properties: HashMap<String, Property>,
+    /// The names of the properties of each label (more than one: the label is ambiguous).
+    by_label: HashMap<String, Vec<String>>,
 }
 
 fn str_at<'a>(json: &'a Json, key: &str) -> Option<&'a str> {
@@ -163,15 +165,27 @@ impl Schema {
                 },
             );
         }
-        Some(Schema { properties })
+        Some(Schema::new(properties.into_values()))
     }
 
     pub fn new(properties: impl IntoIterator<Item = Property>) -> Schema {
+        let properties: HashMap<String, Property> = properties
+            .into_iter()
+            .map(|p| (p.name.clone(), p))
+            .collect();
+        let mut by_label: HashMap<String, Vec<String>> = HashMap::new();
+        for p in properties.values().filter(|p| !p.label.is_empty()) {
+            by_label
+                .entry(p.label.clone())
+                .or_default()
+                .push(p.name.clone());
+        }
+        for names in by_label.values_mut() {
+            names.sort();
+        }
         Schema {
-            properties: properties
-                .into_iter()
-                .map(|p| (p.name.clone(), p))
-                .collect(),
+            properties,
+            by_label,
         }
     }
 
@@ -195,22 +209,16 @@ impl Schema {
     ) -> Result<(), crate::error::Error> {
         let mut kept = Vec::with_capacity(properties.len());
         for (field, value) in properties.drain(..) {
-            let name = if self.has(&field) {
-                field.clone()
-            } else {
-                let mut named = self.properties.values().filter(|p| p.label == field.trim());
-                match (named.next(), named.next()) {
-                    (Some(p), None) => p.name.clone(),
-                    (Some(a), Some(b)) => {
-                        let (a, b) = if a.name < b.name { (a, b) } else { (b, a) };
-                        return Err(crate::error::Error::InvalidInput(format!(
-                            "the field '{field}' is the label of more than one property ('{}' \
-                             and '{}'): name the property instead",
-                            a.name, b.name
-                        )));
-                    }
-                    _ => field.clone(),
+            let name = match self.by_label.get(field.trim()).map(Vec::as_slice) {
+                _ if self.has(&field) => field.clone(),
+                Some([one]) => one.clone(),
+                Some([a, b, ..]) => {
+                    return Err(crate::error::Error::InvalidInput(format!(
+                        "the field '{field}' is the label of more than one property ('{a}' and \
+                         '{b}'): name the property instead"
+                    )));
                 }
+                _ => field.clone(),
             };
             let Some(property) = self.properties.get(&name) else {
                 kept.push((name, value));

@@ -153,17 +153,13 @@ impl Planner {
             }
             return Some(error);
         }
-        let why = match &error {
+        // A refusal or an answer not understood concerns these records; anything else, the run.
+        let (why, run_failure) = match error {
             Error::Api(e) if matches!(e.status, 400 | 403 | 404 | 409) => {
-                "HubSpot refused the read"
+                ("HubSpot refused the read", None)
             }
-            Error::NotSent { .. } => "its answer was not understood",
-            _ => "the read failed",
-        };
-        let run_failure = match &error {
-            Error::Api(e) if matches!(e.status, 400 | 403 | 404 | 409) => None,
-            Error::NotSent { .. } => None,
-            _ => Some(error),
+            Error::NotSent { .. } => ("its answer was not understood", None),
+            other => ("the read failed", Some(other)),
         };
         for entry in waiting {
             let cause = self

@@ -90,6 +90,14 @@ impl ApiVersion {
         }
     }
 
+    /// Where the account's details are read: `portalId`, the portal a token belongs to.
+    pub fn account_path(&self) -> String {
+        match self {
+            ApiVersion::Legacy => "/account-info/v3/details".to_owned(),
+            ApiVersion::Dated(date) => format!("/account-info/{date}/details"),
+        }
+    }
+
     /// The path a single upsert of `email` goes to (for logs: the email is not in it).
     pub fn single_upsert_path(&self) -> String {
         match self {
@@ -312,6 +320,12 @@ pub fn parse_v3_read(body: &[u8], id_property: &str) -> Option<Vec<Found>> {
 
 pub fn properties_url(base_url: &str, version: &ApiVersion) -> String {
     format!("{base_url}{}", version.properties_path())
+}
+
+/// The portal id of an account details answer (`portalId`), if it holds a usable one.
+pub fn portal_id(body: &[u8]) -> Option<i64> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    json.get("portalId")?.as_i64().filter(|id| *id > 0)
 }
 
 /// `{"inputs":[{"id":value,"idProperty":id_property,"objectWriteTraceId":trace,"properties":{...}},...]}`.

@@ -18,6 +18,8 @@ pub mod value;
 pub mod schema;
 pub mod planner;
 pub mod bulk;
+// What HubSpot accepted before, and the journal of a run: sends only what changed.
+pub mod state;
 // HubSpot's paths, bodies and errors; requests paced, retried and sent.
 pub mod api;
 pub mod error;

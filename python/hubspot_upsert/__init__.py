@@ -26,6 +26,7 @@ from ._errors import (
 )
 from ._native import BulkResult, SkippedRecord, UpsertResult, __version__
 from ._oauth import OAuth
+from ._state import SyncState, SyncStateError
 
 __all__ = [
     "AsyncHubSpot",
@@ -44,6 +45,8 @@ __all__ = [
     "RequestTimeoutError",
     "ServerError",
     "SkippedRecord",
+    "SyncState",
+    "SyncStateError",
     "TransportError",
     "UpsertResult",
     "ValidationError",

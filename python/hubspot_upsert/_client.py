@@ -8,6 +8,7 @@ from typing import Any, Literal, TypedDict
 
 from . import _bulk, _native
 from ._oauth import OAuth
+from ._state import StateRun, SyncState, open_state
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
@@ -151,6 +152,8 @@ class HubSpot:
         progress: bool | _bulk.ProgressCallback | None = None,
         keep: Literal["all", "failures"] = "all",
         max_in_flight: int = 64,
+        state: SyncState | str | os.PathLike[str] | None = None,
+        full: bool = False,
     ) -> _native.BulkResult:
         """Create or update many contacts with HubSpot's batch API (100 per request).
 
@@ -184,25 +187,65 @@ class HubSpot:
         case ("Email"), and read-only fields ("Record ID", "Create Date") are left out with
         one warning (this needs the property definitions).
 
+        ``state`` keeps a sync state (a SQLite file's path, a ``postgresql://`` URL, or a
+        :class:`SyncState`): a record whose properties are those HubSpot last accepted for
+        its id is not sent and counts as ``unchanged``; each batch is journalled before it
+        goes out and its accepted writes stored when its answer comes, so that a run stopped
+        at any point (a kill included) is resumed by running it again. The state keeps each
+        portal apart (its id is read once per client, one request). ``full=True`` sends every
+        record and refreshes the state.
+
         A failure of the whole run (the token refused, the daily limit, HubSpot down beyond
         the retries, Ctrl-C) is raised with the partial result as its ``bulk_result``.
         """
         rows, total = _bulk.records_and_total(records)
-        on_progress, finish = _bulk.progress_reporter(progress, total)
+
+        def run_many(run: StateRun | None) -> _native.BulkResult:
+            on_progress, finish = _bulk.progress_reporter(progress, total)
+            try:
+                return self._native.create_or_update_many(
+                    rows,
+                    id_field=_id_field(email_field, id_property, id_field),
+                    id_property=id_property,
+                    mode=mode,
+                    fill_empty=fill_empty,
+                    progress=on_progress,
+                    keep=keep,
+                    max_in_flight=max_in_flight,
+                    labels=bool(labels),
+                    state=run,
+                )
+            finally:
+                finish()
+
+        if state is None:
+            return run_many(None)
+        return self._with_state(state, id_property, full, run_many)
+
+    def _with_state(
+        self,
+        state: SyncState | str | os.PathLike[str],
+        id_property: str,
+        full: bool,
+        work: Callable[[StateRun], _native.BulkResult],
+    ) -> _native.BulkResult:
+        """Runs ``work`` as one run of the sync state, recording how it ended."""
+        store, owned = open_state(state)
         try:
-            return self._native.create_or_update_many(
-                rows,
-                id_field=_id_field(email_field, id_property, id_field),
-                id_property=id_property,
-                mode=mode,
-                fill_empty=fill_empty,
-                progress=on_progress,
-                keep=keep,
-                max_in_flight=max_in_flight,
-                labels=bool(labels),
-            )
+            # Before the run is recorded: a refused token leaves no run behind.
+            portal = self._native.portal_id()
+            run = store.begin(portal, "contacts", id_property.strip(), full=bool(full))
+            try:
+                result = work(run)
+            except BaseException as e:
+                partial = getattr(e, "bulk_result", None)
+                run.end(partial, f"stopped: {type(e).__name__}: {e}")
+                raise
+            run.end(result, "finished")
+            return result
         finally:
-            finish()
+            if owned:
+                store.close()
 
     def prepare(
         self,
@@ -234,6 +277,7 @@ class HubSpot:
         mode: Literal["upsert", "update", "create"] = "upsert",
         fill_empty: bool | str | Iterable[str] = False,
         labels: bool = False,
+        state: SyncState | str | os.PathLike[str] | None = None,
     ) -> _native.BulkResult:
         """Check records as :meth:`create_or_update_many` would before sending, and send no
         write (``labels`` as there).
@@ -248,17 +292,31 @@ class HubSpot:
         these ``id_property``, ``mode`` and ``fill_empty`` would (one batch read per 100
         records, no write): ``created`` and ``updated`` then count the records that would be
         created and updated, ``skipped`` those the mode would leave alone.
+
+        ``state`` (a sync state, as :meth:`create_or_update_many` takes it; not with
+        ``read``) tells, with no request of its own, which records would be sent: the result
+        then has an outcome for each record, ``unchanged`` counting those the state holds as
+        they are, ``created`` those it holds nothing for and ``updated`` the changed ones. The
+        portal is the one of the state's latest run for these records.
         """
         rows, _ = _bulk.records_and_total(records)
         field = _id_field(email_field, id_property, id_field)
+        if state is not None and read:
+            raise ValueError("check_many takes state or read=True, not both")
         if not read:
-            return self._native.check_many(
-                rows,
-                email_field=field,
-                definitions=bool(definitions),
-                id_property=id_property,
-                labels=bool(labels),
-            )
+            store, owned = (None, False) if state is None else open_state(state)
+            try:
+                return self._native.check_many(
+                    rows,
+                    email_field=field,
+                    definitions=bool(definitions),
+                    id_property=id_property,
+                    labels=bool(labels),
+                    state=None if store is None else store.looking("contacts", id_property.strip()),
+                )
+            finally:
+                if owned and store is not None:
+                    store.close()
         return self._native.create_or_update_many(
             rows,
             id_field=field,

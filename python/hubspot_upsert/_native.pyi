@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, final
 
 from ._errors import RecordError
+from ._state import StateRun
 
 __all__ = [
     "BulkResult",
@@ -36,6 +37,8 @@ class UpsertResult:
     def id(self) -> str: ...
     @property
     def id_property(self) -> str: ...
+    @property
+    def unchanged(self) -> bool: ...
     def __new__(
         cls,
         vid: int,
@@ -43,8 +46,9 @@ class UpsertResult:
         email: str | None,
         id: str | None = None,
         id_property: str = "email",
+        unchanged: bool = False,
     ) -> UpsertResult: ...
-    def __getnewargs__(self) -> tuple[int, bool, str | None, str, str]: ...
+    def __getnewargs__(self) -> tuple[int, bool, str | None, str, str, bool]: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
@@ -78,6 +82,8 @@ class BulkResult:
     @property
     def skipped(self) -> int: ...
     @property
+    def unchanged(self) -> int: ...
+    @property
     def total(self) -> int: ...
     @property
     def keep(self) -> str: ...
@@ -102,7 +108,12 @@ class Converter:
         self, record: Any, *, email_field: str, id_property: str = "email"
     ) -> tuple[str, dict[str, str]]: ...
     def check_many(
-        self, records: Any, *, email_field: str, id_property: str = "email"
+        self,
+        records: Any,
+        *,
+        email_field: str,
+        id_property: str = "email",
+        state: StateRun | None = None,
     ) -> BulkResult: ...
 
 @final
@@ -118,6 +129,7 @@ class Client:
     def base_url(self) -> str: ...
     @property
     def rate_limit(self) -> tuple[int, float] | None: ...
+    def portal_id(self) -> int: ...
     def close(self) -> bool: ...
     def create_or_update(
         self, id: str | int, properties: Any = None, *, id_property: str = "email"
@@ -140,6 +152,7 @@ class Client:
         definitions: bool,
         id_property: str = "email",
         labels: bool = False,
+        state: StateRun | None = None,
     ) -> BulkResult: ...
     def create_or_update_many(
         self,
@@ -154,4 +167,5 @@ class Client:
         max_in_flight: int,
         dry_run: bool = False,
         labels: bool = False,
+        state: StateRun | None = None,
     ) -> BulkResult: ...

@@ -3,9 +3,14 @@
 //! [`Sink`]. It runs on the caller's thread and waits for answers in slices, asking
 //! [`Hooks::check`] between them, so a signal handler stops it promptly.
 //!
+//! With a sync state ([`Ledger`]), each record read is first compared with what HubSpot last
+//! accepted for its id: an unchanged record is not sent. Each write batch is journalled before
+//! it goes out, and each answer's accepted writes are stored before its outcomes are handed on.
+//!
 //! The sender is the only I/O: the client's (requests as tasks on its runtime) in production,
 //! a scripted one in the tests below.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -14,6 +19,7 @@ use crate::context::{Hooks, Level, SLICE};
 use crate::error::{Error, Result};
 use crate::planner::{BatchId, Call, Fate, Outcome, Planner, Reply};
 use crate::schema::Schema;
+use crate::state::{Accepted, Fingerprint, Ledger};
 
 /// Records read from the caller, with their positions in the input.
 pub struct Chunk {
@@ -88,39 +94,72 @@ pub trait Sender {
 
 /// Checks every record `source` gives as a run would before sending it, against the portal's
 /// property definitions (`schema`; none: nothing is checked beyond what the source did), and
-/// sends nothing: only the records they refuse reach `sink`.
-/// `labels`: records name properties and options by their labels too (an export's).
+/// sends nothing: only the records they refuse reach `sink`. With a sync state (`ledger`),
+/// every record has an outcome: refused, unchanged, or planned (`is_new`: the state holds
+/// nothing for its id).
+/// `matching`: how ids compare, and whether records name properties and options by their
+/// labels too (an export's).
 pub fn check(
     source: &mut dyn Source,
     sink: &mut dyn Sink,
     schema: Option<&Schema>,
-    labels: bool,
+    matching: &crate::planner::Matching,
+    ledger: &mut dyn Ledger,
 ) -> Result<()> {
     let mut left_out = std::collections::BTreeSet::new();
+    let mut sending = HashSet::new();
     loop {
         let chunk = source.read(1000);
-        if let Some(schema) = schema {
-            let refused = chunk
-                .records
-                .into_iter()
-                .filter_map(|(index, mut input)| {
-                    let relabelled = match labels {
-                        true => schema.relabel(&mut input.properties, &mut left_out),
-                        false => Ok(()),
-                    };
-                    let error = relabelled
-                        .err()
-                        .or_else(|| schema.refusal(&input.properties))?;
-                    Some(Outcome {
-                        index,
-                        email: Some(input.id.clone()),
-                        id: input.id,
-                        fate: Fate::Failed(error),
-                    })
-                })
-                .collect();
-            sink.take(refused)?;
+        let mut outcomes = Vec::new();
+        let mut passed = Vec::new();
+        for (index, mut input) in chunk.records {
+            let relabelled = match (schema, matching.labels) {
+                (Some(schema), true) => schema.relabel(&mut input.properties, &mut left_out),
+                _ => Ok(()),
+            };
+            let refusal = relabelled
+                .err()
+                .or_else(|| schema.and_then(|s| s.refusal(&input.properties)));
+            match refusal {
+                Some(error) => outcomes.push(Outcome {
+                    index,
+                    email: Some(input.id.clone()),
+                    id: input.id,
+                    fate: Fate::Failed(error),
+                }),
+                None if ledger.active() => passed.push((index, input)),
+                None => {}
+            }
         }
+        if !passed.is_empty() {
+            let keys: Vec<String> = passed.iter().map(|(_, i)| matching.key(&i.id)).collect();
+            let held = ledger.recall(&keys)?;
+            for (((index, input), key), held) in passed.into_iter().zip(keys).zip(held) {
+                let fate = match held {
+                    Some(held)
+                        if held.fingerprint == Fingerprint::of(&input)
+                            && !sending.contains(&key) =>
+                    {
+                        Fate::Unchanged {
+                            object_id: held.object_id,
+                        }
+                    }
+                    held => {
+                        sending.insert(key);
+                        Fate::Planned {
+                            is_new: held.is_none(),
+                        }
+                    }
+                };
+                outcomes.push(Outcome {
+                    index,
+                    email: input.get("email").map(str::to_owned),
+                    id: input.id,
+                    fate,
+                });
+            }
+        }
+        sink.take(outcomes)?;
         if let Some(error) = chunk.failed {
             return Err(error);
         }
@@ -131,12 +170,13 @@ pub fn check(
 }
 
 /// Runs a bulk upsert to the end, or until a failure of the whole run (returned; every record
-/// read has its outcome in the sink by then).
+/// read has its outcome in the sink by then). `ledger` is the sync state ([`crate::state`]).
 pub fn run(
     planner: &mut Planner,
     source: &mut dyn Source,
     sender: &dyn Sender,
     sink: &mut dyn Sink,
+    ledger: &mut dyn Ledger,
     hooks: &dyn Hooks,
 ) -> Result<()> {
     let (done_tx, done_rx) = mpsc::channel::<Answer>();
@@ -144,6 +184,11 @@ pub fn run(
         planner,
         sender,
         sink,
+        ledger,
+        pending: HashMap::new(),
+        sending: HashSet::new(),
+        unchanged: Vec::new(),
+        journalled: HashSet::new(),
         exhausted: false,
         failure: None,
     };
@@ -154,7 +199,7 @@ pub fn run(
             return run.abort("the input failed", e);
         }
         let wait = run.send_ready(&done_tx);
-        if let Err(e) = run.deliver() {
+        if let Err(e) = run.deliver(None) {
             run.settle_if_stopped(&e, &done_rx, hooks);
             return run.abort("the run was stopped", e);
         }
@@ -170,6 +215,8 @@ pub fn run(
                 // Answers that came in before the interrupt still count.
                 for (id, answer) in got.into_iter().chain(done_rx.try_iter()) {
                     run.planner.on_answer(id, answer);
+                    // Kept in the state as they are; the run ends either way.
+                    let _ = run.deliver(Some(id));
                 }
                 return run.abort("the run was interrupted", e);
             }
@@ -177,7 +224,7 @@ pub fn run(
         if let Ok((id, answer)) = got {
             let failed = run.planner.on_answer(id, answer);
             // Outcomes go out as soon as they are known, before more input is read.
-            if let Err(e) = run.deliver() {
+            if let Err(e) = run.deliver(Some(id)) {
                 run.settle_if_stopped(&e, &done_rx, hooks);
                 return run.abort("the run was stopped", e);
             }
@@ -203,6 +250,17 @@ struct Run<'a> {
     planner: &'a mut Planner,
     sender: &'a dyn Sender,
     sink: &'a mut dyn Sink,
+    ledger: &'a mut dyn Ledger,
+    /// With a sync state: each record given to the planner and not decided yet, by its index
+    /// (its key and fingerprint, stored when it lands).
+    pending: HashMap<usize, (String, Fingerprint)>,
+    /// The keys of records this run sends: a later record with the same key is sent too,
+    /// whatever the state holds, so that it is applied after the earlier one.
+    sending: HashSet<String>,
+    /// Outcomes of records the state showed unchanged, not handed on yet.
+    unchanged: Vec<Outcome>,
+    /// Write batches the journal has as sent and not answered.
+    journalled: HashSet<crate::planner::BatchId>,
     /// The source has no more records.
     exhausted: bool,
     /// A failure of the whole run: nothing more is sent, the batches in flight are awaited.
@@ -215,11 +273,46 @@ impl Run<'_> {
         while self.failure.is_none() && !self.exhausted && self.planner.wants_input() {
             let chunk = source.read(100);
             self.exhausted = chunk.done;
-            for (index, input) in chunk.records {
-                self.planner.push(index, input);
+            if self.ledger.active() {
+                self.screen(chunk.records)?;
+            } else {
+                for (index, input) in chunk.records {
+                    self.planner.push(index, input);
+                }
             }
             if let Some(error) = chunk.failed {
                 return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives the planner the records whose properties differ from what the state holds for
+    /// their id; the others are unchanged and not sent.
+    fn screen(&mut self, records: Vec<(usize, crate::api::BatchInput)>) -> Result<()> {
+        let keys: Vec<String> = records
+            .iter()
+            .map(|(_, i)| self.planner.key(&i.id))
+            .collect();
+        let held = self.ledger.recall(&keys)?;
+        for (((index, input), key), held) in records.into_iter().zip(keys).zip(held) {
+            let fingerprint = Fingerprint::of(&input);
+            match held {
+                Some(held) if held.fingerprint == fingerprint && !self.sending.contains(&key) => {
+                    self.unchanged.push(Outcome {
+                        index,
+                        email: input.get("email").map(str::to_owned),
+                        id: input.id,
+                        fate: Fate::Unchanged {
+                            object_id: held.object_id,
+                        },
+                    });
+                }
+                _ => {
+                    self.sending.insert(key.clone());
+                    self.pending.insert(index, (key, fingerprint));
+                    self.planner.push(index, input);
+                }
             }
         }
         Ok(())
@@ -237,7 +330,19 @@ impl Run<'_> {
                 break;
             };
             match self.sender.try_reserve() {
-                Ok(slot) => self.sender.send(id, call, slot, done.clone()),
+                Ok(slot) => {
+                    // The journal says a write is out before it is.
+                    let journal = self.ledger.active().then(|| self.planner.writes(id));
+                    if let Some(records) = journal.flatten() {
+                        if let Err(error) = self.ledger.sent(id, records) {
+                            self.planner.unsend(id);
+                            self.failure.get_or_insert(error);
+                            return SLICE;
+                        }
+                        self.journalled.insert(id);
+                    }
+                    self.sender.send(id, call, slot, done.clone())
+                }
                 Err(NoRoom::For(pace)) => {
                     self.planner.unsend(id);
                     return pace.min(SLICE);
@@ -252,9 +357,32 @@ impl Run<'_> {
         SLICE
     }
 
-    /// Hands the outcomes decided so far to the sink; the sink refusing stops the run.
-    fn deliver(&mut self) -> Result<()> {
-        self.sink.take(self.planner.take_outcomes())
+    /// Hands the outcomes decided so far (`answered`: on the answer to this batch) to the
+    /// sink, storing the writes HubSpot accepted first; the sink or the store refusing stops
+    /// the run.
+    fn deliver(&mut self, answered: Option<crate::planner::BatchId>) -> Result<()> {
+        let mut outcomes = self.planner.take_outcomes();
+        if self.ledger.active() {
+            let mut accepted = Vec::new();
+            for outcome in &outcomes {
+                let Some((key, fingerprint)) = self.pending.remove(&outcome.index) else {
+                    continue;
+                };
+                if let Fate::Landed(landed) = &outcome.fate {
+                    accepted.push(Accepted {
+                        key,
+                        fingerprint,
+                        object_id: landed.vid,
+                    });
+                }
+            }
+            let answered = answered.filter(|id| self.journalled.remove(id));
+            if answered.is_some() || !accepted.is_empty() {
+                self.ledger.answered(answered, &accepted)?;
+            }
+            outcomes.append(&mut self.unchanged);
+        }
+        self.sink.take(outcomes)
     }
 
     /// When the caller's own code stopped the run (not a signal), waits for the answers of
@@ -275,13 +403,14 @@ impl Run<'_> {
                 Ok((id, answer)) => {
                     // A failure of the whole run changes nothing now: the run ends anyway.
                     let _ = self.planner.on_answer(id, answer);
+                    let _ = self.deliver(Some(id));
                 }
                 Err(RecvTimeoutError::Timeout) if hooks.check().is_ok() => {}
                 Err(_) => break,
             }
         }
         // The sink already refused once: what it is given now is kept, not reported.
-        let _ = self.sink.take(self.planner.take_outcomes());
+        let _ = self.deliver(None);
     }
 
     /// How the run ends, once nothing is in flight: done, or its failure (every record not
@@ -294,7 +423,7 @@ impl Run<'_> {
             self.planner.fail_unsent(|| Error::NotSent {
                 why: format!("the run stopped before this record ({error})"),
             });
-            return Some(self.sink.take(self.planner.take_outcomes()).and(Err(error)));
+            return Some(self.deliver(None).and(Err(error)));
         }
         (self.exhausted && self.planner.is_done()).then_some(Ok(()))
     }
@@ -311,7 +440,7 @@ impl Run<'_> {
                 why: why.to_owned(),
             },
         );
-        let _ = self.sink.take(self.planner.take_outcomes());
+        let _ = self.deliver(None);
         Err(error)
     }
 }

@@ -10,6 +10,7 @@ use super::*;
 use crate::error::ApiError;
 use crate::planner::{Fill, Matching, Mode};
 use crate::schema::Schema;
+use crate::state::{Accepted, Held, Ledger, Stateless};
 
 /// Hooks that never stop and log nothing.
 struct Quiet;
@@ -49,6 +50,9 @@ impl Sink for Collect {
                 Fate::Landed(l) => Ok((l.vid, l.is_new)),
                 Fate::Skipped(skip) => Err((Some(skip.code.to_owned()), skip.reason.to_owned())),
                 Fate::Planned { is_new } => Err((Some(format!("PLANNED new={is_new}")), "".into())),
+                Fate::Unchanged { object_id } => {
+                    Err((Some("UNCHANGED".into()), object_id.to_string()))
+                }
                 Fate::Failed(e) => {
                     let code = match &e {
                         Error::Refused { field, .. } => field.code.clone(),
@@ -286,6 +290,7 @@ fn go(planner: &mut Planner, portal: &Scripted, input: Vec<(usize, BatchInput)>)
         &mut Records(input.into_iter()),
         portal,
         &mut sink,
+        &mut Stateless,
         &Quiet,
     )
     .unwrap();
@@ -660,7 +665,14 @@ fn records_read_before_the_source_fails_fail_as_not_sent() {
     let mut planner = Planner::new(None, Matching::default(), 64);
     let mut sink = Collect::default();
     let mut source = FailsAfter(records(250, |_| Vec::new()).into_iter());
-    let ended = run(&mut planner, &mut source, &portal, &mut sink, &Quiet);
+    let ended = run(
+        &mut planner,
+        &mut source,
+        &portal,
+        &mut sink,
+        &mut Stateless,
+        &Quiet,
+    );
     assert!(matches!(ended, Err(Error::Interrupted)));
     // Every record read has one outcome: landed, or not sent.
     assert_eq!(sink.0.len(), 250);
@@ -939,4 +951,169 @@ fn a_dry_run_reads_and_writes_nothing() {
     assert_eq!(skipped(&out, "NOT_FOUND"), 210);
     assert_eq!(portal.requests.borrow().len(), 3, "three reads, no write");
     assert_eq!(sent(&portal, "read").len(), 3);
+}
+
+/// A sync state in memory, with every call it was made in order.
+#[derive(Default)]
+struct Memory {
+    held: HashMap<String, Held>,
+    calls: Vec<String>,
+    /// `sent` fails from this batch on.
+    fail_from: Option<BatchId>,
+}
+
+impl Ledger for Memory {
+    fn active(&self) -> bool {
+        true
+    }
+    fn recall(&mut self, keys: &[String]) -> Result<Vec<Option<Held>>> {
+        Ok(keys.iter().map(|k| self.held.get(k).copied()).collect())
+    }
+    fn sent(&mut self, batch: BatchId, records: usize) -> Result<()> {
+        if self.fail_from.is_some_and(|from| batch >= from) {
+            return Err(Error::InvalidInput("the disk is full".into()));
+        }
+        self.calls.push(format!("sent {batch} {records}"));
+        Ok(())
+    }
+    fn answered(&mut self, batch: Option<BatchId>, accepted: &[Accepted]) -> Result<()> {
+        self.calls
+            .push(format!("answered {batch:?} {}", accepted.len()));
+        for a in accepted {
+            let held = Held {
+                fingerprint: a.fingerprint,
+                object_id: a.object_id,
+            };
+            self.held.insert(a.key.clone(), held);
+        }
+        Ok(())
+    }
+}
+
+fn go_with(
+    portal: &Scripted,
+    ledger: &mut Memory,
+    input: Vec<(usize, BatchInput)>,
+) -> (Collect, Result<()>) {
+    let mut planner = Planner::new(None, Matching::default(), 4);
+    let mut sink = Collect::default();
+    let ended = run(
+        &mut planner,
+        &mut Records(input.into_iter()),
+        portal,
+        &mut sink,
+        ledger,
+        &Quiet,
+    );
+    (sink, ended)
+}
+
+#[test]
+fn a_sync_state_sends_only_what_changed() {
+    let portal = Scripted::new(|_, _, _| None);
+    let mut ledger = Memory::default();
+    let first = |i: usize| vec![("firstname", format!("P{i}"))];
+    let (out, ended) = go_with(&portal, &mut ledger, records(1_000, first));
+    ended.unwrap();
+    assert_eq!(portal.requests.borrow().len(), 10);
+    assert_eq!(ledger.held.len(), 1_000);
+    assert!(out.0.values().all(|r| r.is_ok()));
+    // Every batch is journalled before it goes, and answered with what landed.
+    assert_eq!(ledger.calls.first().unwrap(), "sent 0 100");
+    assert_eq!(
+        ledger
+            .calls
+            .iter()
+            .filter(|c| c.starts_with("sent"))
+            .count(),
+        10
+    );
+    assert_eq!(
+        ledger
+            .calls
+            .iter()
+            .filter(|c| c.ends_with(" 100") && c.starts_with("answered Some"))
+            .count(),
+        10
+    );
+
+    // The same records again: nothing is sent, each is unchanged on its contact.
+    let (out, ended) = go_with(&portal, &mut ledger, records(1_000, first));
+    ended.unwrap();
+    assert_eq!(portal.requests.borrow().len(), 10);
+    assert_eq!(out.0.len(), 1_000);
+    let vid = portal.stored.borrow()["p7@example.com"];
+    assert_eq!(out.0[&7], Err((Some("UNCHANGED".into()), vid.to_string())));
+
+    // Three changed: one request, and the state holds their new values.
+    let changed = |i: usize| match i {
+        3 | 500 | 999 => vec![("firstname", format!("Q{i}"))],
+        _ => first(i),
+    };
+    let (out, ended) = go_with(&portal, &mut ledger, records(1_000, changed));
+    ended.unwrap();
+    assert_eq!(portal.requests.borrow().len(), 11);
+    assert!(out.0[&500].is_ok());
+    assert_eq!(
+        portal.values.borrow()[&portal.stored.borrow()["p500@example.com"]]["firstname"],
+        "Q500"
+    );
+    let (_, ended) = go_with(&portal, &mut ledger, records(1_000, changed));
+    ended.unwrap();
+    assert_eq!(portal.requests.borrow().len(), 11);
+}
+
+#[test]
+fn a_record_repeated_after_a_changed_one_is_sent_too() {
+    // The later record must be applied after the earlier one, as without a state.
+    let portal = Scripted::new(|_, _, _| None);
+    let mut ledger = Memory::default();
+    let input = |a: &str, b: &str| {
+        vec![
+            (
+                0,
+                BatchInput {
+                    id: "x@example.com".into(),
+                    properties: vec![("city".into(), a.into())],
+                },
+            ),
+            (
+                1,
+                BatchInput {
+                    id: "X@example.com".into(),
+                    properties: vec![("city".into(), b.into())],
+                },
+            ),
+        ]
+    };
+    go_with(&portal, &mut ledger, input("Oslo", "Rome"))
+        .1
+        .unwrap();
+    let (out, ended) = go_with(&portal, &mut ledger, input("Paris", "Rome"));
+    ended.unwrap();
+    assert!(out.0[&0].is_ok() && out.0[&1].is_ok(), "{:?}", out.0);
+    let vid = portal.stored.borrow()["x@example.com"];
+    assert_eq!(portal.values.borrow()[&vid]["city"], "Rome");
+}
+
+#[test]
+fn a_state_that_cannot_journal_stops_the_run_before_sending() {
+    let portal = Scripted::new(|_, _, _| None);
+    let mut ledger = Memory {
+        fail_from: Some(3),
+        ..Memory::default()
+    };
+    let (out, ended) = go_with(&portal, &mut ledger, records(1_000, |_| vec![]));
+    assert!(matches!(ended, Err(Error::InvalidInput(m)) if m.contains("disk")));
+    // What was journalled went and landed; nothing else was sent, and every record read
+    // that did not land says so.
+    assert_eq!(portal.requests.borrow().len(), 3);
+    assert_eq!(ledger.held.len(), 300);
+    let landed = out.0.values().filter(|r| r.is_ok()).count();
+    let not_sent = out
+        .0
+        .values()
+        .filter(|r| matches!(r, Err((_, m)) if m.contains("not sent")))
+        .count();
+    assert_eq!((landed, not_sent), (300, out.0.len() - 300));
 }

@@ -9,12 +9,14 @@ use crate::api;
 use crate::bulk;
 use crate::error::{Error, Result};
 use crate::planner::{BatchId, Call, Matching, Planner, Reply};
+use crate::state::Ledger;
 use crate::transport::Lease;
 
 impl Client {
     /// Upserts every record `source` gives, with v3 batch requests; see [`crate::bulk`].
     /// `matching` says what each record's id is and what the run may do; `cap` is the most
-    /// batches in flight.
+    /// batches in flight; `ledger` is the sync state ([`crate::state`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn create_or_update_many(
         self: &Arc<Self>,
         source: &mut dyn bulk::Source,
@@ -23,6 +25,7 @@ impl Client {
         log: Arc<dyn Log>,
         matching: Matching,
         cap: usize,
+        ledger: &mut dyn Ledger,
     ) -> Result<()> {
         self.log_paths(hooks);
         // The first records are read before anything is sent: an input that fails at once (a
@@ -65,7 +68,7 @@ impl Client {
             log,
             tasks: Mutex::default(),
         };
-        let result = bulk::run(&mut planner, source, &sender, sink, hooks);
+        let result = bulk::run(&mut planner, source, &sender, sink, ledger, hooks);
         if planner.contradicts_definitions() {
             self.forget_definitions();
         }

@@ -1,6 +1,6 @@
-//! The portal's contact property definitions, as a client keeps them: read once, trusted for
-//! [`DEFINITIONS_TTL`], forgotten when HubSpot contradicts them; and the check of records
-//! against them without sending (`check_many`).
+//! What a client reads of the portal itself: its contact property definitions, read once,
+//! trusted for [`DEFINITIONS_TTL`], forgotten when HubSpot contradicts them; the check of
+//! records against them without sending (`check_many`); and the portal's id.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,6 +112,27 @@ impl Client {
         Ok(schema)
     }
 
+    /// The id of the portal the credentials belong to (`portalId` of the account details),
+    /// read once per client: a sync state keeps each portal's records apart by it.
+    pub fn portal_id(&self, hooks: &dyn Hooks) -> Result<i64> {
+        if let Some(id) = *self.portal.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(id);
+        }
+        let url = format!("{}{}", self.base_url, self.bulk_api.account_path());
+        let answer = self.request_blocking(reqwest::Method::GET, &url, None, hooks)?;
+        let id = api::portal_id(&answer.body).ok_or_else(|| {
+            Error::from(crate::error::ApiError::not_understood(
+                answer.status,
+                answer.correlation_id.clone(),
+                &answer.body,
+                "the account details request",
+                " (no portalId)",
+            ))
+        })?;
+        *self.portal.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
+        Ok(id)
+    }
+
     /// Forgets the property definitions, so that the next run reads them again.
     pub fn forget_definitions(&self) {
         let mut known = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
@@ -132,13 +153,14 @@ impl Client {
         sink: &mut dyn bulk::Sink,
         hooks: &dyn Hooks,
         definitions: bool,
-        labels: bool,
+        matching: &crate::planner::Matching,
+        ledger: &mut dyn crate::state::Ledger,
     ) -> Result<()> {
         let schema = if definitions {
             self.property_definitions(hooks)?
         } else {
             None
         };
-        bulk::check(source, sink, schema.as_deref(), labels)
+        bulk::check(source, sink, schema.as_deref(), matching, ledger)
     }
 }

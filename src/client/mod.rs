@@ -73,6 +73,8 @@ pub struct Client {
     pacer: Pacer,
     transports: Transports,
     definitions: Mutex<definitions::Definitions>,
+    /// The portal the credentials belong to, once read.
+    portal: Mutex<Option<i64>>,
     single_api: ApiVersion,
     bulk_api: ApiVersion,
 }
@@ -188,6 +190,7 @@ impl Client {
                 ca_certs,
             }),
             definitions: Mutex::default(),
+            portal: Mutex::default(),
             single_api: config.api_version.clone().unwrap_or(ApiVersion::Legacy),
             bulk_api: config
                 .api_version

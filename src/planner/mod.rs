@@ -55,12 +55,14 @@ pub struct Outcome {
     pub fate: Fate,
 }
 
-/// A record landed, was skipped (the sync mode said not to write it), or failed; or, in a
-/// dry run, would be written (`is_new`: as a new contact).
+/// A record landed, was skipped (the sync mode said not to write it), was not sent because
+/// the sync state shows HubSpot holds it already (unchanged, on the object with this id), or
+/// failed; or, in a dry run, would be written (`is_new`: as a new contact).
 #[derive(Debug)]
 pub enum Fate {
     Landed(Landed),
     Skipped(Skip),
+    Unchanged { object_id: i64 },
     Failed(Error),
     Planned { is_new: bool },
 }
@@ -211,6 +213,20 @@ impl Planner {
             unmatched_results: 0,
             left_out: Default::default(),
             buffer: (cap + 1) * V3_BATCH_MAX,
+        }
+    }
+
+    /// How ids compare (see [`Matching::key`]).
+    pub fn key(&self, id: &str) -> String {
+        self.matching.key(id)
+    }
+
+    /// How many records batch `id` writes, if it is a write in flight (not a read).
+    pub fn writes(&self, id: BatchId) -> Option<usize> {
+        let batch = self.in_flight.get(&id)?;
+        match batch.read {
+            Some(_) => None,
+            None => Some(batch.entries.iter().map(|e| e.members.len()).sum()),
         }
     }
 

@@ -15,11 +15,13 @@ use super::convert::{self, ConvertOptions};
 use super::errors;
 use super::hooks::PyHooks;
 use super::results::{BulkResult, Keep, Stored};
+use super::state::PyLedger;
 use crate::api::BatchInput;
 use crate::bulk::{Chunk, Sink, Source};
 use crate::context::Log;
 use crate::error::{Error, Result as CoreResult};
 use crate::planner::{Fate, Fill, Matching, Mode, Outcome};
+use crate::state::Ledger;
 
 /// What a run has done so far, shared by the reading and the collecting side.
 struct Store {
@@ -28,6 +30,7 @@ struct Store {
     updated: usize,
     failed: usize,
     skipped: usize,
+    unchanged: usize,
     total: usize,
     done: usize,
     outcomes: Vec<(usize, Stored)>,
@@ -43,6 +46,7 @@ impl Store {
             }
             Stored::Done { .. } | Stored::Planned { .. } => self.updated += 1,
             Stored::Skipped { .. } => self.skipped += 1,
+            Stored::Unchanged { .. } => self.unchanged += 1,
             Stored::Failed { .. } => self.failed += 1,
         }
         self.done += 1;
@@ -51,7 +55,7 @@ impl Store {
         let kept = match stored {
             Stored::Failed { .. } | Stored::Skipped { .. } => true,
             Stored::Planned { .. } => false,
-            Stored::Done { .. } => self.keep == Keep::All,
+            Stored::Done { .. } | Stored::Unchanged { .. } => self.keep == Keep::All,
         };
         if kept {
             self.outcomes.push((index, stored));
@@ -184,6 +188,11 @@ impl Sink for PySink<'_> {
                             is_new: landed.is_new,
                         },
                         Fate::Planned { is_new } => Stored::Planned { is_new },
+                        Fate::Unchanged { object_id } => Stored::Unchanged {
+                            id: o.id,
+                            email: o.email,
+                            vid: object_id,
+                        },
                         Fate::Skipped(skip) => Stored::Skipped {
                             id: o.id,
                             code: skip.code,
@@ -370,6 +379,8 @@ pub struct Run<'a, 'py> {
     options: ConvertOptions,
     progress: Option<&'a Bound<'py, PyAny>>,
     keep: Keep,
+    /// The sync state's store for this run, if it keeps one.
+    state: Option<&'a Bound<'py, PyAny>>,
 }
 
 impl<'a, 'py> Run<'a, 'py> {
@@ -392,7 +403,14 @@ impl<'a, 'py> Run<'a, 'py> {
             options,
             progress,
             keep: Keep::parse(keep)?,
+            state: None,
         })
+    }
+
+    /// Keeps a sync state in `state` (see `hubspot_upsert._state`).
+    pub fn with_state(mut self, state: Option<&'a Bound<'py, PyAny>>) -> Self {
+        self.state = state;
+        self
     }
 
     /// Reads the records into `work` (run with the GIL released) and collects what it reports
@@ -400,7 +418,14 @@ impl<'a, 'py> Run<'a, 'py> {
     pub fn collect(
         self,
         py: Python<'py>,
-        work: impl FnOnce(&mut PySource, &mut PySink, &PyHooks, Arc<dyn Log>, Matching) -> CoreResult<()>
+        work: impl FnOnce(
+                &mut PySource,
+                &mut PySink,
+                &PyHooks,
+                Arc<dyn Log>,
+                Matching,
+                &mut dyn Ledger,
+            ) -> CoreResult<()>
             + Send,
     ) -> PyResult<Bound<'py, BulkResult>> {
         let iterator = self.records.try_iter()?.unbind();
@@ -411,11 +436,13 @@ impl<'a, 'py> Run<'a, 'py> {
             updated: 0,
             failed: 0,
             skipped: 0,
+            unchanged: 0,
             total: 0,
             done: 0,
             outcomes: Vec::new(),
             stop: None,
         });
+        let mut ledger = PyLedger::new(self.state);
         let id_property = self.matching.id_property.clone();
         let mut source = PySource {
             iterator,
@@ -431,7 +458,14 @@ impl<'a, 'py> Run<'a, 'py> {
         let log: Arc<dyn Log> = hooks.clone();
         let ran = py.detach(|| {
             catch_unwind(AssertUnwindSafe(|| {
-                work(&mut source, &mut sink, &hooks, log, self.matching.clone())
+                work(
+                    &mut source,
+                    &mut sink,
+                    &hooks,
+                    log,
+                    self.matching.clone(),
+                    &mut ledger,
+                )
             }))
         });
         let ended = match ran {
@@ -440,6 +474,7 @@ impl<'a, 'py> Run<'a, 'py> {
                 lock(&store)
                     .stop
                     .take()
+                    .or_else(|| ledger.take_failure())
                     .or_else(|| hooks.take_interrupt())
                     .unwrap_or_else(|| errors::internal(py, "lost interrupt")),
             ),
@@ -466,6 +501,7 @@ fn finish(
             updated: store.updated,
             failed: store.failed,
             skipped: store.skipped,
+            unchanged: store.unchanged,
             total: store.total,
             id_property,
             outcomes: store.outcomes,

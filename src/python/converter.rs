@@ -11,18 +11,20 @@ use super::convert::ConvertOptions;
 use super::results::BulkResult;
 use crate::value::MissingPolicy;
 
-/// A run that checks records and keeps the failures (`labels`: read by their labels).
+/// A run that checks records and keeps the failures (`labels`: read by their labels; `state`:
+/// a sync state's run, which tells unchanged records).
 pub fn checking<'a, 'py>(
     records: &'a Bound<'py, PyAny>,
     email_field: &'a str,
     id_property: &str,
     labels: bool,
     options: ConvertOptions,
+    state: Option<&'a Bound<'py, PyAny>>,
 ) -> PyResult<Run<'a, 'py>> {
     let none = records.py().None().into_bound(records.py());
     let mut matching = bulk::matching(id_property, "upsert", &none, false)?;
     matching.labels = labels;
-    Run::new(records, email_field, matching, options, None, "failures")
+    Ok(Run::new(records, email_field, matching, options, None, "failures")?.with_state(state))
 }
 
 #[pyclass(frozen, module = "hubspot_upsert._native")]
@@ -76,17 +78,27 @@ impl Converter {
 
     /// Converts every record and keeps the ones that cannot be sent, each with the error
     /// naming its value (a `BulkResult` of failures); nothing is sent.
-    #[pyo3(signature = (records, *, email_field, id_property="email"))]
+    /// With a sync state's run (`state`), every record has an outcome: refused, unchanged,
+    /// or planned (created: new to the state; updated: changed).
+    #[pyo3(signature = (records, *, email_field, id_property="email", state=None))]
     fn check_many<'py>(
         &self,
         py: Python<'py>,
         records: &Bound<'py, PyAny>,
         email_field: &str,
         id_property: &str,
+        state: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, BulkResult>> {
-        let run = checking(records, email_field, id_property, false, self.options)?;
-        run.collect(py, |source, sink, _, _, _| {
-            crate::bulk::check(source, sink, None, false)
+        let run = checking(
+            records,
+            email_field,
+            id_property,
+            false,
+            self.options,
+            state,
+        )?;
+        run.collect(py, |source, sink, _, _, matching, ledger| {
+            crate::bulk::check(source, sink, None, &matching, ledger)
         })
     }
 

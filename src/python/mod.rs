@@ -9,6 +9,7 @@ pub mod errors;
 pub mod hooks;
 pub mod options;
 pub mod results;
+pub mod state;
 
 pub use results::native_result;
 
@@ -217,6 +218,12 @@ mod _native {
             py.detach(move || core.release_if_idle())
         }
 
+        /// The id of the portal the credentials belong to (one request, then remembered).
+        fn portal_id(&self, py: Python<'_>) -> PyResult<i64> {
+            let core = &self.core;
+            detached(py, "portal id", |hooks| core.portal_id(hooks))
+        }
+
         /// `(max, window_seconds)` of the limit the client paces itself by, if it knows one.
         #[getter]
         fn rate_limit(&self) -> Option<(u32, f64)> {
@@ -304,7 +311,8 @@ mod _native {
 
         /// Checks records as `create_or_update_many` would and sends no write; see
         /// `HubSpot.check_many`.
-        #[pyo3(signature = (records, *, email_field, definitions, id_property="email", labels=false))]
+        #[pyo3(signature = (records, *, email_field, definitions, id_property="email", labels=false, state=None))]
+        #[allow(clippy::too_many_arguments)]
         fn check_many<'py>(
             &self,
             py: Python<'py>,
@@ -313,6 +321,7 @@ mod _native {
             definitions: bool,
             id_property: &str,
             labels: bool,
+            state: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, BulkResult>> {
             let run = super::converter::checking(
                 records,
@@ -320,16 +329,17 @@ mod _native {
                 id_property,
                 labels,
                 self.options,
+                state,
             )?;
-            run.collect(py, |source, sink, hooks, _, _| {
+            run.collect(py, |source, sink, hooks, _, matching, ledger| {
                 self.core
-                    .check_many(source, sink, hooks, definitions, labels)
+                    .check_many(source, sink, hooks, definitions, &matching, ledger)
             })
         }
 
         /// Creates or updates many contacts with batch requests; see
         /// `HubSpot.create_or_update_many`.
-        #[pyo3(signature = (records, *, id_field, id_property, mode, fill_empty, progress, keep, max_in_flight, dry_run=false, labels=false))]
+        #[pyo3(signature = (records, *, id_field, id_property, mode, fill_empty, progress, keep, max_in_flight, dry_run=false, labels=false, state=None))]
         #[allow(clippy::too_many_arguments)]
         fn create_or_update_many<'py>(
             &self,
@@ -344,6 +354,7 @@ mod _native {
             max_in_flight: i64,
             dry_run: bool,
             labels: bool,
+            state: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, BulkResult>> {
             let Ok(max_in_flight @ 1..) = usize::try_from(max_in_flight) else {
                 return Err(PyValueError::new_err(format!(
@@ -352,10 +363,18 @@ mod _native {
             };
             let mut matching = super::bulk::matching(id_property, mode, fill_empty, dry_run)?;
             matching.labels = labels;
-            let run = Run::new(records, id_field, matching, self.options, progress, keep)?;
-            run.collect(py, |source, sink, hooks, log, matching| {
-                self.core
-                    .create_or_update_many(source, sink, hooks, log, matching, max_in_flight)
+            let run = Run::new(records, id_field, matching, self.options, progress, keep)?
+                .with_state(state);
+            run.collect(py, |source, sink, hooks, log, matching, ledger| {
+                self.core.create_or_update_many(
+                    source,
+                    sink,
+                    hooks,
+                    log,
+                    matching,
+                    max_in_flight,
+                    ledger,
+                )
             })
         }
     }

@@ -21,18 +21,21 @@ pub struct UpsertResult {
     email: Option<String>,
     id: String,
     id_property: String,
+    /// Not sent by a bulk run: its sync state showed HubSpot holds these values already.
+    pub(super) unchanged: bool,
 }
 
 #[pymethods]
 impl UpsertResult {
     #[new]
-    #[pyo3(signature = (vid, is_new, email, id=None, id_property="email"))]
+    #[pyo3(signature = (vid, is_new, email, id=None, id_property="email", unchanged=false))]
     fn new(
         vid: i64,
         is_new: bool,
         email: Option<String>,
         id: Option<String>,
         id_property: &str,
+        unchanged: bool,
     ) -> PyResult<Self> {
         let Some(id) = id.or_else(|| email.clone()) else {
             return Err(PyValueError::new_err(
@@ -45,6 +48,7 @@ impl UpsertResult {
             email,
             id,
             id_property: id_property.to_owned(),
+            unchanged,
         })
     }
 
@@ -61,8 +65,12 @@ impl UpsertResult {
                 PyString::new(py, name).repr()?
             ),
         };
+        let unchanged = match self.unchanged {
+            true => ", unchanged=True",
+            false => "",
+        };
         Ok(format!(
-            "UpsertResult(vid={}, is_new={}, email={email}{matched})",
+            "UpsertResult(vid={}, is_new={}, email={email}{matched}{unchanged})",
             self.vid,
             if self.is_new { "True" } else { "False" }
         ))
@@ -75,6 +83,7 @@ impl UpsertResult {
             self.email.clone(),
             self.id.clone(),
             self.id_property.clone(),
+            self.unchanged,
         )
             .into_pyobject(py)
     }
@@ -98,6 +107,7 @@ pub fn native_result(
         email,
         id,
         id_property: id_property.to_owned(),
+        unchanged: false,
     }
 }
 
@@ -192,6 +202,12 @@ pub enum Stored {
         code: &'static str,
         reason: &'static str,
     },
+    /// Not sent: the sync state shows HubSpot holds these values on object `vid` already.
+    Unchanged {
+        id: String,
+        email: Option<String>,
+        vid: i64,
+    },
     /// A dry run's plan for a record: counted, never kept.
     Planned { is_new: bool },
     Failed {
@@ -213,6 +229,9 @@ pub struct BulkResult {
     /// Records the sync mode said not to write (see `SkippedRecord`).
     #[pyo3(get)]
     pub(super) skipped: usize,
+    /// Records not sent because the sync state shows HubSpot holds them already.
+    #[pyo3(get)]
+    pub(super) unchanged: usize,
     #[pyo3(get)]
     pub(super) total: usize,
     /// What the records' ids are values of.
@@ -243,6 +262,12 @@ impl BulkResult {
                     &self.id_property,
                     email.clone(),
                 );
+                Ok(Bound::new(py, result)?.into_any())
+            }
+            Stored::Unchanged { id, email, vid } => {
+                let mut result =
+                    super::native_result(*vid, false, id.clone(), &self.id_property, email.clone());
+                result.unchanged = true;
                 Ok(Bound::new(py, result)?.into_any())
             }
             Stored::Planned { .. } => Err(PyValueError::new_err("a planned record is not kept")),
@@ -358,8 +383,12 @@ impl BulkResult {
             0 => String::new(),
             n => format!(", skipped={n}"),
         };
+        let unchanged = match self.unchanged {
+            0 => String::new(),
+            n => format!(", unchanged={n}"),
+        };
         format!(
-            "BulkResult(total={}, created={}, updated={}{skipped}, failed={})",
+            "BulkResult(total={}, created={}, updated={}{unchanged}{skipped}, failed={})",
             self.total, self.created, self.updated, self.failed
         )
     }

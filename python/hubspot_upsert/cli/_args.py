@@ -201,6 +201,22 @@ def _mode_and_output_options(parser: argparse.ArgumentParser) -> None:
         "or in every column when none are named",
     )
     mode.add_argument(
+        "--state",
+        metavar="DB",
+        help="keep a sync state in this SQLite file (or a postgresql:// URL): records HubSpot "
+        "holds as they are are not sent, and a stopped run is resumed by running it again",
+    )
+    mode.add_argument(
+        "--full",
+        action="store_true",
+        help="with --state: send every record, and refresh the state",
+    )
+    mode.add_argument(
+        "--status",
+        action="store_true",
+        help="with --state: say what the last run did and where it stopped, and exit",
+    )
+    mode.add_argument(
         "--fake", action="store_true", help="send to a built-in fake HubSpot instead (rehearsal)"
     )
     mode.add_argument(

@@ -13,13 +13,25 @@ from typing import Any
 
 from .._client import HubSpot
 from .._native import Converter
+from .._state import SyncState
 from ._args import ERROR_FIELDS, fill_empty, id_column
 from ._inputs import BadRecord, InputError, Source
 
 
-def summary(result: Any, seconds: float, dry_run: bool = False, read: bool = False) -> str:
+def summary(
+    result: Any, seconds: float, dry_run: bool = False, read: bool = False, state: bool = False
+) -> str:
     rate = result.total / seconds if seconds > 0 else 0.0
     skipped = f", skipped {result.skipped}" if result.skipped else ""
+    if dry_run and state:
+        return (
+            f"dry run: {result.created + result.updated} records would be sent "
+            f"({result.created} new to the state, {result.updated} changed), "
+            f"{result.unchanged} unchanged, {result.failed} refused, {seconds:.2f} s "
+            "(nothing was sent)"
+        )
+    if result.unchanged:
+        skipped = f", unchanged {result.unchanged}{skipped}"
     if dry_run and read:
         return (
             f"dry run: {result.created} records would be created, {result.updated} updated"
@@ -63,7 +75,16 @@ def dry_run(
                     print(json_line(line)[0])
             yield record
 
-    if hs is None:
+    if args.state:
+        # What the state holds decides, with no request: the portal is its latest run's.
+        with SyncState(args.state) as store:
+            result = converter.check_many(
+                preview(records),
+                email_field=key,
+                id_property=args.id_property,
+                state=store.looking("contacts", args.id_property.strip()),
+            )
+    elif hs is None:
         result = converter.check_many(
             preview(records), email_field=key, id_property=args.id_property
         )
@@ -260,6 +281,7 @@ def write_report(
         "not_read": total - result.total,
         "created": result.created,
         "updated": result.updated,
+        "unchanged": result.unchanged,
         "skipped": result.skipped,
         "failed": result.failed,
         "seconds": round(seconds, 3),

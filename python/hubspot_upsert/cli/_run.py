@@ -16,6 +16,7 @@ from typing import Any, Literal, NoReturn
 
 from .. import AuthenticationError, HubSpot, HubSpotError, OAuth, PermissionDeniedError
 from .._client import TOKEN_ENV
+from .._state import SyncState, SyncStateError
 from . import _reports as reports
 from ._args import (
     PROG,
@@ -125,6 +126,16 @@ def run(args: argparse.Namespace) -> int:
             f"--fill-empty took the input file {args.fill_empty!r} as its columns: write "
             "--fill-empty=COLUMNS, or name the input before --fill-empty"
         )
+    if (args.full or args.status) and not args.state:
+        raise UsageError(f"{'--full' if args.full else '--status'} needs --state")
+    if args.status:
+        if args.input:
+            raise UsageError("--status takes no input file")
+        with SyncState(args.state) as store:
+            print(store.status())
+        return EXIT_OK
+    if args.state and (args.fake or args.demo):
+        raise UsageError("--state keeps what a real portal holds: not with --fake or --demo")
     if not args.input:
         raise UsageError("name an input file (or - for standard input), or use --demo")
     if args.max_in_flight < 1:
@@ -155,7 +166,11 @@ def run(args: argparse.Namespace) -> int:
     if passed_over and not args.quiet:
         print(f"{PROG}: ignored {' and '.join(passed_over)}", file=sys.stderr)
     if not args.quiet:
-        print(reports.summary(result, seconds, args.dry_run, _reads_definitions(args)))
+        print(
+            reports.summary(
+                result, seconds, args.dry_run, _reads_definitions(args), bool(args.state)
+            )
+        )
         if not args.dry_run and result.failed:
             reports.causes(result.failures, most=10)
     if stopped is not None:
@@ -207,6 +222,8 @@ def _send(
             progress=show_bar or None,
             keep="failures",
             max_in_flight=args.max_in_flight,
+            state=args.state,
+            full=args.full,
         )
         return result, None, EXIT_OK
     except (AuthenticationError, PermissionDeniedError) as e:
@@ -272,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         _fail(str(e))
     try:
         return run(args)
-    except (UsageError, InputError) as e:
+    except (UsageError, InputError, SyncStateError) as e:
         _fail(str(e))
     except HubSpotError as e:
         _fail(str(e), EXIT_RUN)

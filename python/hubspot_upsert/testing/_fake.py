@@ -66,6 +66,9 @@ class FakeHubSpot(Portal):
     after ``token_life`` seconds (401 ``EXPIRED_AUTHENTICATION`` after that).
     :meth:`revoke` refuses a refresh token from then on, :meth:`expire_access_tokens` expires
     every access token given, :attr:`token_grants` counts them.
+
+    ``GET /account-info/v3/details`` (and its date versions) answers the account's details,
+    ``portalId`` among them (``portal_id``).
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class FakeHubSpot(Portal):
         refresh_tokens: Iterable[str] = (),
         token_life: float = 1800.0,
         conditional_rules: Iterable[tuple[str, str, str]] = (),
+        portal_id: int = 24681357,
     ) -> None:
         if conflict_style not in ("new", "old"):
             raise ValueError(f"conflict_style must be 'new' or 'old', got {conflict_style!r}")
@@ -126,6 +130,7 @@ class FakeHubSpot(Portal):
         self.oauth_clients = dict(oauth_clients or {})
         self._initial_refresh_tokens = frozenset(refresh_tokens)
         self.token_life = token_life
+        self.portal_id = portal_id
         for name in self.unique_properties:
             if schema.setdefault(name, "string") != "string":
                 raise ValueError(f"unique property {name!r} must be a string property")

@@ -45,6 +45,7 @@ _V3_UPDATE_PATH = re.compile(
 _PROPERTIES_PATH = re.compile(
     r"/crm/(?:v3/properties/contacts|properties/(?P<date>\d{4}-\d{2})/(?:contacts|0-1))/?\Z"
 )
+_ACCOUNT_PATH = re.compile(r"/account-info/(?:v3|(?P<date>\d{4}-\d{2}))/details/?\Z")
 #: The first date version that enforces the portal's validation rules on writes.
 RULES_FROM = "2026-09"
 
@@ -67,6 +68,7 @@ class Portal:
     unique_properties: frozenset[str]
     oauth_clients: dict[str, str]
     token_life: float
+    portal_id: int
     _initial_refresh_tokens: frozenset[str]
     conditional_rules: tuple[tuple[str, str, str], ...]
     _expired: frozenset[str]
@@ -288,6 +290,7 @@ class Portal:
             or _V3_READ_PATH.match(path)
             or _V3_UPDATE_PATH.match(path)
             or _PROPERTIES_PATH.match(path)
+            or _ACCOUNT_PATH.match(path)
         )
         if route and route.group("date") and route.group("date") not in API_VERSIONS:
             raise Reply(404, answers.error_body("resource not found", correlation_id))
@@ -310,6 +313,19 @@ class Portal:
             with self._lock:
                 schema = dict(self._schema)
             return 200, {"results": rules.definitions(schema, self.unique_properties)}
+        if _ACCOUNT_PATH.match(path):
+            _allow(method, "GET", correlation_id)
+            return 200, {
+                "portalId": self.portal_id,
+                "accountType": "STANDARD",
+                "timeZone": "US/Eastern",
+                "companyCurrency": "USD",
+                "additionalCurrencies": [],
+                "utcOffset": "-05:00",
+                "utcOffsetMilliseconds": -18000000,
+                "uiDomain": "app.hubspot.com",
+                "dataHostingLocation": "na1",
+            }
         raise Reply(404, answers.error_body("resource not found", correlation_id))
 
     # -- OAuth ----------------------------------------------------------------------------

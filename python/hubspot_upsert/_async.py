@@ -12,6 +12,7 @@ come from an async iterable, read on the event loop and handed over through a bo
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _bulk, _native
 from ._client import HubSpot
+from ._state import SyncState
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -120,6 +122,8 @@ class AsyncHubSpot:
         progress: bool | _bulk.ProgressCallback | None = None,
         keep: Literal["all", "failures"] = "all",
         max_in_flight: int = 64,
+        state: SyncState | str | os.PathLike[str] | None = None,
+        full: bool = False,
     ) -> _native.BulkResult:
         """Create or update many contacts; see :meth:`HubSpot.create_or_update_many`.
         ``records`` may also be an async iterable. Cancelling the awaiting task stops the run
@@ -156,6 +160,8 @@ class AsyncHubSpot:
                 progress=watch,
                 keep=keep,
                 max_in_flight=max_in_flight,
+                state=state,
+                full=full,
             ),
         )
         try:

@@ -179,6 +179,15 @@ class _Database:
         raise NotImplementedError
 
     def prepare(self) -> None:
+        """Checks the store is a state (or empty) without changing it, then sets it up."""
+        self.check()
+        self.set_up()
+        self.create()
+
+    def set_up(self) -> None:
+        pass
+
+    def check(self) -> None:
         tables = self.existing_tables()
         ours = tables & set(_TABLES)
         if not ours and tables:
@@ -200,6 +209,8 @@ class _Database:
                     f"{self.name} is a sync state of layout {meta.get('version')!r}; this "
                     f"version of hubspot-upsert reads layout {VERSION!r} (upgrade it)"
                 )
+
+    def create(self) -> None:
         with self.transaction():
             for statement in _SCHEMA:
                 self.execute(statement.format(serial=self.serial))
@@ -357,18 +368,19 @@ class _SQLite(_Database):
 
     def prepare(self) -> None:
         try:
-            self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            # With WAL, NORMAL survives a killed process (not a lost machine's last commits,
-            # which are then sent again).
-            self.conn.execute("PRAGMA synchronous = NORMAL")
             check = self.conn.execute("PRAGMA quick_check").fetchone()
             if check is None or check[0] != "ok":
-                raise SyncStateError(
-                    f"the sync state {self.name} is damaged: {check[0] if check else '?'}"
-                )
+                found = check[0] if check else "?"
+                raise SyncStateError(f"the sync state {self.name} is damaged: {found}")
             super().prepare()
         except sqlite3.DatabaseError as e:
             raise SyncStateError(f"{self.name} is not a usable sync state: {e}") from None
+
+    def set_up(self) -> None:
+        self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        # With WAL, NORMAL survives a killed process (not a lost machine's last commits,
+        # which are then sent again).
+        self.conn.execute("PRAGMA synchronous = NORMAL")
 
     def existing_tables(self) -> set[str]:
         rows = self.conn.execute(

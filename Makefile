@@ -3,7 +3,9 @@
 #   make lint    formatting, lints, the stub check, mypy --strict over the typed example, actionlint
 #   make demo    the demo on the built-in FakeHubSpot
 #   make wheel   release wheels (manylinux2014, abi3, stripped) and the sdist, into dist/
-#   make test-integrations   the recipes in real Django, FastAPI, Airflow 3 and Jupyter
+#   make test-integrations   the recipes in real Django, FastAPI, Airflow 3, Jupyter, and Dask
+#                            with a PostgreSQL sync state (a server of its own, from the
+#                            installed PostgreSQL)
 #   make bench   the benchmarks, on a release build in bench/.venv
 #
 # PYTHON picks the interpreter the venv is made from; VENV where it goes. Another Python:

@@ -48,3 +48,9 @@ def sent_properties(fake: FakeHubSpot) -> dict[str, str]:
     """The properties of the last request the fake received, as a dict."""
     body = fake.requests[-1].json()
     return {p["property"]: p["value"] for p in body["properties"]}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long tests first: with pytest-xdist they then start at once, beside the short ones,
+    instead of last, alone."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

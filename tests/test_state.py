@@ -218,6 +218,7 @@ def unanswered(state: Path) -> int:
         )
 
 
+@pytest.mark.long
 @pytest.mark.timeout(600)
 def test_kill_9_at_random_points_then_run_again(tmp_path: Path) -> None:
     """50,000 records; 20 rounds, each changing a random 5% of them, killed with SIGKILL at

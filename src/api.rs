@@ -18,6 +18,53 @@ pub enum ApiVersion {
     Dated(String),
 }
 
+/// A CRM object type as HubSpot's paths name it: `contacts`, `companies`, `deals`, `tickets`,
+/// or a custom object by its name or type id (`2-123456`). Standard objects' type ids (`0-1`,
+/// `0-2`...) are read as their names, so that one object is never two.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectType(String);
+
+impl Default for ObjectType {
+    fn default() -> Self {
+        ObjectType("contacts".to_owned())
+    }
+}
+
+impl ObjectType {
+    pub fn parse(text: &str) -> Result<ObjectType> {
+        let text = text.trim();
+        let standard = match text.to_ascii_lowercase().as_str() {
+            "contacts" | "contact" | "0-1" => Some("contacts"),
+            "companies" | "company" | "0-2" => Some("companies"),
+            "deals" | "deal" | "0-3" => Some("deals"),
+            "tickets" | "ticket" | "0-5" => Some("tickets"),
+            _ => None,
+        };
+        if let Some(name) = standard {
+            return Ok(ObjectType(name.to_owned()));
+        }
+        let path_safe = !text.is_empty()
+            && text.len() <= 100
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !path_safe {
+            return Err(Error::InvalidInput(format!(
+                "an object type is contacts, companies, deals, tickets, or a custom object's name                  or type id (such as 2-123456), got {text:?}"
+            )));
+        }
+        Ok(ObjectType(text.to_owned()))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_contacts(&self) -> bool {
+        self.0 == "contacts"
+    }
+}
+
 /// The first date version HubSpot published.
 pub const OLDEST_DATED: &str = "2026-03";
 /// The newest date version this package knows: bulk runs use it unless told otherwise.
@@ -60,33 +107,34 @@ impl ApiVersion {
         }
     }
 
-    pub fn batch_upsert_path(&self) -> String {
+    /// `/crm/v3/objects/{object}/batch/{action}`, or the date version's.
+    fn batch_path(&self, object: &ObjectType, action: &str) -> String {
+        let object = object.name();
         match self {
-            ApiVersion::Legacy => V3_BATCH_UPSERT_PATH.to_owned(),
-            ApiVersion::Dated(date) => format!("/crm/objects/{date}/contacts/batch/upsert"),
+            ApiVersion::Legacy => format!("/crm/v3/objects/{object}/batch/{action}"),
+            ApiVersion::Dated(date) => format!("/crm/objects/{date}/{object}/batch/{action}"),
         }
     }
 
-    /// Where the contacts of a list of ids are read (to learn which exist, and their values).
-    pub fn batch_read_path(&self) -> String {
-        match self {
-            ApiVersion::Legacy => "/crm/v3/objects/contacts/batch/read".to_owned(),
-            ApiVersion::Dated(date) => format!("/crm/objects/{date}/contacts/batch/read"),
-        }
+    pub fn batch_upsert_path(&self, object: &ObjectType) -> String {
+        self.batch_path(object, "upsert")
     }
 
-    /// Where contacts are updated by HubSpot's own id (never created).
-    pub fn batch_update_path(&self) -> String {
-        match self {
-            ApiVersion::Legacy => "/crm/v3/objects/contacts/batch/update".to_owned(),
-            ApiVersion::Dated(date) => format!("/crm/objects/{date}/contacts/batch/update"),
-        }
+    /// Where the records of a list of ids are read (to learn which exist, and their values).
+    pub fn batch_read_path(&self, object: &ObjectType) -> String {
+        self.batch_path(object, "read")
     }
 
-    pub fn properties_path(&self) -> String {
+    /// Where records are updated by HubSpot's own id (never created).
+    pub fn batch_update_path(&self, object: &ObjectType) -> String {
+        self.batch_path(object, "update")
+    }
+
+    pub fn properties_path(&self, object: &ObjectType) -> String {
+        let object = object.name();
         match self {
-            ApiVersion::Legacy => V3_PROPERTIES_PATH.to_owned(),
-            ApiVersion::Dated(date) => format!("/crm/properties/{date}/contacts"),
+            ApiVersion::Legacy => format!("/crm/v3/properties/{object}"),
+            ApiVersion::Dated(date) => format!("/crm/properties/{date}/{object}"),
         }
     }
 
@@ -102,7 +150,7 @@ impl ApiVersion {
     pub fn single_upsert_path(&self) -> String {
         match self {
             ApiVersion::Legacy => format!("{V1_UPSERT_PATH}{{email}}"),
-            dated => dated.batch_upsert_path(),
+            dated => dated.batch_upsert_path(&ObjectType::default()),
         }
     }
 }
@@ -184,11 +232,6 @@ mod tests {
     }
 }
 
-/// v3 batch upsert (at most [`V3_BATCH_MAX`] inputs, each identified by email).
-const V3_BATCH_UPSERT_PATH: &str = "/crm/v3/objects/contacts/batch/upsert";
-/// The portal's contact property definitions.
-const V3_PROPERTIES_PATH: &str = "/crm/v3/properties/contacts";
-
 /// HubSpot's limit of inputs in one batch request.
 pub const V3_BATCH_MAX: usize = 100;
 
@@ -226,16 +269,16 @@ pub struct Written {
     pub is_new: bool,
 }
 
-pub fn batch_upsert_url(base_url: &str, version: &ApiVersion) -> String {
-    format!("{base_url}{}", version.batch_upsert_path())
+pub fn batch_upsert_url(base_url: &str, version: &ApiVersion, object: &ObjectType) -> String {
+    format!("{base_url}{}", version.batch_upsert_path(object))
 }
 
-pub fn batch_read_url(base_url: &str, version: &ApiVersion) -> String {
-    format!("{base_url}{}", version.batch_read_path())
+pub fn batch_read_url(base_url: &str, version: &ApiVersion, object: &ObjectType) -> String {
+    format!("{base_url}{}", version.batch_read_path(object))
 }
 
-pub fn batch_update_url(base_url: &str, version: &ApiVersion) -> String {
-    format!("{base_url}{}", version.batch_update_path())
+pub fn batch_update_url(base_url: &str, version: &ApiVersion, object: &ObjectType) -> String {
+    format!("{base_url}{}", version.batch_update_path(object))
 }
 
 /// A batch read of the contacts with these ids (values of `id_property`; HubSpot's own ids
@@ -318,8 +361,8 @@ pub fn parse_v3_read(body: &[u8], id_property: &str) -> Option<Vec<Found>> {
     Some(found)
 }
 
-pub fn properties_url(base_url: &str, version: &ApiVersion) -> String {
-    format!("{base_url}{}", version.properties_path())
+pub fn properties_url(base_url: &str, version: &ApiVersion, object: &ObjectType) -> String {
+    format!("{base_url}{}", version.properties_path(object))
 }
 
 /// The portal id of an account details answer (`portalId`), if it holds a usable one.
@@ -458,20 +501,33 @@ mod batch_tests {
             )
         );
         assert_eq!(
-            batch_upsert_url("https://h", &ApiVersion::Legacy),
+            batch_upsert_url("https://h", &ApiVersion::Legacy, &ObjectType::default()),
             "https://h/crm/v3/objects/contacts/batch/upsert"
         );
         let dated = ApiVersion::parse("2026-09").unwrap();
         assert_eq!(
-            batch_upsert_url("https://h", &dated),
+            batch_upsert_url("https://h", &dated, &ObjectType::default()),
             "https://h/crm/objects/2026-09/contacts/batch/upsert"
         );
         assert_eq!(
-            properties_url("https://h", &dated),
+            properties_url("https://h", &dated, &ObjectType::default()),
             "https://h/crm/properties/2026-09/contacts"
         );
+        let companies = ObjectType::parse("0-2").unwrap();
+        assert_eq!(companies, ObjectType::parse(" Companies ").unwrap());
         assert_eq!(
-            properties_url("https://h", &ApiVersion::Legacy),
+            batch_read_url("https://h", &dated, &companies),
+            "https://h/crm/objects/2026-09/companies/batch/read"
+        );
+        let custom = ObjectType::parse("2-123456").unwrap();
+        assert_eq!(
+            properties_url("https://h", &ApiVersion::Legacy, &custom),
+            "https://h/crm/v3/properties/2-123456"
+        );
+        assert!(ObjectType::parse("cars/../contacts").is_err());
+        assert!(ObjectType::parse("").is_err());
+        assert_eq!(
+            properties_url("https://h", &ApiVersion::Legacy, &ObjectType::default()),
             "https://h/crm/v3/properties/contacts"
         );
         assert_eq!(b.get("email"), Some("new-b@x.io"));

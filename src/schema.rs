@@ -43,6 +43,8 @@ pub struct Property {
 /// The definitions of one portal's contact properties, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Schema {
+    /// The object type whose properties these are (`contacts` unless set).
+    object: String,
     properties: HashMap<String, Property>,
     /// The names of the properties of each label (more than one: the label is ambiguous).
     by_label: HashMap<String, Vec<String>>,
@@ -106,6 +108,12 @@ impl Schema {
     /// Reads the answer of `GET .../properties/contacts`: `{"results": [{"name", "type",
     /// "options": [{"value"}], "calculated", "modificationMetadata": {"readOnlyValue"}}]}`.
     /// `None` when the answer is not of that shape.
+    /// The same definitions, as those of `object`'s properties (named in messages).
+    pub fn of_object(mut self, object: &str) -> Schema {
+        self.object = object.to_owned();
+        self
+    }
+
     pub fn from_json(body: &[u8]) -> Option<Schema> {
         let json: Json = serde_json::from_slice(body).ok()?;
         let mut properties = HashMap::new();
@@ -184,6 +192,7 @@ impl Schema {
             names.sort();
         }
         Schema {
+            object: "contacts".to_owned(),
             properties,
             by_label,
         }
@@ -293,10 +302,11 @@ impl Schema {
             })
         };
         let Some(property) = self.properties.get(name) else {
-            return refuse(
-                "PROPERTY_DOESNT_EXIST",
-                format!("the portal has no contact property '{name}'"),
-            );
+            let message = match self.object.as_str() {
+                "contacts" | "" => format!("the portal has no contact property '{name}'"),
+                object => format!("the portal's {object} have no property '{name}'"),
+            };
+            return refuse("PROPERTY_DOESNT_EXIST", message);
         };
         if property.read_only {
             return refuse(

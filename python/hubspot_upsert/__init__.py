@@ -26,6 +26,7 @@ from ._errors import (
 )
 from ._native import BulkResult, SkippedRecord, UpsertResult, __version__
 from ._oauth import OAuth
+from ._objects import CrmObjects
 from ._state import SyncState, SyncStateError
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "AuthenticationError",
     "BulkResult",
     "BulkUpsertError",
+    "CrmObjects",
     "EmailConflictError",
     "FieldError",
     "HubSpot",

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from . import _bulk, _native
 from ._oauth import OAuth
 from ._state import StateRun, SyncState, open_state
+
+if TYPE_CHECKING:
+    from ._objects import CrmObjects
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
@@ -198,6 +201,48 @@ class HubSpot:
         A failure of the whole run (the token refused, the daily limit, HubSpot down beyond
         the retries, Ctrl-C) is raised with the partial result as its ``bulk_result``.
         """
+        return self._many(
+            "contacts",
+            records,
+            _id_field(email_field, id_property, id_field),
+            id_property=id_property,
+            mode=mode,
+            fill_empty=fill_empty,
+            labels=labels,
+            progress=progress,
+            keep=keep,
+            max_in_flight=max_in_flight,
+            state=state,
+            full=full,
+        )
+
+    def objects(self, object_type: str) -> CrmObjects:
+        """Another object type of the portal: ``"companies"``, ``"deals"``, ``"tickets"``, or
+        a custom object by its name or type id (``"2-123456"``), with the same
+        ``create_or_update``, ``create_or_update_many``, ``check_many`` and ``prepare``, on
+        this client (its connections, pacing and retries). Records are matched on a unique
+        property of that object (``id_property``, which it needs) or on ``hs_object_id``."""
+        from ._objects import CrmObjects
+
+        return CrmObjects(self, object_type)
+
+    def _many(
+        self,
+        object_type: str,
+        records: Iterable[Mapping[str, Any]] | Any,
+        id_field: str,
+        *,
+        id_property: str,
+        mode: Literal["upsert", "update", "create"],
+        fill_empty: bool | str | Iterable[str],
+        labels: bool,
+        progress: bool | _bulk.ProgressCallback | None,
+        keep: Literal["all", "failures"],
+        max_in_flight: int,
+        state: SyncState | str | os.PathLike[str] | None,
+        full: bool,
+    ) -> _native.BulkResult:
+        """A bulk run of any object type: what every face's ``create_or_update_many`` does."""
         rows, total = _bulk.records_and_total(records)
 
         def run_many(run: StateRun | None) -> _native.BulkResult:
@@ -205,7 +250,7 @@ class HubSpot:
             try:
                 return self._native.create_or_update_many(
                     rows,
-                    id_field=_id_field(email_field, id_property, id_field),
+                    id_field=id_field,
                     id_property=id_property,
                     mode=mode,
                     fill_empty=fill_empty,
@@ -214,17 +259,19 @@ class HubSpot:
                     max_in_flight=max_in_flight,
                     labels=bool(labels),
                     state=run,
+                    object=object_type,
                 )
             finally:
                 finish()
 
         if state is None:
             return run_many(None)
-        return self._with_state(state, id_property, full, run_many)
+        return self._with_state(state, object_type, id_property, full, run_many)
 
     def _with_state(
         self,
         state: SyncState | str | os.PathLike[str],
+        object_type: str,
         id_property: str,
         full: bool,
         work: Callable[[StateRun], _native.BulkResult],
@@ -234,7 +281,8 @@ class HubSpot:
         try:
             # Before the run is recorded: a refused token leaves no run behind.
             portal = self._native.portal_id()
-            run = store.begin(portal, "contacts", id_property.strip(), full=bool(full))
+            scope = _native.object_name(object_type)
+            run = store.begin(portal, scope, id_property.strip(), full=bool(full))
             try:
                 result = work(run)
             except BaseException as e:
@@ -299,8 +347,35 @@ class HubSpot:
         they are, ``created`` those it holds nothing for and ``updated`` the changed ones. The
         portal is the one of the state's latest run for these records.
         """
+        return self._check(
+            "contacts",
+            records,
+            _id_field(email_field, id_property, id_field),
+            definitions=definitions,
+            read=read,
+            id_property=id_property,
+            mode=mode,
+            fill_empty=fill_empty,
+            labels=labels,
+            state=state,
+        )
+
+    def _check(
+        self,
+        object_type: str,
+        records: Iterable[Mapping[str, Any]] | Any,
+        field: str,
+        *,
+        definitions: bool,
+        read: bool,
+        id_property: str,
+        mode: Literal["upsert", "update", "create"],
+        fill_empty: bool | str | Iterable[str],
+        labels: bool,
+        state: SyncState | str | os.PathLike[str] | None,
+    ) -> _native.BulkResult:
+        """What every face's ``check_many`` does, for any object type."""
         rows, _ = _bulk.records_and_total(records)
-        field = _id_field(email_field, id_property, id_field)
         if state is not None and read:
             raise ValueError("check_many takes state or read=True, not both")
         if not read:
@@ -312,7 +387,10 @@ class HubSpot:
                     definitions=bool(definitions),
                     id_property=id_property,
                     labels=bool(labels),
-                    state=None if store is None else store.looking("contacts", id_property.strip()),
+                    state=None
+                    if store is None
+                    else store.looking(_native.object_name(object_type), id_property.strip()),
+                    object=object_type,
                 )
             finally:
                 if owned and store is not None:
@@ -328,6 +406,7 @@ class HubSpot:
             max_in_flight=64,
             dry_run=True,
             labels=bool(labels),
+            object=object_type,
         )
 
     def close(self) -> None:

@@ -15,9 +15,13 @@ __all__ = [
     "UpsertResult",
     "__version__",
     "_release_before_fork",
+    "object_name",
 ]
 
 __version__: str
+
+def object_name(text: str) -> str:
+    """An object type as HubSpot's paths name it (``"0-2"`` is ``"companies"``)."""
 
 def _release_before_fork() -> None:
     """Run by ``os.fork()``: idle clients stop their I/O threads before the process forks."""
@@ -105,7 +109,7 @@ class Converter:
 
     def __new__(cls, *, missing: str = "skip", assume_utc: bool = False) -> Converter: ...
     def prepare(
-        self, record: Any, *, email_field: str, id_property: str = "email"
+        self, record: Any, *, email_field: str, id_property: str = "email", object: str = "contacts"
     ) -> tuple[str, dict[str, str]]: ...
     def check_many(
         self,
@@ -114,6 +118,7 @@ class Converter:
         email_field: str,
         id_property: str = "email",
         state: StateRun | None = None,
+        object: str = "contacts",
     ) -> BulkResult: ...
 
 @final
@@ -132,7 +137,12 @@ class Client:
     def portal_id(self) -> int: ...
     def close(self) -> bool: ...
     def create_or_update(
-        self, id: str | int, properties: Any = None, *, id_property: str = "email"
+        self,
+        id: str | int,
+        properties: Any = None,
+        *,
+        id_property: str = "email",
+        object: str = "contacts",
     ) -> UpsertResult: ...
     def create_or_update_async(
         self,
@@ -141,6 +151,7 @@ class Client:
         on_done: Callable[[bool, Any], None],
         *,
         id_property: str = "email",
+        object: str = "contacts",
     ) -> Task: ...
     @property
     def converter(self) -> Converter: ...
@@ -153,6 +164,7 @@ class Client:
         id_property: str = "email",
         labels: bool = False,
         state: StateRun | None = None,
+        object: str = "contacts",
     ) -> BulkResult: ...
     def create_or_update_many(
         self,
@@ -168,4 +180,5 @@ class Client:
         dry_run: bool = False,
         labels: bool = False,
         state: StateRun | None = None,
+        object: str = "contacts",
     ) -> BulkResult: ...

@@ -34,12 +34,14 @@ impl Client {
         let schema = match first.failed.take() {
             Some(error) => Err(error),
             None if first.records.is_empty() && first.done => Ok(None),
-            None => self.property_definitions(hooks).and_then(|schema| {
-                match schema.as_ref().and_then(|s| matching.refusal(s)) {
-                    Some(refusal) => Err(refusal),
-                    None => Ok(schema),
-                }
-            }),
+            None => self
+                .property_definitions(&matching.object, hooks)
+                .and_then(
+                    |schema| match schema.as_ref().and_then(|s| matching.refusal(s)) {
+                        Some(refusal) => Err(refusal),
+                        None => Ok(schema),
+                    },
+                ),
         };
         let schema = match schema {
             Ok(schema) => schema,
@@ -56,21 +58,22 @@ impl Client {
                 return Err(error);
             }
         };
+        let object = matching.object.clone();
         let mut planner = Planner::new(schema, matching, cap);
         let mut source = bulk::Prefetched::new(first, source);
         let source = &mut source;
         let sender = BatchSender {
             client: self.clone(),
             lease: self.transports.lease()?,
-            url: api::batch_upsert_url(&self.base_url, &self.bulk_api),
-            read_url: api::batch_read_url(&self.base_url, &self.bulk_api),
-            update_url: api::batch_update_url(&self.base_url, &self.bulk_api),
+            url: api::batch_upsert_url(&self.base_url, &self.bulk_api, &object),
+            read_url: api::batch_read_url(&self.base_url, &self.bulk_api, &object),
+            update_url: api::batch_update_url(&self.base_url, &self.bulk_api, &object),
             log,
             tasks: Mutex::default(),
         };
         let result = bulk::run(&mut planner, source, &sender, sink, ledger, hooks);
         if planner.contradicts_definitions() {
-            self.forget_definitions();
+            self.forget_definitions(&object);
         }
         if !planner.left_out.is_empty() && hooks.enabled(Level::Warning) {
             let fields: Vec<&str> = planner.left_out.iter().map(String::as_str).collect();

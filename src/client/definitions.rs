@@ -33,10 +33,14 @@ impl Client {
     /// The portal's contact property definitions, read once and kept for [`DEFINITIONS_TTL`].
     /// `None` when the token may not read them (403) or reading failed: records are then
     /// checked by HubSpot's answers alone. A refused token or an interrupt is an error.
-    pub fn property_definitions(&self, hooks: &dyn Hooks) -> Result<Option<Arc<Schema>>> {
+    pub fn property_definitions(
+        &self,
+        object: &api::ObjectType,
+        hooks: &dyn Hooks,
+    ) -> Result<Option<Arc<Schema>>> {
         {
             let known = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
-            match &*known {
+            match known.get(object).unwrap_or(&Definitions::Unknown) {
                 Definitions::Known { schema, read_at } if read_at.elapsed() < DEFINITIONS_TTL => {
                     return Ok(Some(schema.clone()))
                 }
@@ -47,7 +51,7 @@ impl Client {
                 _ => {}
             }
         }
-        let url = api::properties_url(&self.base_url, &self.bulk_api);
+        let url = api::properties_url(&self.base_url, &self.bulk_api, object);
         let (now_known, schema) = match self.request_blocking(
             reqwest::Method::GET,
             &url,
@@ -56,6 +60,7 @@ impl Client {
         ) {
             Ok(answer) => match Schema::from_json(&answer.body) {
                 Some(schema) => {
+                    let schema = schema.of_object(object.name());
                     let schema = Arc::new(schema);
                     let read_at = Instant::now();
                     (
@@ -89,6 +94,10 @@ impl Client {
                 (Definitions::NoScope, None)
             }
             Err(Error::Api(e)) if e.status == 401 => return Err(Error::Api(e)),
+            // No such object type in the portal: nothing of this run can land.
+            Err(Error::Api(e)) if e.summary.contains("Unable to infer object type") => {
+                return Err(Error::Api(e))
+            }
             Err(e @ Error::Api(_)) if matches!(&e, Error::Api(a) if a.status == 404) => {
                 return Err(self.explain_404(&self.bulk_api, e))
             }
@@ -108,7 +117,10 @@ impl Client {
                 )
             }
         };
-        *self.definitions.lock().unwrap_or_else(|p| p.into_inner()) = now_known;
+        self.definitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(object.clone(), now_known);
         Ok(schema)
     }
 
@@ -133,11 +145,11 @@ impl Client {
         Ok(id)
     }
 
-    /// Forgets the property definitions, so that the next run reads them again.
-    pub fn forget_definitions(&self) {
+    /// Forgets an object type's property definitions, so that the next run reads them again.
+    pub fn forget_definitions(&self, object: &api::ObjectType) {
         let mut known = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
-        if matches!(*known, Definitions::Known { .. }) {
-            *known = Definitions::Unknown;
+        if matches!(known.get(object), Some(Definitions::Known { .. })) {
+            known.remove(object);
         }
     }
 }
@@ -157,7 +169,7 @@ impl Client {
         ledger: &mut dyn crate::state::Ledger,
     ) -> Result<()> {
         let schema = if definitions {
-            self.property_definitions(hooks)?
+            self.property_definitions(&matching.object, hooks)?
         } else {
             None
         };

@@ -72,7 +72,8 @@ pub struct Client {
     timeout: Duration,
     pacer: Pacer,
     transports: Transports,
-    definitions: Mutex<definitions::Definitions>,
+    /// Each object type's property definitions, as far as they are known.
+    definitions: Mutex<std::collections::HashMap<api::ObjectType, definitions::Definitions>>,
     /// The portal the credentials belong to, once read.
     portal: Mutex<Option<i64>>,
     single_api: ApiVersion,
@@ -253,8 +254,8 @@ impl Client {
         let line = format!(
             "HubSpot API paths: single upserts POST {}, bulk POST {} and GET {}",
             self.single_api.single_upsert_path(),
-            self.bulk_api.batch_upsert_path(),
-            self.bulk_api.properties_path()
+            self.bulk_api.batch_upsert_path(&Default::default()),
+            self.bulk_api.properties_path(&Default::default())
         );
         let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
         if !said.contains(&line) {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{Client, Hooks, Log};
-use crate::api::{self, ApiVersion, BatchInput, Landed};
+use crate::api::{self, ApiVersion, BatchInput, Landed, ObjectType};
 
 use crate::error::{ApiError, Error, Result};
 use crate::transport::{Answer, Exchange};
@@ -52,6 +52,7 @@ impl Client {
     /// it, as it does each bulk record.
     pub fn create_or_update(
         &self,
+        object: &ObjectType,
         id: &str,
         id_property: &str,
         properties: &[(String, String)],
@@ -60,7 +61,7 @@ impl Client {
         let lease = self.transports.lease()?;
         self.run(
             &lease.handle,
-            self.create_or_update_on(&lease.http, id, id_property, properties, hooks),
+            self.create_or_update_on(&lease.http, object, id, id_property, properties, hooks),
             hooks,
         )?
     }
@@ -70,6 +71,7 @@ impl Client {
     /// Aborting the returned handle drops the request in flight.
     pub fn spawn_create_or_update(
         self: &Arc<Self>,
+        object: ObjectType,
         id: String,
         id_property: String,
         properties: Vec<(String, String)>,
@@ -82,7 +84,7 @@ impl Client {
         let task = handle.spawn(async move {
             let http = lease.http.clone();
             let outcome = client
-                .create_or_update_on(&http, &id, &id_property, &properties, &*log)
+                .create_or_update_on(&http, &object, &id, &id_property, &properties, &*log)
                 .await;
             drop(lease);
             done(outcome);
@@ -96,18 +98,20 @@ impl Client {
     pub(super) async fn create_or_update_on<L: Log + ?Sized>(
         &self,
         http: &dyn Exchange,
+        object: &ObjectType,
         id: &str,
         id_property: &str,
         properties: &[(String, String)],
         log: &L,
     ) -> Result<Landed> {
         self.log_paths(log);
-        let version = match id_property {
-            "email" => &self.single_api,
-            _ => &self.bulk_api,
+        let by_email = id_property == "email" && object.is_contacts();
+        let version = match by_email {
+            true => &self.single_api,
+            false => &self.bulk_api,
         };
         let answer = match version {
-            ApiVersion::Legacy if id_property == "email" => {
+            ApiVersion::Legacy if by_email => {
                 let url = api::v1_upsert_url(&self.base_url, id);
                 let body = Some(api::v1_upsert_body(properties));
                 self.request(http, reqwest::Method::POST, &url, body, log, None)
@@ -122,11 +126,11 @@ impl Client {
                 };
                 let (url, body) = match id.parse::<i64>() {
                     Ok(object_id) if id_property == api::OBJECT_ID => (
-                        api::batch_update_url(&self.base_url, version),
+                        api::batch_update_url(&self.base_url, version, object),
                         api::v3_batch_update_body([("0", object_id, &input)]),
                     ),
                     _ => (
-                        api::batch_upsert_url(&self.base_url, version),
+                        api::batch_upsert_url(&self.base_url, version, object),
                         api::v3_batch_upsert_body(id_property, [("0", &input)]),
                     ),
                 };

@@ -240,8 +240,15 @@ async fn upsert(c: &Client, script: &Script, properties: &[(&str, &str)]) -> Res
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    c.create_or_update_on(script, "ada@example.com", "email", &properties, &Quiet)
-        .await
+    c.create_or_update_on(
+        script,
+        &Default::default(),
+        "ada@example.com",
+        "email",
+        &properties,
+        &Quiet,
+    )
+    .await
 }
 
 #[tokio::test(start_paused = true)]

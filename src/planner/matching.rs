@@ -47,9 +47,12 @@ impl Fill {
     }
 }
 
-/// How a run matches records to contacts, and its sync mode.
+/// How a run matches records to objects (contacts, unless `object` says otherwise), and its
+/// sync mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matching {
+    /// What the records are: contacts, companies, deals, a custom object...
+    pub object: crate::api::ObjectType,
     /// The unique property a record's id is a value of: `email`, a custom property whose
     /// definition has `hasUniqueValue`, or `hs_object_id` (HubSpot's own id).
     pub id_property: String,
@@ -73,6 +76,7 @@ pub struct Skip {
 impl Default for Matching {
     fn default() -> Self {
         Matching {
+            object: Default::default(),
             id_property: "email".to_owned(),
             mode: Mode::Upsert,
             fill: Fill::Nothing,
@@ -105,6 +109,7 @@ impl Matching {
             }
         }
         Ok(Matching {
+            object: Default::default(),
             id_property: id_property.to_owned(),
             mode,
             fill,
@@ -113,8 +118,10 @@ impl Matching {
         })
     }
 
+    /// Records are contacts matched by address (any other object's `email` is an ordinary
+    /// property, and no id of it).
     pub fn by_email(&self) -> bool {
-        self.id_property == "email"
+        self.id_property == "email" && self.object.is_contacts()
     }
 
     pub fn by_object_id(&self) -> bool {
@@ -158,11 +165,20 @@ impl Matching {
             return None;
         }
         let name = &self.id_property;
+        let object = self.object.name();
+        let on = match self.object.is_contacts() {
+            true => "email, hs_object_id",
+            false => "hs_object_id",
+        };
         let why = match schema.get(name) {
-            None => format!("the portal has no contact property '{name}'"),
+            None if self.object.is_contacts() => {
+                format!("the portal has no contact property '{name}'")
+            }
+            None => format!("the portal's {object} have no property '{name}'"),
             Some(p) if !p.unique => format!(
-                "'{name}' is not a unique property (its definition lacks hasUniqueValue): HubSpot \
-                 matches records only on email, hs_object_id or a property whose values are unique"
+                "'{name}' is not a unique property of {object} (its definition lacks \
+                 hasUniqueValue): HubSpot matches records only on {on} or a property whose \
+                 values are unique"
             ),
             Some(_) => return None,
         };

@@ -547,8 +547,13 @@ impl Planner {
         }
         match answer {
             Ok(reply) => self.accepted(entries, reply, split_for),
-            // The id property cannot match records: no batch of this run can land.
-            Err(Error::Api(e)) if e.status == 400 && e.summary.contains("non-unique") => {
+            // The id property cannot match records, or the portal has no such object type:
+            // no batch of this run can land.
+            Err(Error::Api(e))
+                if e.status == 400
+                    && (e.summary.contains("non-unique")
+                        || e.summary.contains("Unable to infer object type")) =>
+            {
                 let error = Error::Api(e);
                 for entry in entries {
                     self.fail(entry, || error.clone());

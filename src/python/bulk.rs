@@ -322,9 +322,10 @@ pub fn field_name<'a>(field: &'a str, what: &str) -> PyResult<&'a str> {
     Ok(field)
 }
 
-/// A run's matching settings, as Python gives them: `id_property`, `mode` and `fill_empty`
-/// (False, True, or the property names).
+/// A run's matching settings, as Python gives them: the `object` type, `id_property`, `mode`
+/// and `fill_empty` (False, True, or the property names).
 pub fn matching(
+    object: &str,
     id_property: &str,
     mode: &str,
     fill_empty: &Bound<'_, PyAny>,
@@ -367,6 +368,7 @@ pub fn matching(
     };
     let mode = Mode::parse(mode).map_err(errors::to_py)?;
     let mut matching = Matching::new(id_property, mode, fill).map_err(errors::to_py)?;
+    matching.object = crate::api::ObjectType::parse(object).map_err(errors::to_py)?;
     matching.dry_run = dry_run;
     Ok(matching)
 }

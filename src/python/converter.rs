@@ -16,13 +16,14 @@ use crate::value::MissingPolicy;
 pub fn checking<'a, 'py>(
     records: &'a Bound<'py, PyAny>,
     email_field: &'a str,
+    object: &str,
     id_property: &str,
     labels: bool,
     options: ConvertOptions,
     state: Option<&'a Bound<'py, PyAny>>,
 ) -> PyResult<Run<'a, 'py>> {
     let none = records.py().None().into_bound(records.py());
-    let mut matching = bulk::matching(id_property, "upsert", &none, false)?;
+    let mut matching = bulk::matching(object, id_property, "upsert", &none, false)?;
     matching.labels = labels;
     Ok(Run::new(records, email_field, matching, options, None, "failures")?.with_state(state))
 }
@@ -57,17 +58,18 @@ impl Converter {
 
     /// One record as `create_or_update_many` would send it: `(id, {property: text})`; see
     /// `HubSpot.prepare`.
-    #[pyo3(signature = (record, *, email_field, id_property="email"))]
+    #[pyo3(signature = (record, *, email_field, id_property="email", object="contacts"))]
     fn prepare<'py>(
         &self,
         py: Python<'py>,
         record: &Bound<'py, PyAny>,
         email_field: &str,
         id_property: &str,
+        object: &str,
     ) -> PyResult<(String, Bound<'py, PyDict>)> {
         let email_field = bulk::field_name(email_field, "email_field")?;
         let none = py.None().into_bound(py);
-        let matching = bulk::matching(id_property, "upsert", &none, false)?;
+        let matching = bulk::matching(object, id_property, "upsert", &none, false)?;
         let input = bulk::read_record(record, email_field, &matching, self.options)?;
         let properties = PyDict::new(py);
         for (name, value) in input.properties {
@@ -80,7 +82,7 @@ impl Converter {
     /// naming its value (a `BulkResult` of failures); nothing is sent.
     /// With a sync state's run (`state`), every record has an outcome: refused, unchanged,
     /// or planned (created: new to the state; updated: changed).
-    #[pyo3(signature = (records, *, email_field, id_property="email", state=None))]
+    #[pyo3(signature = (records, *, email_field, id_property="email", state=None, object="contacts"))]
     fn check_many<'py>(
         &self,
         py: Python<'py>,
@@ -88,10 +90,12 @@ impl Converter {
         email_field: &str,
         id_property: &str,
         state: Option<&Bound<'py, PyAny>>,
+        object: &str,
     ) -> PyResult<Bound<'py, BulkResult>> {
         let run = checking(
             records,
             email_field,
+            object,
             id_property,
             false,
             self.options,

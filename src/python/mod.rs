@@ -67,6 +67,15 @@ mod _native {
     /// Run by `os.fork()` before it forks: idle clients stop their I/O threads, so that the
     /// process forks without them (and Python 3.12+ has no threads to warn about). A client in
     /// use by another thread keeps its thread; the child builds its own either way.
+    /// An object type as HubSpot's paths name it (`"0-2"` and `"Company"` are `"companies"`);
+    /// ValueError for a name no path can hold.
+    #[pyfunction]
+    fn object_name(text: &str) -> PyResult<String> {
+        crate::api::ObjectType::parse(text)
+            .map(|o| o.name().to_owned())
+            .map_err(errors::to_py)
+    }
+
     #[pyfunction]
     fn _release_before_fork(py: Python<'_>) {
         let clients: Vec<Arc<CoreClient>> = {
@@ -148,18 +157,22 @@ mod _native {
         options: ConvertOptions,
     }
 
+    /// An upsert's arguments, read: the object type, the id, the properties as HubSpot text.
+    type Upsert = (crate::api::ObjectType, String, Vec<(String, String)>);
+
     impl Client {
         /// An upsert's arguments as owned Rust values: the id (trimmed and checked: an
         /// address unless `id_property` says otherwise) and the properties as HubSpot text;
         /// refused here, before anything is sent.
         fn read_upsert(
             &self,
+            object: &str,
             id: &Bound<'_, PyAny>,
             id_property: &str,
             properties: Option<&Bound<'_, PyAny>>,
-        ) -> PyResult<(String, Vec<(String, String)>)> {
+        ) -> PyResult<Upsert> {
             let none = id.py().None().into_bound(id.py());
-            let matching = super::bulk::matching(id_property, "upsert", &none, false)?;
+            let matching = super::bulk::matching(object, id_property, "upsert", &none, false)?;
             let what = match matching.by_email() {
                 true => "email",
                 false => "id",
@@ -177,7 +190,8 @@ mod _native {
                 )));
             }
             let id = super::bulk::read_id(id, None, &matching, self.options)?;
-            Ok((id, convert::properties(properties, self.options)?))
+            let properties = convert::properties(properties, self.options)?;
+            Ok((matching.object, id, properties))
         }
     }
 
@@ -233,19 +247,20 @@ mod _native {
         }
 
         /// Creates or updates the contact with this id; see `HubSpot.create_or_update`.
-        #[pyo3(signature = (id, properties=None, *, id_property="email"))]
+        #[pyo3(signature = (id, properties=None, *, id_property="email", object="contacts"))]
         fn create_or_update(
             &self,
             py: Python<'_>,
             id: &Bound<'_, PyAny>,
             properties: Option<&Bound<'_, PyAny>>,
             id_property: &str,
+            object: &str,
         ) -> PyResult<UpsertResult> {
-            let (id, properties) = self.read_upsert(id, id_property, properties)?;
+            let (object, id, properties) = self.read_upsert(object, id, id_property, properties)?;
             let id_property = id_property.trim();
             let core = &self.core;
             let outcome = detached(py, "upsert", |hooks| {
-                core.create_or_update(&id, id_property, &properties, hooks)
+                core.create_or_update(&object, &id, id_property, &properties, hooks)
             })?;
             let email = email_set(&properties);
             Ok(super::native_result(
@@ -260,7 +275,7 @@ mod _native {
         /// Starts the upsert as a task on the client's runtime and returns at once; when it
         /// ends, `on_done(ok, value)` is called (from the runtime's thread, with the GIL) with
         /// the `UpsertResult` or the exception. The returned `Task` cancels it.
-        #[pyo3(signature = (id, properties, on_done, *, id_property="email"))]
+        #[pyo3(signature = (id, properties, on_done, *, id_property="email", object="contacts"))]
         fn create_or_update_async(
             &self,
             py: Python<'_>,
@@ -268,8 +283,9 @@ mod _native {
             properties: Option<&Bound<'_, PyAny>>,
             on_done: Py<PyAny>,
             id_property: &str,
+            object: &str,
         ) -> PyResult<Task> {
-            let (id, properties) = self.read_upsert(id, id_property, properties)?;
+            let (object, id, properties) = self.read_upsert(object, id, id_property, properties)?;
             let id_property = id_property.trim().to_owned();
             let log: Arc<dyn crate::context::Log> = Arc::new(PyHooks::new(py)?);
             let shown = (id.clone(), id_property.clone(), email_set(&properties));
@@ -294,7 +310,7 @@ mod _native {
             let abort = py
                 .detach(|| {
                     self.core
-                        .spawn_create_or_update(id, id_property, properties, log, done)
+                        .spawn_create_or_update(object, id, id_property, properties, log, done)
                 })
                 .map_err(errors::to_py)?;
             Ok(Task { abort })
@@ -311,7 +327,7 @@ mod _native {
 
         /// Checks records as `create_or_update_many` would and sends no write; see
         /// `HubSpot.check_many`.
-        #[pyo3(signature = (records, *, email_field, definitions, id_property="email", labels=false, state=None))]
+        #[pyo3(signature = (records, *, email_field, definitions, id_property="email", labels=false, state=None, object="contacts"))]
         #[allow(clippy::too_many_arguments)]
         fn check_many<'py>(
             &self,
@@ -322,10 +338,12 @@ mod _native {
             id_property: &str,
             labels: bool,
             state: Option<&Bound<'py, PyAny>>,
+            object: &str,
         ) -> PyResult<Bound<'py, BulkResult>> {
             let run = super::converter::checking(
                 records,
                 email_field,
+                object,
                 id_property,
                 labels,
                 self.options,
@@ -339,7 +357,7 @@ mod _native {
 
         /// Creates or updates many contacts with batch requests; see
         /// `HubSpot.create_or_update_many`.
-        #[pyo3(signature = (records, *, id_field, id_property, mode, fill_empty, progress, keep, max_in_flight, dry_run=false, labels=false, state=None))]
+        #[pyo3(signature = (records, *, id_field, id_property, mode, fill_empty, progress, keep, max_in_flight, dry_run=false, labels=false, state=None, object="contacts"))]
         #[allow(clippy::too_many_arguments)]
         fn create_or_update_many<'py>(
             &self,
@@ -355,13 +373,15 @@ mod _native {
             dry_run: bool,
             labels: bool,
             state: Option<&Bound<'py, PyAny>>,
+            object: &str,
         ) -> PyResult<Bound<'py, BulkResult>> {
             let Ok(max_in_flight @ 1..) = usize::try_from(max_in_flight) else {
                 return Err(PyValueError::new_err(format!(
                     "max_in_flight must be at least 1, got {max_in_flight}"
                 )));
             };
-            let mut matching = super::bulk::matching(id_property, mode, fill_empty, dry_run)?;
+            let mut matching =
+                super::bulk::matching(object, id_property, mode, fill_empty, dry_run)?;
             matching.labels = labels;
             let run = Run::new(records, id_field, matching, self.options, progress, keep)?
                 .with_state(state);

@@ -133,15 +133,17 @@ def read_result(vid: int, properties: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def not_found(ids: list[str], correlation_id: str, trace: Any = None) -> dict[str, Any]:
-    """The error of a batch read (or update) naming the ids no contact has."""
+def not_found(
+    ids: list[str], correlation_id: str, trace: Any = None, what: str = "CONTACT"
+) -> dict[str, Any]:
+    """The error of a batch read (or update) naming the ids no record (of ``what``) has."""
     context: dict[str, Any] = {"ids": ids}
     if trace is not None:
         context["objectWriteTraceId"] = [trace]
     return {
         "status": "error",
         "category": "OBJECT_NOT_FOUND",
-        "message": "Could not get some CONTACT objects, they may be deleted or not exist. "
+        "message": f"Could not get some {what} objects, they may be deleted or not exist. "
         "Check that ids are valid.",
         "correlationId": correlation_id,
         "context": context,

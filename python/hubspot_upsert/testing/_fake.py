@@ -14,6 +14,7 @@ from __future__ import annotations
 import ssl
 import uuid
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ._portal import Portal
 from ._rules import STANDARD_PROPERTIES, PropertyType
@@ -69,6 +70,13 @@ class FakeHubSpot(Portal):
 
     ``GET /account-info/v3/details`` (and its date versions) answers the account's details,
     ``portalId`` among them (``portal_id``).
+
+    Besides contacts it serves companies, deals and tickets (with a stock portal's properties)
+    and custom objects, on the same paths with the object's name or type id: ``objects`` adds
+    to them, by name (``{"companies": {"unique": ["crm_id"], "properties": {...}}}``) or by a
+    custom object's type id (``{"2-123456": {"name": "cars", "properties": {"vin":
+    "string"}, "unique": ["vin"]}}``). An object type the portal lacks answers 400 ("Unable to
+    infer object type from: ..."). :meth:`records` and :meth:`record` show what is stored.
     """
 
     def __init__(
@@ -103,6 +111,7 @@ class FakeHubSpot(Portal):
         token_life: float = 1800.0,
         conditional_rules: Iterable[tuple[str, str, str]] = (),
         portal_id: int = 24681357,
+        objects: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         if conflict_style not in ("new", "old"):
             raise ValueError(f"conflict_style must be 'new' or 'old', got {conflict_style!r}")
@@ -134,7 +143,7 @@ class FakeHubSpot(Portal):
         for name in self.unique_properties:
             if schema.setdefault(name, "string") != "string":
                 raise ValueError(f"unique property {name!r} must be a string property")
-        self._open(schema)
+        self._open(schema, objects)
         self._server = HttpServer(
             self._handle,
             host=host,

@@ -20,6 +20,7 @@ from . import _answers as answers
 from . import _rules as rules
 from ._answers import Reply
 from ._contacts import ContactBook
+from ._objects import ObjectKind, find_kind, object_kinds, singular
 from ._records import Contact, ReceivedRequest, ScriptedResponse, StoredContact
 from ._rules import PropertyType
 
@@ -30,20 +31,12 @@ TOKEN_PATH = "/oauth/v1/token"
 API_VERSIONS = ("2026-03", "2026-09")
 # v3, and HubSpot's date-versioned successor of the same shape (/crm/objects/2026-03/...),
 # which also takes the object type id (0-1: contacts).
-_V3_BATCH_PATH = re.compile(
-    r"/crm/(?:v3/objects/contacts|objects/(?P<date>\d{4}-\d{2})/(?:contacts|0-1))"
-    r"/batch/upsert/?\Z"
-)
-_V3_READ_PATH = re.compile(
-    r"/crm/(?:v3/objects/contacts|objects/(?P<date>\d{4}-\d{2})/(?:contacts|0-1))"
-    r"/batch/read/?\Z"
-)
-_V3_UPDATE_PATH = re.compile(
-    r"/crm/(?:v3/objects/contacts|objects/(?P<date>\d{4}-\d{2})/(?:contacts|0-1))"
-    r"/batch/update/?\Z"
-)
+_OBJECTS = r"/crm/(?:v3/objects|objects/(?P<date>\d{4}-\d{2}))/(?P<object>[^/]+)"
+_V3_BATCH_PATH = re.compile(_OBJECTS + r"/batch/upsert/?\Z")
+_V3_READ_PATH = re.compile(_OBJECTS + r"/batch/read/?\Z")
+_V3_UPDATE_PATH = re.compile(_OBJECTS + r"/batch/update/?\Z")
 _PROPERTIES_PATH = re.compile(
-    r"/crm/(?:v3/properties/contacts|properties/(?P<date>\d{4}-\d{2})/(?:contacts|0-1))/?\Z"
+    r"/crm/(?:v3/properties|properties/(?P<date>\d{4}-\d{2}))/(?P<object>[^/]+)/?\Z"
 )
 _ACCOUNT_PATH = re.compile(r"/account-info/(?:v3|(?P<date>\d{4}-\d{2}))/details/?\Z")
 #: The first date version that enforces the portal's validation rules on writes.
@@ -77,16 +70,36 @@ class Portal:
     _first_vid: int
     _record: bool
 
-    def _open(self, schema: Mapping[str, PropertyType]) -> None:
-        """Starts empty with these property definitions (once the options are set)."""
+    def _open(
+        self,
+        schema: Mapping[str, PropertyType],
+        objects: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Starts empty with these contact property definitions and object types (once the
+        options are set)."""
         self._lock = threading.Lock()
-        self._schema: dict[str, PropertyType] = {"email": "string"}
-        self.add_properties(schema)
-        self._initial_schema = (dict(self._schema), self.strict_properties)
+        contacts = ObjectKind(
+            "contacts",
+            "0-1",
+            {"email": "string", **schema},
+            self.unique_properties,
+            self._first_vid,
+        )
+        self._kinds: dict[str, ObjectKind] = {"contacts": contacts, **object_kinds(objects)}
+        self._initial_strict = self.strict_properties
         self._reset_state()
 
+    @property
+    def _schema(self) -> dict[str, PropertyType]:
+        return self._kinds["contacts"].schema
+
+    @property
+    def _book(self) -> ContactBook:
+        return self._kinds["contacts"].book
+
     def _reset_state(self) -> None:
-        self._book = ContactBook(self._first_vid, self.unique_properties)
+        for kind in self._kinds.values():
+            kind.reset_records()
         self._requests: list[ReceivedRequest] = []
         self._request_count = 0
         self._status_counts: collections.Counter[int] = collections.Counter()
@@ -100,19 +113,25 @@ class Portal:
         self._codes: set[str] = set()
         self._grants = 0
 
-    def add_properties(self, properties: Mapping[str, PropertyType]) -> None:
-        """Define more contact properties (name to type, as ``extra_properties``)."""
+    def add_properties(
+        self, properties: Mapping[str, PropertyType], object_type: str = "contacts"
+    ) -> None:
+        """Define more properties (name to type, as ``extra_properties``) of contacts, or of
+        another object type."""
         rules.check_types(properties)
-        self._schema.update(properties)
+        kind = find_kind(self._kinds, object_type)
+        if kind is None:
+            raise ValueError(f"the fake has no object type {object_type!r}")
+        kind.schema.update(properties)
 
     def reset(self) -> None:
-        """Back to how it was created: no contacts, requests, counters or scripted answers,
+        """Back to how it was created: no records, requests, counters or scripted answers,
         and the properties it was created with (the server keeps running)."""
         with self._lock:
+            for kind in self._kinds.values():
+                kind.reset()
             self._reset_state()
-            schema, strict = self._initial_schema
-            self._schema = dict(schema)
-            self.strict_properties = strict
+            self.strict_properties = self._initial_strict
 
     # -- what it saw ----------------------------------------------------------------------
 
@@ -129,6 +148,25 @@ class Portal:
         with self._lock:
             c = self._book.find_by(by, str(email))
             return None if c is None else StoredContact(c.vid, dict(c.properties))
+
+    def records(self, object_type: str) -> dict[str, StoredContact]:
+        """A snapshot of the stored records of an object type (``"companies"``, a custom
+        object's type id...), keyed by their id, as text."""
+        kind = find_kind(self._kinds, object_type)
+        if kind is None:
+            raise ValueError(f"the fake has no object type {object_type!r}")
+        with self._lock:
+            return {str(r.vid): StoredContact(r.vid, dict(r.properties)) for _, r in kind.book}
+
+    def record(self, object_type: str, value: str, *, by: str) -> StoredContact | None:
+        """The stored record of an object type whose ``by`` property (a unique one, or
+        ``hs_object_id``) is ``value``, or None."""
+        kind = find_kind(self._kinds, object_type)
+        if kind is None:
+            raise ValueError(f"the fake has no object type {object_type!r}")
+        with self._lock:
+            r = kind.book.find_by(by, str(value))
+            return None if r is None else StoredContact(r.vid, dict(r.properties))
 
     @property
     def requests(self) -> list[ReceivedRequest]:
@@ -294,25 +332,30 @@ class Portal:
         )
         if route and route.group("date") and route.group("date") not in API_VERSIONS:
             raise Reply(404, answers.error_body("resource not found", correlation_id))
+        kind, date = self._kinds["contacts"], route.group("date") if route else None
+        if route and "object" in route.re.groupindex:
+            named = unquote_to_bytes(route.group("object")).decode("utf-8", "replace")
+            found = find_kind(self._kinds, named)
+            if found is None:
+                message = f"Unable to infer object type from: {named}"
+                raise Reply(400, answers.error_body(message, correlation_id))
+            kind = found
         if _V3_BATCH_PATH.match(path):
             _allow(method, "POST", correlation_id)
-            date = route.group("date") if route else None
-            return self._v3_batch_upsert(body, correlation_id, date)
+            return self._v3_batch_upsert(kind, body, correlation_id, date)
         if _V3_READ_PATH.match(path):
             _allow(method, "POST", correlation_id)
-            date = route.group("date") if route else None
-            return self._v3_batch_read(body, correlation_id, date)
+            return self._v3_batch_read(kind, body, correlation_id, date)
         if _V3_UPDATE_PATH.match(path):
             _allow(method, "POST", correlation_id)
-            date = route.group("date") if route else None
-            return self._v3_batch_update(body, correlation_id, date)
+            return self._v3_batch_update(kind, body, correlation_id, date)
         if _PROPERTIES_PATH.match(path):
             _allow(method, "GET", correlation_id)
             if not self.properties_scope:
-                raise answers.missing_scope("crm.schemas.contacts.read", correlation_id)
+                raise answers.missing_scope(f"crm.schemas.{kind.name}.read", correlation_id)
             with self._lock:
-                schema = dict(self._schema)
-            return 200, {"results": rules.definitions(schema, self.unique_properties)}
+                schema = dict(kind.schema)
+            return 200, {"results": rules.definitions(schema, kind.unique)}
         if _ACCOUNT_PATH.match(path):
             _allow(method, "GET", correlation_id)
             return 200, {
@@ -416,15 +459,21 @@ class Portal:
         return 200, {"vid": contact.vid, "isNew": is_new}
 
     def _input_problems(
-        self, id_property: str, id: str, props: Mapping[str, str], date: str | None
+        self,
+        kind: ObjectKind,
+        id_property: str,
+        id: str,
+        props: Mapping[str, str],
+        date: str | None,
     ) -> list[tuple[str, str, str]]:
         """What HubSpot refuses in one input: its values, then (from 2026-09 on) the portal's
-        validation rules, which need the contact as stored (with the lock held)."""
-        email = id if id_property == "email" else None
-        found = rules.problems(self._schema, self.strict_properties, email, props, self.owners)
-        if found or date is None or date < RULES_FROM:
+        validation rules for contacts, which need the contact as stored (with the lock
+        held)."""
+        email = id if id_property == "email" and kind.is_contacts else None
+        found = rules.problems(kind.schema, self.strict_properties, email, props, self.owners)
+        if found or date is None or date < RULES_FROM or not kind.is_contacts:
             return found
-        existing = self._book.find_by(id_property, id)
+        existing = kind.book.find_by(id_property, id)
         return rules.rule_problems(
             self.required_on_create,
             self.conditional_rules,
@@ -432,44 +481,50 @@ class Portal:
             props,
         )
 
-    def _matchable(self, id_property: str, correlation_id: str, update: bool = False) -> None:
-        """Refuses an id property whose values are not unique (``email``, and for batch
-        update and read HubSpot's own id, are)."""
-        allowed = id_property == "email" or self._book.is_unique(id_property)
+    def _matchable(
+        self, kind: ObjectKind, id_property: str, correlation_id: str, update: bool = False
+    ) -> None:
+        """Refuses an id property whose values are not unique (a contact's ``email``, and for
+        batch update and read HubSpot's own id, are)."""
+        allowed = (id_property == "email" and kind.is_contacts) or kind.book.is_unique(id_property)
         if not allowed and not (update and id_property == "hs_object_id"):
-            raise Reply(400, rules.non_unique(id_property, correlation_id))
+            raise Reply(400, rules.non_unique(id_property, correlation_id, kind.type_id))
 
     def _conflict(
-        self, contact: Contact | None, props: Mapping[str, str], correlation_id: str
+        self,
+        kind: ObjectKind,
+        contact: Contact | None,
+        props: Mapping[str, str],
+        correlation_id: str,
     ) -> None:
-        """HubSpot's 409 for a write that would give its contact another one's address or
-        unique value."""
-        owner = self._book.clash_for(contact, props)
+        """HubSpot's 409 for a write that would give its record another one's address (a
+        contact's) or unique value."""
+        owner = kind.book.clash_for(contact, props) if kind.is_contacts else None
         if owner is not None:
             # The batch answer's shape: the existing contact's id in the message only.
             message = f"Contact already exists. Existing ID: {owner.vid}"
             raise Reply(409, answers.v3_error(message, correlation_id, category="CONFLICT"))
-        unique = self._book.unique_clash(contact, props)
+        unique = kind.book.unique_clash(contact, props)
         if unique is not None:
             name, value, holder = unique
             message = (
-                f"A contact with the value '{value}' for the unique property '{name}' already "
-                f"exists. Existing ID: {holder.vid}"
+                f"A {singular(kind)} with the value '{value}' for the unique property '{name}' "
+                f"already exists. Existing ID: {holder.vid}"
             )
             raise Reply(409, answers.v3_error(message, correlation_id, category="CONFLICT"))
 
     def _v3_batch_upsert(
-        self, body: bytes, correlation_id: str, date: str | None
+        self, kind: ObjectKind, body: bytes, correlation_id: str, date: str | None
     ) -> tuple[int, Any]:
         parsed = rules.v3_inputs(rules.parse_json(body, correlation_id), correlation_id)
         for id_property, _, _, _ in parsed:
-            self._matchable(id_property, correlation_id)
+            self._matchable(kind, id_property, correlation_id)
         started = answers.iso_now()
         with self._lock:
             refused = {
                 i: found
                 for i, (id_property, id, props, _) in enumerate(parsed)
-                if (found := self._input_problems(id_property, id, props, date))
+                if (found := self._input_problems(kind, id_property, id, props, date))
             }
             if refused and not self.partial_answers:
                 errors = [
@@ -483,9 +538,9 @@ class Portal:
                 )
             good = [p for i, p in enumerate(parsed) if i not in refused]
             for id_property, id, props, _ in good:
-                self._conflict(self._book.find_by(id_property, id), props, correlation_id)
+                self._conflict(kind, kind.book.find_by(id_property, id), props, correlation_id)
             results = [
-                _v3_result(*self._book.store_by(idp, id, props, self._schema), props, trace)
+                _v3_result(*kind.book.store_by(idp, id, props, kind.schema), props, trace)
                 for idp, id, props, trace in good
             ]
         # HubSpot does not promise input order; neither does the fake.
@@ -496,7 +551,7 @@ class Portal:
         return _batch_answer(results, errors, started, date)
 
     def _v3_batch_update(
-        self, body: bytes, correlation_id: str, date: str | None
+        self, kind: ObjectKind, body: bytes, correlation_id: str, date: str | None
     ) -> tuple[int, Any]:
         """Updates contacts by id (HubSpot's own when ``idProperty`` is left out, else a
         unique property's value); never creates one: an id no contact has is an error of its
@@ -506,20 +561,23 @@ class Portal:
             if id_property == "email":
                 # HubSpot updates by email only through upsert.
                 raise Reply(400, rules.non_unique(id_property, correlation_id))
-            self._matchable(id_property, correlation_id, update=True)
+            self._matchable(kind, id_property, correlation_id, update=True)
         started = answers.iso_now()
         results, errors = [], []
         with self._lock:
-            found = [(p, self._book.find_by(p[0], p[1])) for p in parsed]
+            found = [(p, kind.book.find_by(p[0], p[1])) for p in parsed]
             good = []
             for (_, id, props, trace), contact in found:
                 if contact is None:
-                    errors.append(answers.not_found([id], correlation_id, trace))
+                    errors.append(
+                        answers.not_found([id], correlation_id, trace, singular(kind).upper())
+                    )
                     continue
                 problems = rules.problems(
-                    self._schema, self.strict_properties, None, props, self.owners
+                    kind.schema, self.strict_properties, None, props, self.owners
                 )
-                if not problems and date is not None and date >= RULES_FROM:
+                rules_apply = kind.is_contacts and date is not None and date >= RULES_FROM
+                if not problems and rules_apply:
                     problems = rules.rule_problems(
                         (), self.conditional_rules, contact.properties, props
                     )
@@ -534,28 +592,28 @@ class Portal:
                     continue
                 good.append((contact, props, trace))
             for contact, props, _ in good:
-                self._conflict(contact, props, correlation_id)
+                self._conflict(kind, contact, props, correlation_id)
             for contact, props, trace in good:
-                stored, _ = self._book.store_by(
-                    "hs_object_id", str(contact.vid), props, self._schema
-                )
+                stored, _ = kind.book.store_by("hs_object_id", str(contact.vid), props, kind.schema)
                 result = _v3_result(stored, False, props, trace)
                 del result["new"]
                 results.append(result)
         results.reverse()
         return _batch_answer(results, errors, started, date)
 
-    def _v3_batch_read(self, body: bytes, correlation_id: str, date: str | None) -> tuple[int, Any]:
+    def _v3_batch_read(
+        self, kind: ObjectKind, body: bytes, correlation_id: str, date: str | None
+    ) -> tuple[int, Any]:
         """Contacts by address (primary or additional): the properties asked for; the
         addresses no contact has in ``errors`` (a 207 before 2026-09, a 200 from then on)."""
         payload = rules.parse_json(body, correlation_id)
         id_property, ids, wanted = rules.v3_read_inputs(payload, correlation_id)
-        self._matchable(id_property, correlation_id, update=True)
+        self._matchable(kind, id_property, correlation_id, update=True)
         started = answers.iso_now()
         results, missing = [], []
         with self._lock:
             for id in ids:
-                contact = self._book.find_by(id_property, id)
+                contact = kind.book.find_by(id_property, id)
                 if contact is None:
                     missing.append(id)
                     continue
@@ -563,7 +621,8 @@ class Portal:
                 shown: dict[str, Any] = {k: contact.properties.get(k) for k in wanted}
                 shown["hs_object_id"] = str(contact.vid)
                 results.append(answers.read_result(contact.vid, shown))
-        errors = [answers.not_found(missing, correlation_id)] if missing else []
+        what = singular(kind).upper()
+        errors = [answers.not_found(missing, correlation_id, None, what)] if missing else []
         return _batch_answer(results, errors, started, date)
 
 

@@ -418,10 +418,10 @@ def v3_read_inputs(payload: Any, correlation_id: str) -> tuple[str, list[str], l
     return id_property, ids, [p for p in wanted if isinstance(p, str)]
 
 
-def non_unique(name: str, correlation_id: str) -> dict[str, Any]:
+def non_unique(name: str, correlation_id: str, type_id: str = "0-1") -> dict[str, Any]:
     """HubSpot's refusal of an id property whose values are not unique."""
     return answers.v3_error(
-        f"Unable to perform update/upsert by non-unique 0-1 property {name} in portal ID 0",
+        f"Unable to perform update/upsert by non-unique {type_id} property {name} in portal ID 0",
         correlation_id,
     )
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ._client import ClientOptions
+    from ._objects import AsyncCrmObjects
 
 #: The note a cancelled upsert carries (the request may have reached HubSpot).
 CANCELLED_NOTE = (
@@ -95,6 +96,22 @@ class AsyncHubSpot:
         """Create or update the contact with this email; see
         :meth:`HubSpot.create_or_update`. The event loop is free while HubSpot answers;
         cancelling the awaiting task (``asyncio.timeout``, say) aborts the request."""
+        return await self._upsert("contacts", email, properties, id_property)
+
+    def objects(self, object_type: str) -> AsyncCrmObjects:
+        """Another object type of the portal, with ``await``; see :meth:`HubSpot.objects`."""
+        from ._objects import AsyncCrmObjects
+
+        return AsyncCrmObjects(self, object_type)
+
+    async def _upsert(
+        self,
+        object_type: str,
+        id: str | int,
+        properties: Mapping[str, object] | None,
+        id_property: str,
+    ) -> _native.UpsertResult:
+        """One upsert of any object type, on the client's runtime."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_native.UpsertResult] = loop.create_future()
 
@@ -105,7 +122,7 @@ class AsyncHubSpot:
                 pass  # the loop is closed: nobody waits for the answer
 
         task = self._sync._native.create_or_update_async(
-            email, properties, on_done, id_property=id_property
+            id, properties, on_done, id_property=id_property, object=object_type
         )
         return await _cancellable(future, task.cancel)
 
@@ -128,6 +145,33 @@ class AsyncHubSpot:
         """Create or update many contacts; see :meth:`HubSpot.create_or_update_many`.
         ``records`` may also be an async iterable. Cancelling the awaiting task stops the run
         (within one answer from HubSpot) and raises ``CancelledError`` at once."""
+        return await self._many(
+            records,
+            progress,
+            lambda rows, watch: self._sync.create_or_update_many(
+                rows,
+                email_field,
+                id_property=id_property,
+                id_field=id_field,
+                mode=mode,
+                fill_empty=fill_empty,
+                labels=labels,
+                progress=watch,
+                keep=keep,
+                max_in_flight=max_in_flight,
+                state=state,
+                full=full,
+            ),
+        )
+
+    async def _many(
+        self,
+        records: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]] | Any,
+        progress: bool | _bulk.ProgressCallback | None,
+        run_many: Callable[[Any, _bulk.ProgressCallback], _native.BulkResult],
+    ) -> _native.BulkResult:
+        """A bulk run of any object type (``run_many(rows, progress)``, the sync face's) on a
+        worker thread, fed from an async iterable if need be, stopped by cancellation."""
         loop = asyncio.get_running_loop()
         stop = threading.Event()
         feeder: asyncio.Task[None] | None = None
@@ -147,23 +191,7 @@ class AsyncHubSpot:
             if report is not None:
                 report(done)
 
-        run = loop.run_in_executor(
-            None,
-            lambda: self._sync.create_or_update_many(
-                rows,
-                email_field,
-                id_property=id_property,
-                id_field=id_field,
-                mode=mode,
-                fill_empty=fill_empty,
-                labels=labels,
-                progress=watch,
-                keep=keep,
-                max_in_flight=max_in_flight,
-                state=state,
-                full=full,
-            ),
-        )
+        run = loop.run_in_executor(None, lambda: run_many(rows, watch))
         try:
             return await _cancellable(run, stop.set)
         finally:

@@ -205,3 +205,37 @@ def test_the_legacy_paths_name_the_object_too() -> None:
             "/crm/v3/objects/companies/batch/upsert",
             "/crm/v3/objects/companies/batch/upsert",
         ]
+
+
+def test_the_command_upserts_companies_from_a_file(tmp_path: Path) -> None:
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "companies.csv"
+    with data.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["crm_id", "name", "domain"])
+        out.writerows([f"c{i}", f"Company {i}", f"c{i}.example"] for i in range(150))
+
+    def command(fake: FakeHubSpot, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": fake.token, "HUBSPOT_BASE_URL": fake.url}
+        return subprocess.run(
+            [sys.executable, "-m", "hubspot_upsert", *args], env=env, capture_output=True, text=True
+        )
+
+    with FakeHubSpot(objects=OBJECTS) as fake:
+        done = command(fake, str(data), "--object", "companies", "--id-property", "crm_id")
+        assert done.returncode == 0, done.stderr
+        assert "created 150" in done.stdout
+        assert len(fake.records("companies")) == 150
+        planned = command(
+            fake, str(data), "--object", "0-2", "--id-property", "crm_id", "--dry-run", "--quiet"
+        )
+        assert planned.returncode == 0, planned.stderr
+        refused = command(fake, str(data), "--object", "companies")
+        assert refused.returncode == 2
+        assert "--object companies needs --id-property" in refused.stderr
+        bad = command(fake, str(data), "--object", "a/b", "--id-property", "crm_id")
+        assert bad.returncode == 2 and "object type" in bad.stderr

@@ -86,6 +86,13 @@ def _input_options(src: argparse._ArgumentGroup) -> None:
         "has hasUniqueValue), or on hs_object_id, HubSpot's own id",
     )
     src.add_argument(
+        "--object",
+        default="contacts",
+        metavar="TYPE",
+        help="what the records are: contacts (default), companies, deals, tickets, or a custom "
+        "object's name or type id (2-123456); other than contacts, --id-property is needed",
+    )
+    src.add_argument(
         "--id-column",
         metavar="NAME",
         help="the column holding each record's id (default: --email-column when matching on "

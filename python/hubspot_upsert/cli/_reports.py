@@ -66,7 +66,7 @@ def dry_run(
             if index < show and not quiet:
                 try:
                     id, properties = converter.prepare(
-                        record, email_field=key, id_property=args.id_property
+                        record, email_field=key, id_property=args.id_property, object=args.object
                     )
                 except (ValueError, TypeError):
                     pass
@@ -82,25 +82,27 @@ def dry_run(
                 preview(records),
                 email_field=key,
                 id_property=args.id_property,
-                state=store.looking("contacts", args.id_property.strip()),
+                state=store.looking(args.object, args.id_property.strip()),
+                object=args.object,
             )
     elif hs is None:
         result = converter.check_many(
-            preview(records), email_field=key, id_property=args.id_property
-        )
-    elif read:
-        result = hs.check_many(
-            preview(records),
-            read=True,
-            id_property=args.id_property,
-            id_field=key,
-            mode=args.mode,
-            fill_empty=fill_empty(args),
-            labels=args.labels,
+            preview(records), email_field=key, id_property=args.id_property, object=args.object
         )
     else:
-        result = hs.check_many(
-            preview(records), definitions=False, id_property=args.id_property, id_field=key
+        target: Any = hs if args.object == "contacts" else hs.objects(args.object)
+        options: dict[str, Any] = (
+            {
+                "read": True,
+                "mode": args.mode,
+                "fill_empty": fill_empty(args),
+                "labels": args.labels,
+            }
+            if read
+            else {"definitions": False}
+        )
+        result = target.check_many(
+            preview(records), id_property=args.id_property, id_field=key, **options
         )
     if not quiet:
         causes(result.failures)

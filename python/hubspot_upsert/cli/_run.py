@@ -16,6 +16,7 @@ from typing import Any, Literal, NoReturn
 
 from .. import AuthenticationError, HubSpot, HubSpotError, OAuth, PermissionDeniedError
 from .._client import TOKEN_ENV
+from .._native import object_name
 from .._state import SyncState, SyncStateError
 from . import _reports as reports
 from ._args import (
@@ -134,6 +135,15 @@ def run(args: argparse.Namespace) -> int:
         with SyncState(args.state) as store:
             print(store.status())
         return EXIT_OK
+    try:
+        args.object = object_name(args.object)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.object != "contacts" and args.id_property == "email":
+        raise UsageError(
+            f"--object {args.object} needs --id-property: a unique property of {args.object} "
+            "(HubSpot matches no other object on email), or hs_object_id"
+        )
     if args.state and (args.fake or args.demo):
         raise UsageError("--state keeps what a real portal holds: not with --fake or --demo")
     if not args.input:
@@ -211,8 +221,9 @@ def _send(
     # A bar with a total shows percent done and the time left: a file is counted first (one
     # more read of it, only for a terminal).
     total = reports.count_records(source) if show_bar and source.path != "-" else None
+    target: Any = hs if args.object == "contacts" else hs.objects(args.object)
     try:
-        result = hs.create_or_update_many(
+        result = target.create_or_update_many(
             records if total is None else _Counted(records, total),
             id_property=args.id_property,
             id_field=id_column(args),

@@ -220,6 +220,27 @@ def unanswered(state: Path) -> int:
 
 @pytest.mark.long
 @pytest.mark.timeout(600)
+def command_status(state: Path) -> str:
+    """What ``hubspot-upsert --state STATE --status`` prints."""
+    return subprocess.run(
+        [sys.executable, "-m", "hubspot_upsert", "--state", str(state), "--status"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def stop_after(fake: FakeHubSpot, data: Path, state: Path, requests: int, signum: int) -> int:
+    """Runs the command on ``data`` and sends it ``signum`` once the fake has had
+    ``requests`` requests; returns its exit status."""
+    run = command(fake, str(data), "--state", str(state))
+    while fake.request_count < requests:
+        time.sleep(0.01)
+    run.send_signal(signum)
+    run.communicate(timeout=30)
+    return run.returncode
+
+
 def test_kill_9_at_random_points_then_run_again(tmp_path: Path) -> None:
     """50,000 records; 20 rounds, each changing a random 5% of them, killed with SIGKILL at
     a random point, then run again: HubSpot then holds the input record by record, and the
@@ -265,12 +286,7 @@ def test_kill_9_at_random_points_then_run_again(tmp_path: Path) -> None:
             contacts[f"p{i}@example.com"].properties["firstname"] == rows[i]["firstname"]
             for i in range(n)
         )
-    status = subprocess.run(
-        [sys.executable, "-m", "hubspot_upsert", "--state", str(state), "--status"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    status = command_status(state)
     assert "50,000 records held" in status and "ended" in status
 
 
@@ -278,17 +294,8 @@ def test_the_status_of_a_killed_run_says_where_it_stopped(tmp_path: Path) -> Non
     state, data = tmp_path / "sync.db", tmp_path / "contacts.csv"
     write_csv(data, people(5_000))
     with FakeHubSpot(latency=0.2) as fake:
-        run = command(fake, str(data), "--state", str(state))
-        while fake.request_count < 8:
-            time.sleep(0.01)
-        run.send_signal(signal.SIGKILL)
-        run.communicate(timeout=30)
-    status = subprocess.run(
-        [sys.executable, "-m", "hubspot_upsert", "--state", str(state), "--status"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+        stop_after(fake, data, state, 8, signal.SIGKILL)
+    status = command_status(state)
     assert "did not finish" in status, status
     assert "never answered" in status and "the next run sends them again" in status, status
 
@@ -297,12 +304,7 @@ def test_a_stopped_run_records_why(tmp_path: Path) -> None:
     state, data = tmp_path / "sync.db", tmp_path / "contacts.csv"
     write_csv(data, people(3_000))
     with FakeHubSpot(latency=0.2) as fake:
-        run = command(fake, str(data), "--state", str(state))
-        while fake.request_count < 5:
-            time.sleep(0.01)
-        run.send_signal(signal.SIGTERM)
-        run.communicate(timeout=30)
-        assert run.returncode == 128 + signal.SIGTERM
+        assert stop_after(fake, data, state, 5, signal.SIGTERM) == 128 + signal.SIGTERM
         status = SyncState(state).status()
         assert "stopped: Stopped: SIGTERM" in status, status
         # Run again: only what did not land goes.

@@ -138,11 +138,13 @@ impl ApiVersion {
         }
     }
 
-    /// Where the account's details are read: `portalId`, the portal a token belongs to.
+    /// Where the account's details are read: `portalId`, the portal a token belongs to. The
+    /// account information API's newest date version is 2026-03 (HubSpot's reference lists it
+    /// as the latest): every later date reads it there.
     pub fn account_path(&self) -> String {
         match self {
             ApiVersion::Legacy => "/account-info/v3/details".to_owned(),
-            ApiVersion::Dated(date) => format!("/account-info/{date}/details"),
+            ApiVersion::Dated(_) => format!("/account-info/{OLDEST_DATED}/details"),
         }
     }
 

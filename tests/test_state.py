@@ -78,6 +78,24 @@ def test_a_new_client_reads_the_portal_once_per_run(tmp_path: Path) -> None:
         )
         assert (result.updated, result.unchanged) == (100, 9_900)
         assert fake.request_count - before == 1 + 2
+        assert [r.path for r in fake.requests[before:]][:2] == [
+            "/account-info/2026-03/details",
+            "/crm/properties/2026-09/contacts",
+        ]
+
+
+def test_the_journal_keeps_the_latest_runs(tmp_path: Path) -> None:
+    from hubspot_upsert._state import KEEP_JOURNALS
+
+    state = tmp_path / "sync.db"
+    with FakeHubSpot() as fake:
+        hs = HubSpot(fake.token, base_url=fake.url)
+        for round in range(KEEP_JOURNALS + 5):
+            hs.create_or_update_many(people(150, f"R{round}-"), state=state)
+    with sqlite3.connect(state) as db:
+        runs = db.execute("SELECT COUNT(DISTINCT run) FROM hubspot_upsert_batches").fetchone()[0]
+        held = db.execute("SELECT COUNT(*) FROM hubspot_upsert_records").fetchone()[0]
+    assert runs == KEEP_JOURNALS and held == 150
 
 
 def test_refused_records_are_not_stored_and_go_again(tmp_path: Path) -> None:

@@ -19,6 +19,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+#: How many of the latest runs keep the journal of their batches once they have ended.
+KEEP_JOURNALS = 50
+
 #: What the meta table says a state is, and the layout version this package writes.
 FORMAT = "hubspot-upsert sync state"
 VERSION = "1"
@@ -233,7 +236,17 @@ class _Database:
                 ),
                 (portal, object, id_property, int(full), socket.gethostname(), os.getpid(), _now()),
             )
-            return self.new_id(cursor)
+            run = self.new_id(cursor)
+            # The journal of finished runs is kept for the latest ones only: the records'
+            # fingerprints are the state, the batches only say how runs went.
+            cursor.execute(
+                self.sql(
+                    "DELETE FROM hubspot_upsert_batches WHERE run IN (SELECT run FROM "
+                    "hubspot_upsert_runs WHERE ended IS NOT NULL AND run <= ?)"
+                ),
+                (run - KEEP_JOURNALS,),
+            )
+            return run
 
     returning = ""
 

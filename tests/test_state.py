@@ -294,16 +294,15 @@ def test_kill_9_at_random_points_then_run_again(tmp_path: Path) -> None:
             spent = fake.request_count - before
             bound = -(-len(changed) // 100) + in_flight + 2 * (2 + 1)
             assert spent <= bound, (round, spent, bound, in_flight)
+            # Record by record: HubSpot holds the input.
             contacts = fake.contacts
             assert len(contacts) == n
-            for i in rng.sample(range(n), 1_000) + changed:
-                assert contacts[f"p{i}@example.com"].properties["firstname"] == rows[i]["firstname"]
-        # Record by record, all of them, at the end.
-        contacts = fake.contacts
-        assert all(
-            contacts[f"p{i}@example.com"].properties["firstname"] == rows[i]["firstname"]
-            for i in range(n)
-        )
+            wrong = [
+                i
+                for i in range(n)
+                if contacts[f"p{i}@example.com"].properties["firstname"] != rows[i]["firstname"]
+            ]
+            assert not wrong, (round, wrong[:10])
     status = command_status(state)
     assert "50,000 records held" in status and "ended" in status
 

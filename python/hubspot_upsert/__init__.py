@@ -27,7 +27,6 @@ from ._errors import (
 from ._native import BulkResult, SkippedRecord, UpsertResult, __version__
 from ._oauth import OAuth
 from ._objects import CrmObjects
-from ._state import SyncState, SyncStateError
 
 __all__ = [
     "AsyncHubSpot",
@@ -57,6 +56,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ._async import AsyncHubSpot
+    from ._state import SyncState, SyncStateError
 
 
 def __getattr__(name: str) -> Any:
@@ -68,6 +68,15 @@ def __getattr__(name: str) -> Any:
         AsyncHubSpot.__module__ = __name__
         globals()[name] = AsyncHubSpot
         return AsyncHubSpot
+    if name in ("SyncState", "SyncStateError"):
+        # SQLite and the journal's other modules load with the first state.
+        from . import _state
+
+        for public in ("SyncState", "SyncStateError"):
+            found = getattr(_state, public)
+            found.__module__ = __name__
+            globals()[public] = found
+        return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _bulk, _native
 from ._client import HubSpot
-from ._state import SyncState
+from ._objects import CrmObjects
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ._client import ClientOptions
-    from ._objects import AsyncCrmObjects
+    from ._state import SyncState
 
 #: The note a cancelled upsert carries (the request may have reached HubSpot).
 CANCELLED_NOTE = (
@@ -100,8 +100,6 @@ class AsyncHubSpot:
 
     def objects(self, object_type: str) -> AsyncCrmObjects:
         """Another object type of the portal, with ``await``; see :meth:`HubSpot.objects`."""
-        from ._objects import AsyncCrmObjects
-
         return AsyncCrmObjects(self, object_type)
 
     async def _upsert(
@@ -286,3 +284,51 @@ def _drain(handover: queue.Queue[Any], stop: threading.Event) -> Iterator[Any]:
         if isinstance(item, _Failed):
             raise item.error
         yield item
+
+
+class AsyncCrmObjects:
+    """:class:`CrmObjects` with ``await``: :meth:`AsyncHubSpot.objects`."""
+
+    def __init__(self, client: AsyncHubSpot, object_type: str) -> None:
+        self._client = client
+        self._sync = CrmObjects(client._sync, object_type)
+        self.name = self._sync.name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} at {self._client.base_url}>"
+
+    async def create_or_update(
+        self, id: str | int, properties: Mapping[str, object] | None = None, *, id_property: str
+    ) -> _native.UpsertResult:
+        """:meth:`CrmObjects.create_or_update`, the event loop free meanwhile."""
+        return await self._client._upsert(self.name, id, properties, id_property)
+
+    async def create_or_update_many(
+        self,
+        records: Any,
+        *,
+        id_property: str,
+        progress: bool | _bulk.ProgressCallback | None = None,
+        **options: Any,
+    ) -> _native.BulkResult:
+        """:meth:`CrmObjects.create_or_update_many` on a worker thread; ``records`` may also
+        be an async iterable, and cancelling the awaiting task stops the run."""
+        return await self._client._many(
+            records,
+            progress,
+            lambda rows, watch: self._sync.create_or_update_many(
+                rows, id_property=id_property, progress=watch, **options
+            ),
+        )
+
+    async def check_many(self, records: Any, *, id_property: str, **options: Any) -> Any:
+        """:meth:`CrmObjects.check_many` on a worker thread."""
+        return await asyncio.get_running_loop().run_in_executor(
+            None, lambda: self._sync.check_many(records, id_property=id_property, **options)
+        )
+
+    def prepare(
+        self, record: Mapping[str, Any], *, id_property: str, id_field: str | None = None
+    ) -> tuple[str, dict[str, str]]:
+        """:meth:`CrmObjects.prepare`: no request, so nothing to await."""
+        return self._sync.prepare(record, id_property=id_property, id_field=id_field)

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from . import _bulk, _native
 from ._oauth import OAuth
-from ._state import StateRun, SyncState, open_state
 
 if TYPE_CHECKING:
     from ._objects import CrmObjects
+    from ._state import StateRun, SyncState
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
@@ -277,6 +277,8 @@ class HubSpot:
         work: Callable[[StateRun], _native.BulkResult],
     ) -> _native.BulkResult:
         """Runs ``work`` as one run of the sync state, recording how it ended."""
+        from ._state import open_state
+
         store, owned = open_state(state)
         try:
             # Before the run is recorded: a refused token leaves no run behind.
@@ -379,6 +381,8 @@ class HubSpot:
         if state is not None and read:
             raise ValueError("check_many takes state or read=True, not both")
         if not read:
+            from ._state import open_state
+
             store, owned = (None, False) if state is None else open_state(state)
             try:
                 return self._native.check_many(

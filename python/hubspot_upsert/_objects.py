@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import _bulk, _native
-from ._state import SyncState
 
 if TYPE_CHECKING:
-    from ._async import AsyncHubSpot
     from ._client import HubSpot
+    from ._state import SyncState
 
 
 class CrmObjects:
@@ -106,51 +104,3 @@ class CrmObjects:
         return self._client._native.converter.prepare(
             record, email_field=id_field or id_property, id_property=id_property, object=self.name
         )
-
-
-class AsyncCrmObjects:
-    """:class:`CrmObjects` with ``await``: :meth:`AsyncHubSpot.objects`."""
-
-    def __init__(self, client: AsyncHubSpot, object_type: str) -> None:
-        self._client = client
-        self._sync = CrmObjects(client._sync, object_type)
-        self.name = self._sync.name
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} at {self._client.base_url}>"
-
-    async def create_or_update(
-        self, id: str | int, properties: Mapping[str, object] | None = None, *, id_property: str
-    ) -> _native.UpsertResult:
-        """:meth:`CrmObjects.create_or_update`, the event loop free meanwhile."""
-        return await self._client._upsert(self.name, id, properties, id_property)
-
-    async def create_or_update_many(
-        self,
-        records: Any,
-        *,
-        id_property: str,
-        progress: bool | _bulk.ProgressCallback | None = None,
-        **options: Any,
-    ) -> _native.BulkResult:
-        """:meth:`CrmObjects.create_or_update_many` on a worker thread; ``records`` may also
-        be an async iterable, and cancelling the awaiting task stops the run."""
-        return await self._client._many(
-            records,
-            progress,
-            lambda rows, watch: self._sync.create_or_update_many(
-                rows, id_property=id_property, progress=watch, **options
-            ),
-        )
-
-    async def check_many(self, records: Any, *, id_property: str, **options: Any) -> Any:
-        """:meth:`CrmObjects.check_many` on a worker thread."""
-        return await asyncio.get_running_loop().run_in_executor(
-            None, lambda: self._sync.check_many(records, id_property=id_property, **options)
-        )
-
-    def prepare(
-        self, record: Mapping[str, Any], *, id_property: str, id_field: str | None = None
-    ) -> tuple[str, dict[str, str]]:
-        """:meth:`CrmObjects.prepare`: no request, so nothing to await."""
-        return self._sync.prepare(record, id_property=id_property, id_field=id_field)

@@ -348,3 +348,14 @@ def test_the_command_refuses_state_options_that_cannot_work(tmp_path: Path) -> N
     (tmp_path / "bad.db").write_bytes(b"garbage" * 1000)
     assert "not a usable sync state" in fails("--state", str(tmp_path / "bad.db"), "--status")
     assert "--demo" in fails("--demo", "--state", str(tmp_path / "s.db"))
+
+
+def test_importing_the_package_loads_no_state_and_no_asyncio() -> None:
+    """Cold start: SQLite, the journal's modules and asyncio load on first use only."""
+    code = (
+        "import sys, hubspot_upsert as h; h.HubSpot('x'); "
+        "print(sorted(m for m in ('sqlite3', 'asyncio', 'hubspot_upsert._state') "
+        "if m in sys.modules))"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "[]"

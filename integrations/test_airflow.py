@@ -66,6 +66,20 @@ def test_the_dag_runs_green(airflow_home: dict[str, str]) -> None:
         assert fake.contact("ada@example.com") is not None
 
 
+def test_the_recipe_imports_nothing_airflow_deprecates(airflow_home: dict[str, str]) -> None:
+    """Airflow 3.3 warns of imports it moved (AirflowFailException lives in airflow.sdk)."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import airflow_dag"],
+        cwd=RECIPES,
+        env=airflow_home,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "deprecated" not in (out.stdout + out.stderr).lower(), out.stderr[-3000:]
+
+
 def test_refused_records_fail_the_task_without_retries(
     airflow_home: dict[str, str], tmp_path: Path
 ) -> None:

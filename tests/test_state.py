@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,7 @@ def test_the_journal_keeps_the_latest_runs(tmp_path: Path) -> None:
         hs = HubSpot(fake.token, base_url=fake.url)
         for round in range(KEEP_JOURNALS + 5):
             hs.create_or_update_many(people(150, f"R{round}-"), state=state)
-    with sqlite3.connect(state) as db:
+    with closing(sqlite3.connect(state)) as db, db:
         runs = db.execute("SELECT COUNT(DISTINCT run) FROM hubspot_upsert_batches").fetchone()[0]
         held = db.execute("SELECT COUNT(*) FROM hubspot_upsert_records").fetchone()[0]
     assert runs == KEEP_JOURNALS and held == 150
@@ -128,7 +129,7 @@ def test_portals_and_id_properties_are_kept_apart(tmp_path: Path) -> None:
                     hs.create_or_update_many(records, state=state, id_property="crm_id").unchanged
                     == 200
                 )
-    with sqlite3.connect(state) as db:
+    with closing(sqlite3.connect(state)) as db, db:
         scopes = db.execute(
             "SELECT portal, id_property, COUNT(*) FROM hubspot_upsert_records "
             "GROUP BY portal, id_property ORDER BY 1, 2"
@@ -149,13 +150,13 @@ def test_a_store_that_is_not_a_state_is_refused_before_anything_is_sent(
     if kind == "garbage":
         path.write_bytes(b"\x00\x01 not a database " * 300)
     elif kind == "foreign":
-        with sqlite3.connect(path) as db:
+        with closing(sqlite3.connect(path)) as db, db:
             db.execute("CREATE TABLE invoices (id INTEGER)")
     elif kind == "directory":
         path.mkdir()
     else:
         SyncState(path).close()
-        with sqlite3.connect(path) as db:
+        with closing(sqlite3.connect(path)) as db, db:
             db.execute("UPDATE hubspot_upsert_meta SET value = '9' WHERE name = 'version'")
     before = path.read_bytes() if path.is_file() else None
     with FakeHubSpot() as fake:
@@ -228,7 +229,7 @@ def command(fake: FakeHubSpot, *args: str, quiet: bool = True) -> subprocess.Pop
 
 def unanswered(state: Path) -> int:
     """Batches the journal has as sent and never answered, over every run."""
-    with sqlite3.connect(state) as db:
+    with closing(sqlite3.connect(state)) as db, db:
         return int(
             db.execute(
                 "SELECT COUNT(*) FROM hubspot_upsert_batches WHERE answered IS NULL"
@@ -236,8 +237,6 @@ def unanswered(state: Path) -> int:
         )
 
 
-@pytest.mark.long
-@pytest.mark.timeout(600)
 def command_status(state: Path) -> str:
     """What ``hubspot-upsert --state STATE --status`` prints."""
     return subprocess.run(
@@ -259,6 +258,8 @@ def stop_after(fake: FakeHubSpot, data: Path, state: Path, requests: int, signum
     return run.returncode
 
 
+@pytest.mark.long
+@pytest.mark.timeout(600)
 def test_kill_9_at_random_points_then_run_again(tmp_path: Path) -> None:
     """50,000 records; 20 rounds, each changing a random 5% of them, killed with SIGKILL at
     a random point, then run again: HubSpot then holds the input record by record, and the
@@ -322,7 +323,8 @@ def test_a_stopped_run_records_why(tmp_path: Path) -> None:
     write_csv(data, people(3_000))
     with FakeHubSpot(latency=0.2) as fake:
         assert stop_after(fake, data, state, 5, signal.SIGTERM) == 128 + signal.SIGTERM
-        status = SyncState(state).status()
+        with SyncState(state) as store:
+            status = store.status()
         assert "stopped: Stopped: SIGTERM" in status, status
         # Run again: only what did not land goes.
         landed = len(fake.contacts)

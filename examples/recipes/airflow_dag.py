@@ -21,8 +21,8 @@ from importlib import resources
 from typing import Any
 
 import pendulum
-from airflow.exceptions import AirflowFailException
 from airflow.sdk import BaseHook, Variable, dag, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from hubspot_upsert import HubSpot, OAuth
 

@@ -94,6 +94,12 @@ class SyncState:
     def close(self) -> None:
         self._db.close()
 
+    def __del__(self) -> None:
+        # A state dropped without close() closes its connection (no ResourceWarning).
+        db = getattr(self, "_db", None)
+        if db is not None and db.conn is not None:
+            db.close()
+
     def __enter__(self) -> SyncState:
         return self
 

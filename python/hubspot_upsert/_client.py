@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
@@ -289,7 +290,10 @@ class HubSpot:
                 result = work(run)
             except BaseException as e:
                 partial = getattr(e, "bulk_result", None)
-                run.end(partial, f"stopped: {type(e).__name__}: {e}")
+                # What stopped the run is what the caller sees, even if the state cannot
+                # record it (its status then says the run did not finish).
+                with contextlib.suppress(Exception):
+                    run.end(partial, f"stopped: {type(e).__name__}: {e}")
                 raise
             run.end(result, "finished")
             return result

@@ -435,6 +435,10 @@ class _SQLiteTransaction:
         self.conn = conn
 
     def __enter__(self) -> sqlite3.Cursor:
+        if self.conn.in_transaction:
+            # A step a signal cut short left its transaction open: nothing of it was
+            # committed, and it is abandoned.
+            self.conn.execute("ROLLBACK")
         self.conn.execute("BEGIN IMMEDIATE")
         return self.conn.cursor()
 

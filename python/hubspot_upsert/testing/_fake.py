@@ -77,6 +77,15 @@ class FakeHubSpot(Portal):
     custom object's type id (``{"2-123456": {"name": "cars", "properties": {"vin":
     "string"}, "unique": ["vin"]}}``). An object type the portal lacks answers 400 ("Unable to
     infer object type from: ..."). :meth:`records` and :meth:`record` show what is stored.
+
+    Associations: HubSpot's default association between records of two object types, made
+    100 per request (``POST /crm/associations/2026-03/{from}/{to}/batch/associate/default``,
+    or ``/crm/v4/associations/...``) and read back (``.../batch/read``); standard objects
+    associate with each other, a custom object only with the types its spec lists
+    (``"associations": ["contacts"]``), others answering 400 as HubSpot does. Records that do
+    not exist are refused per input. ``edit_associations=False`` is a portal whose validation
+    rule refuses association writes (a 400 with no code: "Missing 'Edit Associations'
+    permission"). :meth:`associations` shows what is stored.
     """
 
     def __init__(
@@ -112,6 +121,7 @@ class FakeHubSpot(Portal):
         conditional_rules: Iterable[tuple[str, str, str]] = (),
         portal_id: int = 24681357,
         objects: Mapping[str, Mapping[str, Any]] | None = None,
+        edit_associations: bool = True,
     ) -> None:
         if conflict_style not in ("new", "old"):
             raise ValueError(f"conflict_style must be 'new' or 'old', got {conflict_style!r}")
@@ -131,6 +141,7 @@ class FakeHubSpot(Portal):
         self.retry_after = retry_after
         self.owners = frozenset(str(o) for o in owners)
         self.partial_answers = partial_answers
+        self.edit_associations = edit_associations
         self.required_on_create = tuple(required_on_create)
         self.conditional_rules = tuple(tuple(r) for r in conditional_rules)  # type: ignore[misc]
         schema = dict(STANDARD_PROPERTIES if properties is None else properties)

@@ -69,6 +69,9 @@ class ObjectKind:
     schema: dict[str, PropertyType]
     unique: frozenset[str]
     first_id: int
+    #: The other object types it has a default association with (by name); the standard
+    #: objects have one with each other.
+    associates_with: frozenset[str] = frozenset()
     book: ContactBook = field(init=False)
     initial: dict[str, PropertyType] = field(init=False)
 
@@ -103,7 +106,12 @@ def object_kinds(specs: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Obj
         spec = specs.pop(name, {})
         schema = {**properties, **spec.get("properties", {})}
         kinds[name] = ObjectKind(
-            name, type_id, schema, frozenset(spec.get("unique", ())), offset * 10_000_000
+            name,
+            type_id,
+            schema,
+            frozenset(spec.get("unique", ())),
+            offset * 10_000_000,
+            frozenset(("contacts", *STANDARD_OBJECTS)) - {name},
         )
     for offset, (type_id, spec) in enumerate(specs.items(), len(kinds) + 1):
         if not type_id.startswith("2-") or not type_id[2:].isdigit():
@@ -114,9 +122,25 @@ def object_kinds(specs: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Obj
         name = str(spec.get("name", type_id))
         schema = dict(spec.get("properties", {}))
         kinds[type_id] = ObjectKind(
-            name, type_id, schema, frozenset(spec.get("unique", ())), offset * 10_000_000
+            name,
+            type_id,
+            schema,
+            frozenset(spec.get("unique", ())),
+            offset * 10_000_000,
+            frozenset(spec.get("associations", ())),
         )
+    # Associations go both ways.
+    for kind in list(kinds.values()):
+        for other in kind.associates_with:
+            found = find_kind(kinds, other)
+            if found is not None and kind.name not in found.associates_with:
+                found.associates_with = found.associates_with | {kind.name}
     return kinds
+
+
+def associated(a: ObjectKind, b: ObjectKind) -> bool:
+    """Whether records of ``a`` and ``b`` have a default association."""
+    return b.name in a.associates_with or a.name in b.associates_with
 
 
 _SINGULAR = {"contact": "contacts", "company": "companies", "deal": "deals", "ticket": "tickets"}

@@ -20,7 +20,7 @@ from . import _answers as answers
 from . import _rules as rules
 from ._answers import Reply
 from ._contacts import ContactBook
-from ._objects import ObjectKind, find_kind, object_kinds, singular
+from ._objects import ObjectKind, associated, find_kind, object_kinds, singular
 from ._records import Contact, ReceivedRequest, ScriptedResponse, StoredContact
 from ._rules import PropertyType
 
@@ -39,6 +39,12 @@ _PROPERTIES_PATH = re.compile(
     r"/crm/(?:v3/properties|properties/(?P<date>\d{4}-\d{2}))/(?P<object>[^/]+)/?\Z"
 )
 _ACCOUNT_PATH = re.compile(r"/account-info/(?:v3|(?P<date>\d{4}-\d{2}))/details/?\Z")
+# Associations: v4, and its date versions (the first is its latest).
+_ASSOCIATIONS = (
+    r"/crm/(?:v4/associations|associations/(?P<date>\d{4}-\d{2}))/(?P<object>[^/]+)/(?P<to>[^/]+)"
+)
+_ASSOCIATE_PATH = re.compile(_ASSOCIATIONS + r"/batch/associate/default/?\Z")
+_ASSOCIATIONS_READ_PATH = re.compile(_ASSOCIATIONS + r"/batch/read/?\Z")
 #: The first date version that enforces the portal's validation rules on writes.
 RULES_FROM = "2026-09"
 
@@ -57,6 +63,7 @@ class Portal:
     retry_after: float | None
     owners: frozenset[str]
     partial_answers: bool
+    edit_associations: bool
     required_on_create: tuple[str, ...]
     unique_properties: frozenset[str]
     oauth_clients: dict[str, str]
@@ -85,6 +92,7 @@ class Portal:
             self.unique_properties,
             self._first_vid,
         )
+        contacts.associates_with = frozenset(("companies", "deals", "tickets"))
         self._kinds: dict[str, ObjectKind] = {"contacts": contacts, **object_kinds(objects)}
         self._initial_strict = self.strict_properties
         self._reset_state()
@@ -112,6 +120,8 @@ class Portal:
         self._refresh_tokens: set[str] = set(self._initial_refresh_tokens)
         self._codes: set[str] = set()
         self._grants = 0
+        # (from type, from id, to type, to id), both directions stored.
+        self._associations: set[tuple[str, int, str, int]] = set()
 
     def add_properties(
         self, properties: Mapping[str, PropertyType], object_type: str = "contacts"
@@ -167,6 +177,15 @@ class Portal:
         with self._lock:
             r = kind.book.find_by(by, str(value))
             return None if r is None else StoredContact(r.vid, dict(r.properties))
+
+    def associations(self, from_type: str, to_type: str) -> set[tuple[int, int]]:
+        """The associations stored between records of two object types, as ``(from id, to
+        id)`` pairs."""
+        a, b = find_kind(self._kinds, from_type), find_kind(self._kinds, to_type)
+        if a is None or b is None:
+            raise ValueError(f"the fake has no object type {from_type!r} or {to_type!r}")
+        with self._lock:
+            return {(f, t) for fa, f, tb, t in self._associations if (fa, tb) == (a.name, b.name)}
 
     @property
     def requests(self) -> list[ReceivedRequest]:
@@ -329,6 +348,8 @@ class Portal:
             or _V3_UPDATE_PATH.match(path)
             or _PROPERTIES_PATH.match(path)
             or _ACCOUNT_PATH.match(path)
+            or _ASSOCIATE_PATH.match(path)
+            or _ASSOCIATIONS_READ_PATH.match(path)
         )
         if route and route.group("date") and route.group("date") not in API_VERSIONS:
             raise Reply(404, answers.error_body("resource not found", correlation_id))
@@ -340,6 +361,16 @@ class Portal:
                 message = f"Unable to infer object type from: {named}"
                 raise Reply(400, answers.error_body(message, correlation_id))
             kind = found
+        if route and route.re in (_ASSOCIATE_PATH, _ASSOCIATIONS_READ_PATH):
+            _allow(method, "POST", correlation_id)
+            named = unquote_to_bytes(route.group("to")).decode("utf-8", "replace")
+            to = find_kind(self._kinds, named)
+            if to is None:
+                message = f"Unable to infer object type from: {named}"
+                raise Reply(400, answers.error_body(message, correlation_id))
+            if route.re is _ASSOCIATE_PATH:
+                return self._associate(kind, to, body, correlation_id, date)
+            return self._read_associations(kind, to, body, correlation_id, date)
         if _V3_BATCH_PATH.match(path):
             _allow(method, "POST", correlation_id)
             return self._v3_batch_upsert(kind, body, correlation_id, date)
@@ -624,6 +655,105 @@ class Portal:
         what = singular(kind).upper()
         errors = [answers.not_found(missing, correlation_id, None, what)] if missing else []
         return _batch_answer(results, errors, started, date)
+
+    def _association_inputs(self, body: bytes, correlation_id: str, pairs: bool) -> list[Any]:
+        """The ``inputs`` of an association request: ``(from, to)`` id pairs, or ids."""
+        payload = rules.parse_json(body, correlation_id)
+        inputs = payload.get("inputs") if isinstance(payload, dict) else None
+        if not isinstance(inputs, list) or not inputs:
+            raise Reply(400, answers.v3_error("Invalid input JSON: no inputs", correlation_id))
+        if len(inputs) > 100:
+            message = "Batch input too large: at most 100 inputs"
+            raise Reply(400, answers.v3_error(message, correlation_id))
+
+        def id_of(value: Any) -> int:
+            text = value.get("id") if isinstance(value, dict) else None
+            if not isinstance(text, str) or not text.isdigit():
+                message = f"Invalid input JSON: an id must be a string of digits, got {text!r}"
+                raise Reply(400, answers.v3_error(message, correlation_id))
+            return int(text)
+
+        if pairs:
+            return [(id_of(i.get("from")), id_of(i.get("to"))) for i in inputs]
+        return [id_of(i) for i in inputs]
+
+    def _associate(
+        self, a: ObjectKind, b: ObjectKind, body: bytes, correlation_id: str, date: str | None
+    ) -> tuple[int, Any]:
+        """Default associations between records of ``a`` and ``b``; inputs naming a record
+        that does not exist are refused one by one."""
+        if not self.edit_associations:
+            # The portal's validation rule: a 400 with no code.
+            message = "Missing 'Edit Associations' permission"
+            raise Reply(400, answers.v3_error(message, correlation_id))
+        if not associated(a, b):
+            message = f"No default association type exists between {a.type_id} and {b.type_id}"
+            raise Reply(400, answers.v3_error(message, correlation_id))
+        pairs = self._association_inputs(body, correlation_id, pairs=True)
+        started = answers.iso_now()
+        results, errors = [], []
+        with self._lock:
+            for f, t in pairs:
+                missing = [
+                    str(i)
+                    for i, kind in ((f, a), (t, b))
+                    if kind.book.find_by("hs_object_id", str(i)) is None
+                ]
+                if missing:
+                    what = singular(b if str(f) not in missing else a)
+                    errors.append(
+                        answers.v3_error(
+                            f"No {what} with id {missing[0]} exists",
+                            correlation_id,
+                            context={"ids": missing},
+                        )
+                    )
+                    continue
+                self._associations.add((a.name, f, b.name, t))
+                self._associations.add((b.name, t, a.name, f))
+                results.append(
+                    {
+                        "from": {"id": str(f)},
+                        "to": {"id": str(t)},
+                        "associationSpec": {
+                            "associationCategory": "HUBSPOT_DEFINED",
+                            "associationTypeId": 1,
+                        },
+                    }
+                )
+        return _batch_answer(results, errors, started, date)
+
+    def _read_associations(
+        self, a: ObjectKind, b: ObjectKind, body: bytes, correlation_id: str, date: str | None
+    ) -> tuple[int, Any]:
+        """Each record's associated records of type ``b``."""
+        if not associated(a, b):
+            message = f"No default association type exists between {a.type_id} and {b.type_id}"
+            raise Reply(400, answers.v3_error(message, correlation_id))
+        ids = self._association_inputs(body, correlation_id, pairs=False)
+        started = answers.iso_now()
+        results: list[dict[str, Any]] = []
+        with self._lock:
+            for f in ids:
+                to = sorted(
+                    t for fa, ff, tb, t in self._associations if (fa, ff, tb) == (a.name, f, b.name)
+                )
+                if to:
+                    results.append(
+                        {
+                            "from": {"id": str(f)},
+                            "to": [
+                                {
+                                    "toObjectId": t,
+                                    "associationTypes": [
+                                        {"category": "HUBSPOT_DEFINED", "typeId": 1, "label": None}
+                                    ],
+                                }
+                                for t in to
+                            ],
+                        }
+                    )
+        return _batch_answer(results, [], started, date)
 
 
 def _batch_answer(

@@ -363,6 +363,63 @@ def render_state(f: dict[str, float], n: int) -> tuple[list[str], list[tuple[str
     return lines, targets
 
 
+def associations(n: int, companies: int) -> dict[str, Any]:
+    """``n`` leads of ``companies`` companies, against the in-process fake: the companies
+    upserted once each, then the leads upserted and associated with them; the requests each
+    step spent, against the minimum ceil(companies/100) + ceil(contacts/100) +
+    ceil(associations/100)."""
+    from hubspot_upsert.testing import FakeHubSpot
+
+    with FakeHubSpot(objects={"companies": {"unique": ["crm_id"]}}) as fake:
+        hs = HubSpot(fake.token, base_url=fake.url)
+        leads = [
+            {"email": f"lead{i}@example.com", "firstname": "L", "company_id": f"c{i % companies}"}
+            for i in range(n)
+        ]
+        firms = [{"crm_id": f"c{i}", "name": f"Company {i}"} for i in range(companies)]
+        start = time.perf_counter()
+        hs.objects("companies").create_or_update_many(firms, id_property="crm_id")
+        result = hs.create_or_update_many(
+            leads, associate={"companies": ("company_id", "crm_id")}, keep="failures"
+        )
+        seconds = time.perf_counter() - start
+        paths = [r.path for r in fake.requests]
+    assert result.associated == n and not result.not_associated
+    count = {
+        "company upserts": sum(p.endswith("/companies/batch/upsert") for p in paths),
+        "contact upserts": sum(p.endswith("/contacts/batch/upsert") for p in paths),
+        "company lookups": sum(p.endswith("/companies/batch/read") for p in paths),
+        "associations": sum("/batch/associate/" in p for p in paths),
+        "definitions": sum("/properties/" in p for p in paths),
+    }
+    return {
+        "leads": n,
+        "companies": companies,
+        "requests": len(paths),
+        "by_kind": count,
+        "minimum": -(-companies // 100) + -(-n // 100) + -(-n // 100),
+        "seconds": seconds,
+    }
+
+
+def render_associations(f: dict[str, Any]) -> tuple[list[str], list[tuple[str, str, bool]]]:
+    """Section 12's lines, and its ``(target, figure, met)`` row."""
+    kinds = ", ".join(f"{what} {n}" for what, n in f["by_kind"].items())
+    lines = [
+        f"- {f['leads']:,} leads of {f['companies']} companies: {f['requests']} requests "
+        f"({kinds}); the minimum ceil(companies/100) + ceil(contacts/100) + "
+        f"ceil(associations/100) is {f['minimum']}; {f['seconds']:.2f} s against the "
+        "unlimited fake",
+    ]
+    extra = f["requests"] - f["minimum"]
+    target = (
+        "associations: requests per 10,000 leads of 300 companies <= minimum + lookups + 2",
+        f"{f['requests']} = minimum {f['minimum']} + {extra}",
+        extra <= -(-f["companies"] // 100) + 2,
+    )
+    return lines, [target]
+
+
 def bad_data(n: int, mix: str, scope: bool) -> dict[str, Any]:
     """Requests spent on ``n`` records of a bad-data mix, with and without the scope that reads
     the property definitions; the fake names only the first bad input of a batch."""

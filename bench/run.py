@@ -145,6 +145,11 @@ def main() -> None:
         bulk.sync_state(state_n, 10_000 if quick else 100_000), state_n
     )
 
+    # 12: associations.
+    association_lines, association_targets = bulk.render_associations(
+        bulk.associations(2_000 if quick else 10_000, 60 if quick else 300)
+    )
+
     # 4: cold start; 5 and 6: memory and conversion.
     cold = {
         name: attempt(lambda c=code: peers.cold_start(c, 3 if quick else 7))
@@ -159,7 +164,7 @@ def main() -> None:
     report += render_tail(
         quick,
         real_tables,
-        real_targets + sharing_targets + mode_targets + state_targets,
+        real_targets + sharing_targets + mode_targets + state_targets + association_targets,
         concurrent,
         split,
     )
@@ -188,6 +193,13 @@ def main() -> None:
             "accepted are not sent.",
             "",
             *state_lines,
+            "",
+            "## 12. Associations",
+            "",
+            "Against the in-process fake: the companies upserted once each, then the leads "
+            "upserted and associated with their companies (looked up by crm_id, 100 a request).",
+            "",
+            *association_lines,
             "",
         ]
     )

@@ -60,6 +60,18 @@ impl ObjectType {
         &self.0
     }
 
+    /// How one record of the type is named in messages: "contact", "company", or "record of
+    /// cars" for a custom object.
+    pub fn one(&self) -> String {
+        match self.0.as_str() {
+            "contacts" => "contact".into(),
+            "companies" => "company".into(),
+            "deals" => "deal".into(),
+            "tickets" => "ticket".into(),
+            other => format!("record of {other}"),
+        }
+    }
+
     pub fn is_contacts(&self) -> bool {
         self.0 == "contacts"
     }
@@ -130,6 +142,20 @@ impl ApiVersion {
         self.batch_path(object, "update")
     }
 
+    /// Where records of `from` are given the default association with records of `to`, 100
+    /// per request: the associations API's first date version (it has no later one), or v4.
+    pub fn associate_path(&self, from: &ObjectType, to: &ObjectType) -> String {
+        let (from, to) = (from.name(), to.name());
+        match self {
+            ApiVersion::Legacy => {
+                format!("/crm/v4/associations/{from}/{to}/batch/associate/default")
+            }
+            ApiVersion::Dated(_) => {
+                format!("/crm/associations/{OLDEST_DATED}/{from}/{to}/batch/associate/default")
+            }
+        }
+    }
+
     pub fn properties_path(&self, object: &ObjectType) -> String {
         let object = object.name();
         match self {
@@ -196,6 +222,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn associations_go_to_their_own_api_and_their_answers_are_read() {
+        let (contacts, companies) = (ObjectType::default(), ObjectType::parse("0-2").unwrap());
+        assert_eq!(
+            ApiVersion::parse("2026-09")
+                .unwrap()
+                .associate_path(&contacts, &companies),
+            "/crm/associations/2026-03/contacts/companies/batch/associate/default"
+        );
+        assert_eq!(
+            ApiVersion::Legacy.associate_path(&contacts, &companies),
+            "/crm/v4/associations/contacts/companies/batch/associate/default"
+        );
+        let body: Json = serde_json::from_slice(&associate_body(&[(1, 2), (3, 4)])).unwrap();
+        assert_eq!(
+            body["inputs"][1],
+            json!({"from": {"id": "3"}, "to": {"id": "4"}})
+        );
+        let answer = br#"{"status":"COMPLETE","results":[{"from":{"id":"1"},"to":{"id":"2"},
+            "associationSpec":{"associationCategory":"HUBSPOT_DEFINED","associationTypeId":1}}],
+            "numErrors":1,"errors":[{"status":"error","category":"VALIDATION_ERROR",
+            "message":"No company with id 4 exists","context":{"ids":["4"]}}]}"#;
+        assert_eq!(parse_associated(answer), Some(vec![(1, 2)]));
+        assert_eq!(parse_associated(b"{}"), None);
+        let errors = input_errors(answer);
+        assert_eq!(ids_named(&errors[0].1), vec![4]);
+        // Without a context, the ids in the message.
+        assert_eq!(
+            ids_named(br#"{"message":"ids 12 and 13 are unknown"}"#),
+            vec![12, 13]
+        );
+        assert_eq!(ObjectType::parse("companies").unwrap().one(), "company");
+        assert_eq!(ObjectType::parse("2-99").unwrap().one(), "record of 2-99");
+    }
+
+    #[test]
     fn url_keeps_the_email_in_one_segment() {
         assert_eq!(
             v1_upsert_url("https://api.hubapi.com", "a+b/c?d#e@x.io"),
@@ -243,10 +304,13 @@ pub const OBJECT_ID: &str = "hs_object_id";
 
 /// One record of a batch: the value that identifies the contact (its email, or the value of
 /// the run's unique id property) and its properties as HubSpot text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BatchInput {
     pub id: String,
     pub properties: Vec<(String, String)>,
+    /// The keys of the records it is to be associated with, one per association of the run
+    /// (empty: none): never sent with it, but part of what a sync state compares.
+    pub links: Vec<String>,
 }
 
 impl BatchInput {
@@ -361,6 +425,64 @@ pub fn parse_v3_read(body: &[u8], id_property: &str) -> Option<Vec<Found>> {
         });
     }
     Some(found)
+}
+
+/// The body of a batch of default associations, `(from id, to id)` each.
+pub fn associate_body(pairs: &[(i64, i64)]) -> Vec<u8> {
+    let inputs: Vec<Json> = pairs
+        .iter()
+        .map(|(from, to)| json!({ "from": { "id": from.to_string() }, "to": { "id": to.to_string() } }))
+        .collect();
+    serde_json::to_vec(&json!({ "inputs": inputs })).expect("strings always serialise")
+}
+
+/// The `(from id, to id)` pairs an association answer lists as made; `None` when the answer
+/// is not of that shape. Inputs it refused are in its `errors` ([`input_errors`]).
+pub fn parse_associated(body: &[u8]) -> Option<Vec<(i64, i64)>> {
+    let json: Json = serde_json::from_slice(body).ok()?;
+    let id = |side: Option<&Json>| -> Option<i64> {
+        match side?.get("id")? {
+            Json::String(s) => s.parse().ok(),
+            other => other.as_i64(),
+        }
+    };
+    json.get("results")?
+        .as_array()?
+        .iter()
+        .map(|r| Some((id(r.get("from"))?, id(r.get("to"))?)))
+        .collect()
+}
+
+/// The record ids an input error names: its `context`'s id lists, else the whole numbers in
+/// its message.
+pub fn ids_named(error: &[u8]) -> Vec<i64> {
+    let Ok(json) = serde_json::from_slice::<Json>(error) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<i64> = Vec::new();
+    if let Some(context) = json.get("context").and_then(Json::as_object) {
+        for value in context.values() {
+            let listed = value
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(std::slice::from_ref(value));
+            ids.extend(listed.iter().filter_map(|v| match v {
+                Json::String(s) => s.trim().parse().ok(),
+                other => other.as_i64(),
+            }));
+        }
+    }
+    if ids.is_empty() {
+        if let Some(message) = json.get("message").and_then(Json::as_str) {
+            ids.extend(
+                message
+                    .split(|c: char| !c.is_ascii_digit())
+                    .filter(|w| !w.is_empty())
+                    .filter_map(|w| w.parse::<i64>().ok()),
+            );
+        }
+    }
+    ids
 }
 
 pub fn properties_url(base_url: &str, version: &ApiVersion, object: &ObjectType) -> String {
@@ -490,10 +612,12 @@ mod batch_tests {
         let a = BatchInput {
             id: "a@x.io".into(),
             properties: vec![("firstname".into(), "A".into())],
+            links: Vec::new(),
         };
         let b = BatchInput {
             id: "b@x.io".into(),
             properties: vec![("email".into(), "new-b@x.io".into())],
+            links: Vec::new(),
         };
         assert_eq!(
             String::from_utf8(v3_batch_upsert_body("email", [("0", &a), ("7", &b)])).unwrap(),
@@ -627,6 +751,7 @@ mod batch_tests {
         let update = BatchInput {
             id: "x".into(),
             properties: vec![("phone".into(), "1".into())],
+            links: Vec::new(),
         };
         assert_eq!(
             String::from_utf8(v3_batch_update_body([("4", 99, &update)])).unwrap(),

@@ -30,6 +30,13 @@ impl Fingerprint {
                 digest.update(text.as_bytes());
             }
         }
+        // The keys of the records it is associated with, after a length no text has: a
+        // record without any keeps the fingerprint it always had.
+        for link in &input.links {
+            digest.update(u64::MAX.to_le_bytes());
+            digest.update((link.len() as u64).to_le_bytes());
+            digest.update(link.as_bytes());
+        }
         let mut bytes = [0; 16];
         bytes.copy_from_slice(&digest.finalize()[..16]);
         Fingerprint(bytes)
@@ -82,6 +89,9 @@ pub trait Ledger {
     /// The answer to `batch` (None: outcomes decided without one) and the writes it accepted,
     /// committed together.
     fn answered(&mut self, batch: Option<BatchId>, accepted: &[Accepted]) -> Result<()>;
+    /// Forgets what is held for these keys (writes whose associations failed afterwards), so
+    /// that the next run sends them again.
+    fn forget(&mut self, keys: &[String]) -> Result<()>;
 }
 
 /// No state: everything is sent, nothing is kept.
@@ -103,6 +113,10 @@ impl Ledger for Stateless {
     fn answered(&mut self, _: Option<BatchId>, _: &[Accepted]) -> Result<()> {
         Ok(())
     }
+
+    fn forget(&mut self, _: &[String]) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -116,6 +130,7 @@ mod tests {
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
+            links: Vec::new(),
         }
     }
 
@@ -154,6 +169,15 @@ mod tests {
             "fa35fad25d64cc075e8b60d15356a8ff"
         );
         let empty = Fingerprint::of(&input(&[]));
+        // The keys of associated records count, apart from any property.
+        let mut linked = input(&[("firstname", "Ada")]);
+        linked.links = vec!["acme".into()];
+        let linked = Fingerprint::of(&linked);
+        assert_ne!(linked, Fingerprint::of(&input(&[("firstname", "Ada")])));
+        assert_ne!(
+            linked,
+            Fingerprint::of(&input(&[("firstname", "Ada"), ("acme", "")]))
+        );
         // SHA-256 of nothing, first 16 bytes.
         assert_eq!(empty.hex(), "e3b0c44298fc1c149afbf4c8996fb924");
     }

@@ -139,6 +139,7 @@ class AsyncHubSpot:
         max_in_flight: int = 64,
         state: SyncState | str | os.PathLike[str] | None = None,
         full: bool = False,
+        associate: _bulk.Associate | None = None,
     ) -> _native.BulkResult:
         """Create or update many contacts; see :meth:`HubSpot.create_or_update_many`.
         ``records`` may also be an async iterable. Cancelling the awaiting task stops the run
@@ -159,6 +160,7 @@ class AsyncHubSpot:
                 max_in_flight=max_in_flight,
                 state=state,
                 full=full,
+                associate=associate,
             ),
         )
 

@@ -15,6 +15,36 @@ from typing import Any
 
 ProgressCallback = Callable[[int, "int | None"], object]
 
+#: ``associate=``: for each object type to associate records with, the field of each record
+#: holding the associated record's key and the property of that type the key is a value of.
+Associate = Mapping[str, "tuple[str, str]"]
+
+
+def associations(associate: Associate | None) -> list[tuple[str, str, str]]:
+    """``associate=`` as the core takes it: ``(object type, field, key property)`` each."""
+    if associate is None:
+        return []
+    if not isinstance(associate, Mapping):
+        raise TypeError(
+            "associate must map object types to (field, property) pairs, such as "
+            "{'companies': ('company_id', 'crm_id')}, got " + type(associate).__name__
+        )
+    out = []
+    for object_type, spec in associate.items():
+        if not isinstance(object_type, str):
+            raise TypeError(f"associate's keys are object types (str), got {object_type!r}")
+        if isinstance(spec, str) or not (
+            isinstance(spec, tuple) and len(spec) == 2 and all(isinstance(x, str) for x in spec)
+        ):
+            raise TypeError(
+                f"associate={{{object_type!r}: ...}} takes (field, property): the field of "
+                f"each record holding the key, and the unique property of {object_type} (or "
+                f"'hs_object_id') it matches, such as ({spec!r}, 'crm_id'), got {spec!r}"
+            )
+        out.append((object_type, spec[0], spec[1]))
+    return out
+
+
 _FRAME_CHUNK = 1000
 
 

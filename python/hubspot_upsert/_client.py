@@ -158,6 +158,7 @@ class HubSpot:
         max_in_flight: int = 64,
         state: SyncState | str | os.PathLike[str] | None = None,
         full: bool = False,
+        associate: _bulk.Associate | None = None,
     ) -> _native.BulkResult:
         """Create or update many contacts with HubSpot's batch API (100 per request).
 
@@ -199,6 +200,16 @@ class HubSpot:
         portal apart (its id is read once per client, one request). ``full=True`` sends every
         record and refreshes the state.
 
+        ``associate={"companies": ("company_id", "crm_id")}`` associates each contact that
+        lands with the company whose ``crm_id`` is the record's ``company_id`` (a field that is
+        then not sent as a property; ``"hs_object_id"``: the field holds HubSpot's company
+        id), once every record has landed: the companies are looked up 100 per request (none
+        for HubSpot ids), the associations made 100 per request, and nothing is created. A
+        contact whose company does not exist still lands, and is in ``not_associated`` with
+        the code ``ASSOCIATION_TARGET_NOT_FOUND``; ``associated`` counts the associations
+        made. With a state, a record's associated keys count as its values, and a record not
+        associated is sent again next time.
+
         A failure of the whole run (the token refused, the daily limit, HubSpot down beyond
         the retries, Ctrl-C) is raised with the partial result as its ``bulk_result``.
         """
@@ -215,6 +226,7 @@ class HubSpot:
             max_in_flight=max_in_flight,
             state=state,
             full=full,
+            associate=associate,
         )
 
     def objects(self, object_type: str) -> CrmObjects:
@@ -242,8 +254,10 @@ class HubSpot:
         max_in_flight: int,
         state: SyncState | str | os.PathLike[str] | None,
         full: bool,
+        associate: _bulk.Associate | None = None,
     ) -> _native.BulkResult:
         """A bulk run of any object type: what every face's ``create_or_update_many`` does."""
+        links = _bulk.associations(associate)
         rows, total = _bulk.records_and_total(records)
 
         def run_many(run: StateRun | None) -> _native.BulkResult:
@@ -261,6 +275,7 @@ class HubSpot:
                     labels=bool(labels),
                     state=run,
                     object=object_type,
+                    associate=links,
                 )
             finally:
                 finish()
@@ -332,9 +347,11 @@ class HubSpot:
         fill_empty: bool | str | Iterable[str] = False,
         labels: bool = False,
         state: SyncState | str | os.PathLike[str] | None = None,
+        associate: _bulk.Associate | None = None,
     ) -> _native.BulkResult:
         """Check records as :meth:`create_or_update_many` would before sending, and send no
-        write (``labels`` as there).
+        write (``labels`` and ``associate`` as there: with ``definitions``, the associated
+        object type and its key property are checked too).
 
         Each record is converted by the same rules; with ``definitions=True`` it is also checked
         against the portal's contact property definitions (one read, kept by the client as for
@@ -364,6 +381,7 @@ class HubSpot:
             fill_empty=fill_empty,
             labels=labels,
             state=state,
+            associate=associate,
         )
 
     def _check(
@@ -379,8 +397,10 @@ class HubSpot:
         fill_empty: bool | str | Iterable[str],
         labels: bool,
         state: SyncState | str | os.PathLike[str] | None,
+        associate: _bulk.Associate | None = None,
     ) -> _native.BulkResult:
         """What every face's ``check_many`` does, for any object type."""
+        links = _bulk.associations(associate)
         rows, _ = _bulk.records_and_total(records)
         if state is not None and read:
             raise ValueError("check_many takes state or read=True, not both")
@@ -399,6 +419,7 @@ class HubSpot:
                     if store is None
                     else store.looking(_native.object_name(object_type), id_property.strip()),
                     object=object_type,
+                    associate=links,
                 )
             finally:
                 if owned and store is not None:
@@ -415,6 +436,7 @@ class HubSpot:
             dry_run=True,
             labels=bool(labels),
             object=object_type,
+            associate=links,
         )
 
     def close(self) -> None:

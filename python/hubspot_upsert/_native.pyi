@@ -92,7 +92,11 @@ class BulkResult:
     @property
     def keep(self) -> str: ...
     @property
+    def associated(self) -> int: ...
+    @property
     def failures(self) -> list[RecordError]: ...
+    @property
+    def not_associated(self) -> list[RecordError]: ...
     @property
     def skips(self) -> list[SkippedRecord]: ...
     def to_pandas(self) -> Any: ...
@@ -119,6 +123,7 @@ class Converter:
         id_property: str = "email",
         state: StateRun | None = None,
         object: str = "contacts",
+        associate: list[tuple[str, str, str]] = ...,
     ) -> BulkResult: ...
 
 @final
@@ -165,6 +170,7 @@ class Client:
         labels: bool = False,
         state: StateRun | None = None,
         object: str = "contacts",
+        associate: list[tuple[str, str, str]] = ...,
     ) -> BulkResult: ...
     def create_or_update_many(
         self,
@@ -181,4 +187,5 @@ class Client:
         labels: bool = False,
         state: StateRun | None = None,
         object: str = "contacts",
+        associate: list[tuple[str, str, str]] = ...,
     ) -> BulkResult: ...

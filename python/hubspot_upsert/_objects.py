@@ -51,9 +51,11 @@ class CrmObjects:
         max_in_flight: int = 64,
         state: SyncState | str | os.PathLike[str] | None = None,
         full: bool = False,
+        associate: _bulk.Associate | None = None,
     ) -> _native.BulkResult:
         """:meth:`HubSpot.create_or_update_many` for this object type: each record's id is
-        read from ``id_field`` (by default the id property's own name)."""
+        read from ``id_field`` (by default the id property's own name); ``associate`` as
+        there (a deal with its company: ``{"companies": ("company_id", "crm_id")}``)."""
         return self._client._many(
             self.name,
             records,
@@ -67,6 +69,7 @@ class CrmObjects:
             max_in_flight=max_in_flight,
             state=state,
             full=full,
+            associate=associate,
         )
 
     def check_many(
@@ -81,6 +84,7 @@ class CrmObjects:
         fill_empty: bool | str | Iterable[str] = False,
         labels: bool = False,
         state: SyncState | str | os.PathLike[str] | None = None,
+        associate: _bulk.Associate | None = None,
     ) -> _native.BulkResult:
         """:meth:`HubSpot.check_many` for this object type (its own property definitions)."""
         return self._client._check(
@@ -94,6 +98,7 @@ class CrmObjects:
             fill_empty=fill_empty,
             labels=labels,
             state=state,
+            associate=associate,
         )
 
     def prepare(

@@ -156,6 +156,12 @@ class StateRun:
         if self.run is not None:
             self._db.journal_answered(self.run, self.scope, batch, accepted)
 
+    def forget(self, keys: Sequence[str]) -> None:
+        """Forgets what was stored for these keys (their associations failed): the next run
+        sends them again."""
+        if self.run is not None and keys:
+            self._db.forget(self.scope, keys)
+
     def end(self, result: Any, outcome: str) -> None:
         """Records how the run ended and its counts (``result``: a BulkResult, or None)."""
         if self.run is not None:
@@ -310,6 +316,17 @@ class _Database:
                     ),
                     rows,
                 )
+
+    def forget(self, scope: tuple[int | None, str, str], keys: Sequence[str]) -> None:
+        portal, object, id_property = scope
+        with self.transaction() as cursor:
+            cursor.executemany(
+                self.sql(
+                    "DELETE FROM hubspot_upsert_records WHERE portal = ? AND object = ? "
+                    "AND id_property = ? AND id = ?"
+                ),
+                [(portal, object, id_property, k) for k in sorted(set(keys))],
+            )
 
     def end_run(self, run: int, result: Any, outcome: str) -> None:
         counts: tuple[Any, ...] = (None,) * 6

@@ -277,6 +277,7 @@ fn records(n: usize, f: impl Fn(usize) -> Vec<(&'static str, String)>) -> Vec<(u
                 BatchInput {
                     id: format!("p{i}@example.com"),
                     properties,
+                    links: Vec::new(),
                 },
             )
         })
@@ -527,6 +528,7 @@ fn duplicates_merge_and_later_values_win() {
         BatchInput {
             id: "P5@example.com".into(),
             properties: vec![("firstname".into(), "second".into())],
+            links: Vec::new(),
         },
     ));
     let out = go(&mut planner, &portal, input);
@@ -819,6 +821,7 @@ fn fill_all_asks_for_what_the_records_set_and_rereads_for_a_later_field() {
         BatchInput {
             id: "p0@example.com".into(),
             properties: vec![("city".into(), "Bergen".into()), ("zip".into(), "1".into())],
+            links: Vec::new(),
         },
     );
     assert!(planner.on_answer(id, portal.read(&body)).is_none());
@@ -883,6 +886,7 @@ fn records_keyed_by_another_unique_property() {
                 BatchInput {
                     id,
                     properties: vec![("email".into(), format!("x{i}@example.com"))],
+                    links: Vec::new(),
                 },
             )
         })
@@ -911,6 +915,7 @@ fn records_addressed_by_hubspot_id_go_to_batch_update_without_a_read() {
             BatchInput {
                 id: vid.to_string(),
                 properties: vec![("phone".into(), "1".into())],
+                links: Vec::new(),
             },
         ),
         (
@@ -918,6 +923,7 @@ fn records_addressed_by_hubspot_id_go_to_batch_update_without_a_read() {
             BatchInput {
                 id: "424242".into(),
                 properties: vec![("phone".into(), "2".into())],
+                links: Vec::new(),
             },
         ),
     ];
@@ -985,6 +991,12 @@ impl Ledger for Memory {
                 object_id: a.object_id,
             };
             self.held.insert(a.key.clone(), held);
+        }
+        Ok(())
+    }
+    fn forget(&mut self, keys: &[String]) -> Result<()> {
+        for key in keys {
+            self.held.remove(key);
         }
         Ok(())
     }
@@ -1075,6 +1087,7 @@ fn a_record_repeated_after_a_changed_one_is_sent_too() {
                 BatchInput {
                     id: "x@example.com".into(),
                     properties: vec![("city".into(), a.into())],
+                    links: Vec::new(),
                 },
             ),
             (
@@ -1082,6 +1095,7 @@ fn a_record_repeated_after_a_changed_one_is_sent_too() {
                 BatchInput {
                     id: "X@example.com".into(),
                     properties: vec![("city".into(), b.into())],
+                    links: Vec::new(),
                 },
             ),
         ]

@@ -23,6 +23,7 @@ use crate::pacing::{Limit, Pacer};
 use crate::retry::RetryPolicy;
 use crate::transport::{read_ca_bundle, Answer, Settings, Transports};
 
+mod associations;
 mod batches;
 mod definitions;
 mod oauth;
@@ -32,6 +33,7 @@ mod single;
 mod tests;
 
 use crate::context::{Hooks, Level, Log, SLICE};
+pub use associations::{Association, Link};
 pub use definitions::DEFINITIONS_TTL;
 
 /// What a [`Client`] is built from: every option of `HubSpot(...)` but the two that decide how

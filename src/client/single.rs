@@ -123,6 +123,7 @@ impl Client {
                 let input = BatchInput {
                     id: id.to_owned(),
                     properties: properties.to_vec(),
+                    links: Vec::new(),
                 };
                 let (url, body) = match id.parse::<i64>() {
                     Ok(object_id) if id_property == api::OBJECT_ID => (

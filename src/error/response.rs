@@ -60,8 +60,17 @@ impl ApiError {
         let json: Option<Json> = serde_json::from_slice(body).ok().filter(Json::is_object);
         let empty = Json::Null;
         let j = json.as_ref().unwrap_or(&empty);
-        let kind = kind_of(status);
         let hubspot_message = str_at(j, "message").map(str::to_owned);
+        let kind = match kind_of(status) {
+            // A 2026-09 validation rule refuses association writes with a 400 and no code; it
+            // is a missing permission, and no retry or other input mends it.
+            ApiErrorKind::Validation
+                if names_association_permission(hubspot_message.as_deref()) =>
+            {
+                ApiErrorKind::PermissionDenied
+            }
+            kind => kind,
+        };
         let v3_errors = j
             .get("errors")
             .and_then(Json::as_array)
@@ -177,6 +186,11 @@ impl ApiError {
                 "the access token lacks a required scope ({})",
                 self.required_scopes.join(", ")
             ),
+            ApiErrorKind::PermissionDenied if self.status == 400 => {
+                "the user or app behind the access token lacks HubSpot's 'Edit Associations' \
+                 permission (a portal's validation rule)"
+                    .to_owned()
+            }
             ApiErrorKind::PermissionDenied => {
                 "the access token is not allowed to do this".to_owned()
             }
@@ -215,6 +229,15 @@ impl FieldError {
             said.unwrap_or_default()
         )
     }
+}
+
+/// Whether HubSpot's message is the validation rule's "Missing 'Edit Associations'
+/// permission".
+fn names_association_permission(message: Option<&str>) -> bool {
+    message.is_some_and(|m| {
+        let m = m.to_ascii_lowercase();
+        m.contains("edit associations") && m.contains("permission")
+    })
 }
 
 fn kind_of(status: u16) -> ApiErrorKind {

@@ -149,3 +149,24 @@ fn non_json_bodies_become_a_short_line() {
         .message()
         .starts_with("HubSpot answered with unexpected status 302 [HTTP 302"));
 }
+
+#[test]
+fn the_association_permission_rule_is_a_permission_refusal() {
+    // 2026-09: a 400 with no code, only the message.
+    let e = parse(
+        400,
+        r#"{"status":"error","message":"Missing 'Edit Associations' permission","correlationId":"c-1","category":"VALIDATION_ERROR"}"#,
+    );
+    assert_eq!(e.kind, ApiErrorKind::PermissionDenied);
+    assert_eq!(e.status, 400);
+    assert!(
+        e.message()
+            .contains("lacks HubSpot's 'Edit Associations' permission"),
+        "{}",
+        e.message()
+    );
+    assert!(e.message().contains("c-1"));
+    // Any other 400 stays a validation error.
+    let other = parse(400, r#"{"status":"error","message":"Invalid input JSON"}"#);
+    assert_eq!(other.kind, ApiErrorKind::Validation);
+}

@@ -3,6 +3,7 @@
 //! GIL released, and its outcomes come back here to become `UpsertResult`s and `RecordError`s
 //! in a [`BulkResult`].
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +19,7 @@ use super::results::{BulkResult, Keep, Stored};
 use super::state::PyLedger;
 use crate::api::BatchInput;
 use crate::bulk::{Chunk, Sink, Source};
+use crate::client::{Association, Client, Link};
 use crate::context::Log;
 use crate::error::{Error, Result as CoreResult};
 use crate::planner::{Fate, Fill, Matching, Mode, Outcome};
@@ -36,6 +38,24 @@ struct Store {
     outcomes: Vec<(usize, Stored)>,
     /// What stopped the run from Python's side: the input or the progress callback raised.
     stop: Option<PyErr>,
+    /// With associations: each record read that names a record to associate it with, by its
+    /// index (its key in a sync state, and one key per association, None where it names none).
+    links: HashMap<usize, (String, Vec<Option<String>>)>,
+    /// Records that landed and name records to associate them with.
+    linked: Vec<Linked>,
+    /// Associations made.
+    associated: usize,
+    /// Records that landed and were not associated, with why.
+    unassociated: Vec<(usize, Option<String>, Error)>,
+}
+
+/// A record that landed as object `from` and is to be associated.
+struct Linked {
+    index: usize,
+    from: i64,
+    email: Option<String>,
+    state_key: String,
+    keys: Vec<Option<String>>,
 }
 
 impl Store {
@@ -71,6 +91,9 @@ fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
 pub struct PySource<'a> {
     iterator: Py<PyIterator>,
     id_field: String,
+    /// The fields naming the records to associate each record with, and whether their keys
+    /// are HubSpot ids.
+    link_fields: &'a [(String, bool)],
     matching: &'a Matching,
     options: ConvertOptions,
     store: &'a Mutex<Store>,
@@ -104,8 +127,21 @@ impl Source for PySource<'_> {
                     }
                 };
                 let index = store.total;
-                match read_record(&record, &self.id_field, self.matching, self.options) {
-                    Ok(input) => records.push((index, input)),
+                let read = read_record(&record, &self.id_field, self.matching, self.options)
+                    .and_then(|input| with_links(&record, input, self.link_fields, self.options));
+                match read {
+                    Ok(input) => {
+                        if !input.links.is_empty() {
+                            let keys = input
+                                .links
+                                .iter()
+                                .map(|k| Some(k.clone()).filter(|k| !k.is_empty()))
+                                .collect();
+                            let key = self.matching.key(&input.id);
+                            store.links.insert(index, (key, keys));
+                        }
+                        records.push((index, input))
+                    }
                     // A signal handler's exception while the record was read: the run stops
                     // before this record, which counts as never read.
                     Err(e) if !e.is_instance_of::<PyException>(py) => {
@@ -180,6 +216,16 @@ impl Sink for PySink<'_> {
             {
                 let mut store = lock(self.store);
                 for o in outcomes {
+                    let links = store.links.remove(&o.index);
+                    if let (Fate::Landed(landed), Some((state_key, keys))) = (&o.fate, links) {
+                        store.linked.push(Linked {
+                            index: o.index,
+                            from: landed.vid,
+                            email: o.email.clone(),
+                            state_key,
+                            keys,
+                        });
+                    }
                     let stored = match o.fate {
                         Fate::Landed(landed) => Stored::Done {
                             id: o.id,
@@ -219,6 +265,62 @@ impl Sink for PySink<'_> {
             })
         })
     }
+}
+
+/// Reads the fields of `record` that name the records to associate it with (`fields`: each
+/// field, and whether it holds HubSpot ids) into `input.links`, and leaves them out of its
+/// properties. A record that names none has no links.
+fn with_links(
+    record: &Bound<'_, PyAny>,
+    mut input: BatchInput,
+    fields: &[(String, bool)],
+    options: ConvertOptions,
+) -> PyResult<BatchInput> {
+    if fields.is_empty() {
+        return Ok(input);
+    }
+    let py = record.py();
+    let mut keys = Vec::with_capacity(fields.len());
+    for (field, by_object_id) in fields {
+        let value = match record.get_item(field) {
+            Ok(value) => value,
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyKeyError>(py) => {
+                keys.push(String::new());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let key = match convert::read(&value, field, options, false)? {
+            crate::value::Value::Text(text) => text.trim().to_owned(),
+            crate::value::Value::Integer(digits) => digits,
+            crate::value::Value::Missing => String::new(),
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "the record's '{field}' (the key of a record to associate it with) must be \
+                     a str or an int, got {}",
+                    value.get_type().name()?
+                )))
+            }
+        };
+        if *by_object_id
+            && !key.is_empty()
+            && !(key.bytes().all(|b| b.is_ascii_digit()) && key.parse::<i64>().is_ok_and(|n| n > 0))
+        {
+            return Err(PyValueError::new_err(format!(
+                "the record's '{field}' is '{key}', not a HubSpot record id (hs_object_id is a \
+                 positive whole number)"
+            )));
+        }
+        keys.push(key);
+    }
+    let named: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+    input
+        .properties
+        .retain(|(name, _)| !named.contains(&name.as_str()));
+    if keys.iter().any(|k| !k.is_empty()) {
+        input.links = keys;
+    }
+    Ok(input)
 }
 
 /// Reads one record: its id (an email, unless `matching` says otherwise, under `id_field`)
@@ -262,8 +364,12 @@ pub fn read_record(
         )));
     };
     let id = read_id(&value, Some(&key), matching, options)?;
-    let properties = convert::properties_except(Some(record), Some(&key), options)?;
-    Ok(BatchInput { id, properties })
+    let properties = convert::properties_except(Some(record), &[&key], options)?;
+    Ok(BatchInput {
+        id,
+        properties,
+        links: Vec::new(),
+    })
 }
 
 /// A record's id, from its field `field` (None: the id argument of a single upsert): an
@@ -373,6 +479,30 @@ pub fn matching(
     Ok(matching)
 }
 
+/// A run's associations as Python gives them: `(object type, field, key property)` each.
+pub fn associations(given: Vec<(String, String, String)>) -> PyResult<Vec<(Association, String)>> {
+    let mut out: Vec<(Association, String)> = Vec::new();
+    for (object, field, by) in given {
+        let to = crate::api::ObjectType::parse(&object).map_err(errors::to_py)?;
+        let by = by.trim().to_owned();
+        if field.is_empty() || by.is_empty() {
+            return Err(PyValueError::new_err(format!(
+                "an association names the field holding each record's key and the property of \
+                 {} it matches, got ({field:?}, {by:?})",
+                to.name()
+            )));
+        }
+        if out.iter().any(|(a, _)| a.to == to) {
+            return Err(PyValueError::new_err(format!(
+                "{} is named twice among the associations",
+                to.name()
+            )));
+        }
+        out.push((Association { to, by }, field));
+    }
+    Ok(out)
+}
+
 /// One bulk run's Python side: where records come from, where progress goes, what to keep.
 pub struct Run<'a, 'py> {
     records: &'a Bound<'py, PyAny>,
@@ -383,6 +513,10 @@ pub struct Run<'a, 'py> {
     keep: Keep,
     /// The sync state's store for this run, if it keeps one.
     state: Option<&'a Bound<'py, PyAny>>,
+    /// Associations to make once the records have landed: each, the field naming the
+    /// associated record's key, and the client that makes them.
+    associations: Vec<(Association, String)>,
+    client: Option<Arc<Client>>,
 }
 
 impl<'a, 'py> Run<'a, 'py> {
@@ -406,7 +540,21 @@ impl<'a, 'py> Run<'a, 'py> {
             progress,
             keep: Keep::parse(keep)?,
             state: None,
+            associations: Vec::new(),
+            client: None,
         })
+    }
+
+    /// Associates each record that lands as `associations` say (each with the field holding
+    /// its key), through `client`; without a client (a check), only reads the keys.
+    pub fn with_associations(
+        mut self,
+        client: Option<&Arc<Client>>,
+        associations: Vec<(Association, String)>,
+    ) -> Self {
+        self.associations = associations;
+        self.client = client.cloned();
+        self
     }
 
     /// Keeps a sync state in `state` (see `hubspot_upsert._state`).
@@ -443,12 +591,22 @@ impl<'a, 'py> Run<'a, 'py> {
             done: 0,
             outcomes: Vec::new(),
             stop: None,
+            links: HashMap::new(),
+            linked: Vec::new(),
+            associated: 0,
+            unassociated: Vec::new(),
         });
         let mut ledger = PyLedger::new(self.state);
         let id_property = self.matching.id_property.clone();
+        let link_fields: Vec<(String, bool)> = self
+            .associations
+            .iter()
+            .map(|(a, field)| (field.clone(), a.by == crate::api::OBJECT_ID))
+            .collect();
         let mut source = PySource {
             iterator,
             id_field: self.id_field.to_owned(),
+            link_fields: &link_fields,
             matching: &self.matching,
             options: self.options,
             store: &store,
@@ -458,16 +616,34 @@ impl<'a, 'py> Run<'a, 'py> {
             progress: self.progress.map(|p| p.clone().unbind()),
         };
         let log: Arc<dyn Log> = hooks.clone();
+        let object = self.matching.object.clone();
         let ran = py.detach(|| {
             catch_unwind(AssertUnwindSafe(|| {
+                if let Some(client) = &self.client {
+                    for (association, _) in &self.associations {
+                        client.check_association(association, &*hooks)?;
+                    }
+                }
                 work(
                     &mut source,
                     &mut sink,
                     &hooks,
-                    log,
+                    log.clone(),
                     self.matching.clone(),
                     &mut ledger,
-                )
+                )?;
+                match &self.client {
+                    Some(client) => associate(
+                        client,
+                        &object,
+                        &self.associations,
+                        &store,
+                        &mut ledger,
+                        &hooks,
+                        log,
+                    ),
+                    None => Ok(()),
+                }
             }))
         });
         let ended = match ran {
@@ -487,6 +663,56 @@ impl<'a, 'py> Run<'a, 'py> {
     }
 }
 
+/// Makes the associations of the records that landed (after the whole run: every record's
+/// object id is known then); a record whose association failed is forgotten by the sync state,
+/// so that the next run sends it again.
+fn associate(
+    client: &Arc<Client>,
+    object: &crate::api::ObjectType,
+    associations: &[(Association, String)],
+    store: &Mutex<Store>,
+    ledger: &mut dyn Ledger,
+    hooks: &PyHooks,
+    log: Arc<dyn Log>,
+) -> CoreResult<()> {
+    let linked = std::mem::take(&mut lock(store).linked);
+    let mut unmade: HashMap<usize, Error> = HashMap::new();
+    for (k, (association, _)) in associations.iter().enumerate() {
+        let links: Vec<Link> = linked
+            .iter()
+            .filter_map(|l| {
+                Some(Link {
+                    index: l.index,
+                    from: l.from,
+                    key: l.keys.get(k)?.clone()?,
+                })
+            })
+            .collect();
+        let made = links.len();
+        let failed = client.associate(object, association, links, hooks, log.clone())?;
+        lock(store).associated += made - failed.len();
+        for (index, error) in failed {
+            unmade.entry(index).or_insert(error);
+        }
+    }
+    if unmade.is_empty() {
+        return Ok(());
+    }
+    let mut forget = Vec::new();
+    let mut store = lock(store);
+    for l in &linked {
+        if let Some(error) = unmade.remove(&l.index) {
+            forget.push(l.state_key.clone());
+            store.unassociated.push((l.index, l.email.clone(), error));
+        }
+    }
+    drop(store);
+    match ledger.active() {
+        true => ledger.forget(&forget),
+        false => Ok(()),
+    }
+}
+
 /// The result of a run from what it stored; raised with it as `bulk_result` if it `ended`.
 fn finish(
     py: Python<'_>,
@@ -496,6 +722,17 @@ fn finish(
 ) -> PyResult<Bound<'_, BulkResult>> {
     let mut store = store.into_inner().unwrap_or_else(|p| p.into_inner());
     store.outcomes.sort_unstable_by_key(|(index, _)| *index);
+    store
+        .unassociated
+        .sort_unstable_by_key(|(index, _, _)| *index);
+    let unassociated = store
+        .unassociated
+        .into_iter()
+        .map(|(index, email, error)| {
+            let error = errors::to_py(error).into_value(py).into_any();
+            (index, Stored::Failed { email, error })
+        })
+        .collect();
     let result = Bound::new(
         py,
         BulkResult {
@@ -508,6 +745,8 @@ fn finish(
             id_property,
             outcomes: store.outcomes,
             keep: store.keep,
+            associated: store.associated,
+            unassociated,
         },
     )?;
     match ended {

@@ -79,13 +79,14 @@ pub fn properties(
     obj: Option<&Bound<'_, PyAny>>,
     options: ConvertOptions,
 ) -> PyResult<Vec<(String, String)>> {
-    properties_except(obj, None, options)
+    properties_except(obj, &[], options)
 }
 
-/// [`properties`], leaving out the field named `skip` (a record's email field).
+/// [`properties`], leaving out the fields named in `skip` (a record's id field, the fields
+/// naming the records it is associated with).
 pub fn properties_except(
     obj: Option<&Bound<'_, PyAny>>,
-    skip: Option<&str>,
+    skip: &[&str],
     options: ConvertOptions,
 ) -> PyResult<Vec<(String, String)>> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
@@ -101,7 +102,7 @@ pub fn properties_except(
             )));
         };
         let name = text(name, "a property name")?;
-        if Some(name.as_str()) == skip {
+        if skip.contains(&name.as_str()) {
             return Ok(());
         }
         if name.is_empty() {

@@ -82,7 +82,8 @@ impl Converter {
     /// naming its value (a `BulkResult` of failures); nothing is sent.
     /// With a sync state's run (`state`), every record has an outcome: refused, unchanged,
     /// or planned (created: new to the state; updated: changed).
-    #[pyo3(signature = (records, *, email_field, id_property="email", state=None, object="contacts"))]
+    #[pyo3(signature = (records, *, email_field, id_property="email", state=None, object="contacts", associate=Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
     fn check_many<'py>(
         &self,
         py: Python<'py>,
@@ -91,6 +92,7 @@ impl Converter {
         id_property: &str,
         state: Option<&Bound<'py, PyAny>>,
         object: &str,
+        associate: Vec<(String, String, String)>,
     ) -> PyResult<Bound<'py, BulkResult>> {
         let run = checking(
             records,
@@ -100,7 +102,8 @@ impl Converter {
             false,
             self.options,
             state,
-        )?;
+        )?
+        .with_associations(None, bulk::associations(associate)?);
         run.collect(py, |source, sink, _, _, matching, ledger| {
             crate::bulk::check(source, sink, None, &matching, ledger)
         })

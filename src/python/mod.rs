@@ -327,7 +327,7 @@ mod _native {
 
         /// Checks records as `create_or_update_many` would and sends no write; see
         /// `HubSpot.check_many`.
-        #[pyo3(signature = (records, *, email_field, definitions, id_property="email", labels=false, state=None, object="contacts"))]
+        #[pyo3(signature = (records, *, email_field, definitions, id_property="email", labels=false, state=None, object="contacts", associate=Vec::new()))]
         #[allow(clippy::too_many_arguments)]
         fn check_many<'py>(
             &self,
@@ -339,7 +339,11 @@ mod _native {
             labels: bool,
             state: Option<&Bound<'py, PyAny>>,
             object: &str,
+            associate: Vec<(String, String, String)>,
         ) -> PyResult<Bound<'py, BulkResult>> {
+            let associations = super::bulk::associations(associate)?;
+            // With the definitions, the associations' are checked too.
+            let client = definitions.then_some(&self.core);
             let run = super::converter::checking(
                 records,
                 email_field,
@@ -348,7 +352,8 @@ mod _native {
                 labels,
                 self.options,
                 state,
-            )?;
+            )?
+            .with_associations(client, associations);
             run.collect(py, |source, sink, hooks, _, matching, ledger| {
                 self.core
                     .check_many(source, sink, hooks, definitions, &matching, ledger)
@@ -357,7 +362,7 @@ mod _native {
 
         /// Creates or updates many contacts with batch requests; see
         /// `HubSpot.create_or_update_many`.
-        #[pyo3(signature = (records, *, id_field, id_property, mode, fill_empty, progress, keep, max_in_flight, dry_run=false, labels=false, state=None, object="contacts"))]
+        #[pyo3(signature = (records, *, id_field, id_property, mode, fill_empty, progress, keep, max_in_flight, dry_run=false, labels=false, state=None, object="contacts", associate=Vec::new()))]
         #[allow(clippy::too_many_arguments)]
         fn create_or_update_many<'py>(
             &self,
@@ -374,6 +379,7 @@ mod _native {
             labels: bool,
             state: Option<&Bound<'py, PyAny>>,
             object: &str,
+            associate: Vec<(String, String, String)>,
         ) -> PyResult<Bound<'py, BulkResult>> {
             let Ok(max_in_flight @ 1..) = usize::try_from(max_in_flight) else {
                 return Err(PyValueError::new_err(format!(
@@ -383,8 +389,10 @@ mod _native {
             let mut matching =
                 super::bulk::matching(object, id_property, mode, fill_empty, dry_run)?;
             matching.labels = labels;
+            let associations = super::bulk::associations(associate)?;
             let run = Run::new(records, id_field, matching, self.options, progress, keep)?
-                .with_state(state);
+                .with_state(state)
+                .with_associations(Some(&self.core), associations);
             run.collect(py, |source, sink, hooks, log, matching, ledger| {
                 self.core.create_or_update_many(
                     source,

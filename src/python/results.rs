@@ -239,6 +239,11 @@ pub struct BulkResult {
     /// `(record index, outcome)`, in input order.
     pub(super) outcomes: Vec<(usize, Stored)>,
     pub(super) keep: Keep,
+    /// Associations made after the records landed.
+    #[pyo3(get)]
+    pub(super) associated: usize,
+    /// Records that landed and were not associated: `(record index, Failed)`, in input order.
+    pub(super) unassociated: Vec<(usize, Stored)>,
 }
 
 impl BulkResult {
@@ -326,25 +331,42 @@ impl BulkResult {
             .collect()
     }
 
-    /// Raises `BulkUpsertError` (a `HubSpotError`) when any record failed.
+    /// The records that landed and were not associated with the record their key names, as
+    /// `RecordError`s (the code `ASSOCIATION_TARGET_NOT_FOUND`: no such record), in input order.
+    #[getter]
+    fn not_associated<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        self.unassociated
+            .iter()
+            .map(|(i, s)| self.outcome(py, *i, s))
+            .collect()
+    }
+
+    /// Raises `BulkUpsertError` (a `HubSpotError`) when any record failed or was not
+    /// associated.
     fn raise_for_errors(slf: &Bound<'_, Self>) -> PyResult<()> {
         let this = slf.get();
-        if this.failed == 0 {
+        let unassociated = this.unassociated.len();
+        if this.failed == 0 && unassociated == 0 {
             return Ok(());
         }
         let py = slf.py();
-        let failures = this.failures(py)?;
+        let mut failures = this.failures(py)?;
+        failures.extend(this.not_associated(py)?);
         let mut shown = Vec::new();
         for f in failures.iter().take(3) {
             shown.push(f.str()?.to_string());
         }
-        let more = if this.failed > shown.len() {
-            format!("; and {} more", this.failed - shown.len())
+        let more = if failures.len() > shown.len() {
+            format!("; and {} more", failures.len() - shown.len())
         } else {
             String::new()
         };
+        let not_associated = match unassociated {
+            0 => String::new(),
+            n => format!(", {n} landed but were not associated"),
+        };
         let message = format!(
-            "{} of {} records failed: {}{more}",
+            "{} of {} records failed{not_associated}: {}{more}",
             this.failed,
             this.total,
             shown.join("; ")
@@ -387,8 +409,13 @@ impl BulkResult {
             0 => String::new(),
             n => format!(", unchanged={n}"),
         };
+        let associated = match (self.associated, self.unassociated.len()) {
+            (0, 0) => String::new(),
+            (made, 0) => format!(", associated={made}"),
+            (made, not) => format!(", associated={made}, not_associated={not}"),
+        };
         format!(
-            "BulkResult(total={}, created={}, updated={}{unchanged}{skipped}, failed={})",
+            "BulkResult(total={}, created={}, updated={}{unchanged}{skipped}, failed={}{associated})",
             self.total, self.created, self.updated, self.failed
         )
     }

@@ -100,4 +100,11 @@ impl Ledger for PyLedger {
             Ok(())
         })
     }
+
+    fn forget(&mut self, keys: &[String]) -> Result<()> {
+        self.call(|py, run| {
+            run.call_method1(intern!(py, "forget"), (keys.to_vec(),))?;
+            Ok(())
+        })
+    }
 }

@@ -208,6 +208,15 @@ def _mode_and_output_options(parser: argparse.ArgumentParser) -> None:
         "or in every column when none are named",
     )
     mode.add_argument(
+        "--associate",
+        action="append",
+        default=[],
+        metavar="OBJECT=COLUMN:PROPERTY",
+        help="associate each record that lands with the OBJECT record (companies, deals...) "
+        "whose unique PROPERTY (or hs_object_id) is the row's COLUMN; the column is not sent; "
+        "nothing is created (repeatable)",
+    )
+    mode.add_argument(
         "--state",
         metavar="DB",
         help="keep a sync state in this SQLite file (or a postgresql:// URL): records HubSpot "
@@ -254,6 +263,24 @@ def id_column(args: argparse.Namespace) -> str:
     return str(args.email_column if args.id_property == "email" else args.id_property)
 
 
+def associate(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
+    """``--associate OBJECT=COLUMN:PROPERTY``, each, as ``associate=`` takes them."""
+    out: dict[str, tuple[str, str]] = {}
+    for given in args.associate:
+        object_type, _, rest = given.partition("=")
+        column, _, property = rest.rpartition(":")
+        if not object_type.strip() or not column.strip() or not property.strip():
+            raise UsageError(
+                f"--associate takes OBJECT=COLUMN:PROPERTY (such as "
+                f"companies=company_id:crm_id: the column holding each row's company key and "
+                f"the unique company property, or hs_object_id, it matches), got {given!r}"
+            )
+        if object_type.strip() in out:
+            raise UsageError(f"--associate names {object_type.strip()} twice")
+        out[object_type.strip()] = (column.strip(), property.strip())
+    return out
+
+
 def fill_empty(args: argparse.Namespace) -> bool | list[str]:
     """``--fill-empty``: False, True (every column) or the columns named."""
     if args.fill_empty is None:
@@ -286,6 +313,12 @@ def header_check(args: argparse.Namespace) -> Callable[[list[str]], None]:
         unknown = sorted(named - set(header) - {""})
         if unknown:
             raise UsageError(f"the input has no column {', '.join(map(repr, unknown))}")
+        for object_type, (column, _) in getattr(args, "associations", {}).items():
+            if column not in header:
+                raise UsageError(
+                    f"the input has no column {column!r} for --associate {object_type} "
+                    f"(columns: {', '.join(header)})"
+                )
 
     return check
 
@@ -307,6 +340,8 @@ def make_transform(args: argparse.Namespace) -> Callable[[Any], Any]:
     email = id_column(args)
     clears = args.missing == "clear"
     decimal = _decimal_reader(args.decimal)
+    # The columns naming associated records are read as they are, whatever --only says.
+    links = {column for column, _ in getattr(args, "associations", {}).values()}
 
     def transform(record: Any) -> Any:
         if not isinstance(record, dict):
@@ -317,6 +352,9 @@ def make_transform(args: argparse.Namespace) -> Callable[[Any], Any]:
                 continue
             if args.labels and key != email and key.strip().lower() == email.lower():
                 key = email
+            if key in links:
+                out[key] = value
+                continue
             if key != email:
                 if (only and key not in only) or key in skip:
                     continue

@@ -43,9 +43,14 @@ def summary(
             f"dry run: {result.total - result.failed} records would be sent, "
             f"{result.failed} refused, {seconds:.2f} s (nothing was sent)"
         )
+    associated = ""
+    if result.associated or result.not_associated:
+        associated = f"; associated {result.associated}"
+        if result.not_associated:
+            associated += f", not associated {len(result.not_associated)}"
     return (
         f"created {result.created}, updated {result.updated}{skipped}, failed {result.failed} "
-        f"of {result.total} records in {seconds:.2f} s ({rate:,.0f} records/s)"
+        f"of {result.total} records in {seconds:.2f} s ({rate:,.0f} records/s){associated}"
     )
 
 
@@ -60,6 +65,7 @@ def dry_run(
     key = id_column(args)
     quiet = args.quiet
     converter = Converter(missing=args.missing)
+    links = [(o, column, by) for o, (column, by) in args.associations.items()]
 
     def preview(rows: Iterator[Any]) -> Iterator[Any]:
         for index, record in enumerate(rows):
@@ -72,6 +78,10 @@ def dry_run(
                     pass
                 else:
                     line = {"id": id, "idProperty": args.id_property, "properties": properties}
+                    # An association's column is not sent: it names the record to associate.
+                    named = {o: properties.pop(c, None) for o, (c, _) in args.associations.items()}
+                    if any(v for v in named.values()):
+                        line["associate"] = {o: v for o, v in named.items() if v}
                     print(json_line(line)[0])
             yield record
 
@@ -84,10 +94,15 @@ def dry_run(
                 id_property=args.id_property,
                 state=store.looking(args.object, args.id_property.strip()),
                 object=args.object,
+                associate=links,
             )
     elif hs is None:
         result = converter.check_many(
-            preview(records), email_field=key, id_property=args.id_property, object=args.object
+            preview(records),
+            email_field=key,
+            id_property=args.id_property,
+            object=args.object,
+            associate=links,
         )
     else:
         target: Any = hs if args.object == "contacts" else hs.objects(args.object)
@@ -102,7 +117,11 @@ def dry_run(
             else {"definitions": False}
         )
         result = target.check_many(
-            preview(records), id_property=args.id_property, id_field=key, **options
+            preview(records),
+            id_property=args.id_property,
+            id_field=key,
+            associate=args.associations or None,
+            **options,
         )
     if not quiet:
         causes(result.failures)

@@ -22,6 +22,7 @@ from . import _reports as reports
 from ._args import (
     PROG,
     UsageError,
+    associate,
     fill_empty,
     header_check,
     id_column,
@@ -144,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
             f"--object {args.object} needs --id-property: a unique property of {args.object} "
             "(HubSpot matches no other object on email), or hs_object_id"
         )
+    args.associations = associate(args)
     if args.state and (args.fake or args.demo):
         raise UsageError("--state keeps what a real portal holds: not with --fake or --demo")
     if not args.input:
@@ -183,6 +185,9 @@ def run(args: argparse.Namespace) -> int:
         )
         if not args.dry_run and result.failed:
             reports.causes(result.failures, most=10)
+        if not args.dry_run and result.not_associated:
+            print("not associated (these landed):")
+            reports.causes(result.not_associated, most=10)
     if stopped is not None:
         unread = " and every record not read" if args.failures else ""
         print(
@@ -195,7 +200,12 @@ def run(args: argparse.Namespace) -> int:
     in_input: int | None = result.total
     if args.failures:
         in_input, escaped = reports.write_failures(
-            args.failures, source, transform, list(result.failures), result.total, stopped
+            args.failures,
+            source,
+            transform,
+            sorted([*result.failures, *result.not_associated], key=lambda f: f.index),
+            result.total,
+            stopped,
         )
         if escaped:
             print(
@@ -209,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         reports.write_report(args.report, args, result, seconds, stopped, in_input)
     if status != EXIT_OK:
         return status
-    return EXIT_FAILED if result.failed else EXIT_OK
+    return EXIT_FAILED if result.failed or result.not_associated else EXIT_OK
 
 
 def _send(
@@ -235,6 +245,7 @@ def _send(
             max_in_flight=args.max_in_flight,
             state=args.state,
             full=args.full,
+            associate=args.associations or None,
         )
         return result, None, EXIT_OK
     except (AuthenticationError, PermissionDeniedError) as e:

@@ -1,0 +1,334 @@
+//! Associations made after a bulk run: each record that landed gets HubSpot's default
+//! association with the record of another object type that its key names. Keys are looked up
+//! by a unique property of that type (a batch read per 100 keys; none for HubSpot's own ids),
+//! then the associations are made 100 per request. Nothing is created: a key no record has
+//! fails that record's association, and the record stays landed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{Client, Hooks, Log};
+use crate::api::{self, ObjectType, OBJECT_ID};
+use crate::error::{ApiError, Error, FieldError, Result};
+use crate::planner::{Fill, Matching, Mode};
+use crate::transport::Answer;
+
+/// The code of a record whose associated record does not exist.
+pub const NOT_FOUND: &str = "ASSOCIATION_TARGET_NOT_FOUND";
+/// Requests of one step in flight at once, after the first has been answered.
+const IN_FLIGHT: usize = 8;
+
+/// One association of a run: records are associated with the `to` record whose `by`
+/// property has the key the record names (`hs_object_id`: the key is HubSpot's id).
+#[derive(Debug, Clone)]
+pub struct Association {
+    pub to: ObjectType,
+    pub by: String,
+}
+
+/// A record that landed as object `from`, and the key of the record to associate it with.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub index: usize,
+    pub from: i64,
+    pub key: String,
+}
+
+impl Client {
+    /// Checks, before anything is written, that `association` can be made: its object type
+    /// exists and `by` is a unique property of it (one request, kept as for bulk runs).
+    pub fn check_association(&self, association: &Association, hooks: &dyn Hooks) -> Result<()> {
+        let schema = self.property_definitions(&association.to, hooks)?;
+        if association.by == OBJECT_ID {
+            return Ok(());
+        }
+        let mut matching = Matching::new(&association.by, Mode::Upsert, Fill::Nothing)?;
+        matching.object = association.to.clone();
+        match schema.as_deref().and_then(|s| matching.refusal(s)) {
+            None => Ok(()),
+            Some(Error::InvalidInput(why)) => Err(Error::InvalidInput(
+                why.replace("id_property", "the associated records' key property")
+                    .replace("; nothing was sent", "")
+                    + "; nothing was sent",
+            )),
+            Some(other) => Err(other),
+        }
+    }
+
+    /// Associates each of `links` (records of `from`) as `association` says. Returns the
+    /// links that did not become associations, each with why; an `Err` only when the caller's
+    /// hooks stopped it (the associations made so far stay made).
+    pub fn associate(
+        self: &Arc<Self>,
+        from: &ObjectType,
+        association: &Association,
+        links: Vec<Link>,
+        hooks: &dyn Hooks,
+        log: Arc<dyn Log>,
+    ) -> Result<Vec<(usize, Error)>> {
+        if links.is_empty() {
+            return Ok(Vec::new());
+        }
+        let to = &association.to;
+        let mut failed = Vec::new();
+        // The keys' records.
+        let ids: HashMap<String, std::result::Result<i64, Error>> = if association.by == OBJECT_ID {
+            links
+                .iter()
+                .map(|l| {
+                    (
+                        l.key.clone(),
+                        l.key
+                            .parse::<i64>()
+                            .map_err(|_| no_such(association, &l.key)),
+                    )
+                })
+                .collect()
+        } else {
+            let mut keys: Vec<&str> = links.iter().map(|l| l.key.as_str()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let url = format!("{}{}", self.base_url, self.bulk_api.batch_read_path(to));
+            let calls: Vec<(String, Vec<u8>)> = keys
+                .chunks(api::V3_BATCH_MAX)
+                .map(|chunk| {
+                    let body = api::v3_batch_read_body(&association.by, chunk.iter().copied(), &[]);
+                    (url.clone(), body)
+                })
+                .collect();
+            let answers = self.send_all(calls, hooks, &log)?;
+            let mut ids = HashMap::new();
+            for (chunk, answer) in keys.chunks(api::V3_BATCH_MAX).zip(answers) {
+                let found = answer.and_then(|a| {
+                    api::parse_v3_read(&a.body, &association.by).ok_or_else(|| {
+                        Error::from(ApiError::not_understood(
+                            a.status,
+                            a.correlation_id.clone(),
+                            &a.body,
+                            "a batch read of associated records",
+                            "",
+                        ))
+                    })
+                });
+                match found {
+                    Ok(found) => {
+                        let by_key: HashMap<&str, i64> = found
+                            .iter()
+                            .flat_map(|f| f.ids.iter().map(|k| (k.as_str(), f.object_id)))
+                            .collect();
+                        for key in chunk {
+                            let id = by_key
+                                .get(key.trim())
+                                .copied()
+                                .ok_or_else(|| no_such(association, key));
+                            ids.insert((*key).to_owned(), id);
+                        }
+                    }
+                    Err(error) => {
+                        for key in chunk {
+                            ids.insert((*key).to_owned(), Err(error.clone()));
+                        }
+                    }
+                }
+            }
+            ids
+        };
+        let mut pairs: Vec<(usize, i64, i64)> = Vec::with_capacity(links.len());
+        for link in links {
+            match &ids[&link.key] {
+                Ok(to) => pairs.push((link.index, link.from, *to)),
+                Err(error) => failed.push((link.index, landed_anyway(error, from, link.from))),
+            }
+        }
+        // The associations.
+        let url = format!(
+            "{}{}",
+            self.base_url,
+            self.bulk_api.associate_path(from, to)
+        );
+        let calls: Vec<(String, Vec<u8>)> = pairs
+            .chunks(api::V3_BATCH_MAX)
+            .map(|chunk| {
+                let ids: Vec<(i64, i64)> = chunk.iter().map(|&(_, f, t)| (f, t)).collect();
+                (url.clone(), api::associate_body(&ids))
+            })
+            .collect();
+        let answers = self.send_all(calls, hooks, &log)?;
+        for (chunk, answer) in pairs.chunks(api::V3_BATCH_MAX).zip(answers) {
+            failed.extend(unmade(from, chunk, answer));
+        }
+        failed.sort_unstable_by_key(|(index, _)| *index);
+        Ok(failed)
+    }
+
+    /// Sends `calls` (POSTs) and returns their answers in the same order: the first alone (a
+    /// refusal of every request, a missing permission say, then costs one request: the others
+    /// fail with it unsent), then the rest up to [`IN_FLIGHT`] at once, paced as every request.
+    fn send_all(
+        self: &Arc<Self>,
+        calls: Vec<(String, Vec<u8>)>,
+        hooks: &dyn Hooks,
+        log: &Arc<dyn Log>,
+    ) -> Result<Vec<Result<Answer>>> {
+        let lease = self.transports.lease()?;
+        let mut calls = calls.into_iter();
+        let Some((url, body)) = calls.next() else {
+            return Ok(Vec::new());
+        };
+        let first = self.run(
+            &lease.handle,
+            self.request(
+                &lease.http,
+                reqwest::Method::POST,
+                &url,
+                Some(body),
+                &**log,
+                None,
+            ),
+            hooks,
+        )?;
+        let rest: Vec<(String, Vec<u8>)> = calls.collect();
+        let mut answers = vec![first];
+        if let Err(error) = &answers[0] {
+            let error = error.clone();
+            answers.extend(rest.iter().map(|_| Err(error.clone())));
+            return Ok(answers);
+        }
+        let (client, http, log) = (self.clone(), lease.http.clone(), log.clone());
+        let rest = self.run(
+            &lease.handle,
+            async move {
+                let mut set = tokio::task::JoinSet::new();
+                let mut out: Vec<Option<Result<Answer>>> = rest.iter().map(|_| None).collect();
+                let mut queue = rest.into_iter().enumerate();
+                loop {
+                    while set.len() < IN_FLIGHT {
+                        let Some((i, (url, body))) = queue.next() else {
+                            break;
+                        };
+                        let (client, http, log) = (client.clone(), http.clone(), log.clone());
+                        set.spawn(async move {
+                            let answer = client
+                                .request(
+                                    &http,
+                                    reqwest::Method::POST,
+                                    &url,
+                                    Some(body),
+                                    &*log,
+                                    None,
+                                )
+                                .await;
+                            (i, answer)
+                        });
+                    }
+                    match set.join_next().await {
+                        Some(Ok((i, answer))) => out[i] = Some(answer),
+                        Some(Err(_)) => {}
+                        None => break,
+                    }
+                }
+                out
+            },
+            hooks,
+        )?;
+        answers.extend(rest.into_iter().map(|a| {
+            a.unwrap_or_else(|| Err(Error::Internal("an association request was lost".into())))
+        }));
+        Ok(answers)
+    }
+}
+
+/// Why a link's key named no record.
+fn no_such(association: &Association, key: &str) -> Error {
+    let message = format!("no {} has {} '{key}'", association.to.one(), association.by);
+    Error::Refused {
+        message: message.clone(),
+        status: None,
+        correlation_id: None,
+        field: FieldError {
+            name: Some(association.by.clone()),
+            code: Some(NOT_FOUND.to_owned()),
+            message: Some(message),
+        },
+    }
+}
+
+/// A link's failure, saying that its record (a `from`) landed all the same.
+fn landed_anyway(error: &Error, from: &ObjectType, id: i64) -> Error {
+    let more = format!(
+        "; the {} landed (id {id}) and is not associated",
+        from.one()
+    );
+    match error.clone() {
+        Error::Refused {
+            message,
+            status,
+            correlation_id,
+            field,
+        } => Error::Refused {
+            message: message + &more,
+            status,
+            correlation_id,
+            field,
+        },
+        Error::Api(api) => Error::Api(Box::new(api.adding(&more))),
+        other => other,
+    }
+}
+
+/// The links of one association request that it did not make, each with why.
+fn unmade(
+    object: &ObjectType,
+    chunk: &[(usize, i64, i64)],
+    answer: Result<Answer>,
+) -> Vec<(usize, Error)> {
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(error) => {
+            return chunk
+                .iter()
+                .map(|&(index, from, _)| (index, landed_anyway(&error, object, from)))
+                .collect()
+        }
+    };
+    let Some(made) = api::parse_associated(&answer.body) else {
+        let error = Error::from(ApiError::not_understood(
+            answer.status,
+            answer.correlation_id.clone(),
+            &answer.body,
+            "a batch of associations",
+            "",
+        ));
+        return chunk
+            .iter()
+            .map(|&(index, from, _)| (index, landed_anyway(&error, object, from)))
+            .collect();
+    };
+    let made: std::collections::HashSet<(i64, i64)> = made.into_iter().collect();
+    let errors: Vec<(Vec<i64>, Error)> = api::input_errors(&answer.body)
+        .into_iter()
+        .map(|(_, text)| {
+            let error =
+                ApiError::refused_input(answer.status, answer.correlation_id.clone(), &text);
+            (api::ids_named(&text), Error::from(error))
+        })
+        .collect();
+    chunk
+        .iter()
+        .filter(|&&(_, from, to)| !made.contains(&(from, to)))
+        .map(|&(index, from, to)| {
+            let why = errors
+                .iter()
+                .find(|(ids, _)| ids.contains(&from) || ids.contains(&to))
+                .or(errors.first())
+                .map(|(_, e)| e.clone())
+                .unwrap_or_else(|| {
+                    Error::from(ApiError::unlisted(
+                        answer.status,
+                        answer.correlation_id.clone(),
+                    ))
+                });
+            (index, landed_anyway(&why, object, from))
+        })
+        .collect()
+}

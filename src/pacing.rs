@@ -62,7 +62,27 @@ struct State {
     /// a limit per eighth of its window), so that programs that share the limit, each seeing
     /// room, do not all fill it at once.
     others_seen: bool,
+    /// Answers stating a limit still to see, each showing nobody else, before this client
+    /// takes the whole limit (see [`PROBE_SHARE`]); None once it has.
+    probe: Option<u8>,
+    /// When the probe ends at the latest: an eighth of the window after the answer that first
+    /// stated the limit.
+    probe_until: Option<Instant>,
+    /// HubSpot's headers have stated a limit.
+    heard: bool,
+    /// Since when answers have shown nobody but this client using the limit, after others
+    /// were seen: the whole limit comes back once that has lasted a window.
+    quiet_since: Option<Instant>,
 }
+
+/// The part of a limit a client takes from when HubSpot's headers first state it until two
+/// answers have shown nobody else using it, and for at most an eighth of the window after the
+/// first: programs started together (Airflow tasks, a job's partitions) each see an empty
+/// window at first, and would otherwise all fill it at once. Where answers come quickly the
+/// others show up within that eighth; where they take a good part of the window, the probe
+/// costs that eighth at most.
+const PROBE_SHARE: f64 = 0.5;
+const PROBE_ANSWERS: u8 = 2;
 
 #[derive(Debug, Default)]
 pub struct Pacer {
@@ -133,6 +153,9 @@ impl Pacer {
         state.share = Some((state.share.unwrap_or(1.0) / 2.0).max(floor));
         state.cut_at = Some(now);
         state.others_seen = true;
+        state.probe = None;
+        state.probe_until = None;
+        state.quiet_since = None;
     }
 
     /// A request went through: the share grows back by about a sixteenth of the limit per
@@ -177,6 +200,9 @@ impl Pacer {
     /// The earliest moment at or after `now` when one more request fits, after forgetting
     /// the requests that no window counts any more.
     fn room_at(&self, state: &mut State, now: Instant) -> Instant {
+        if state.probe_until.is_some_and(|until| now >= until) {
+            Self::end_probe(state);
+        }
         // With no limit known yet slots are still recorded: the first answer may state one.
         // Kept two windows: an answer's headers describe the window when its request arrived,
         // up to a latency ago, and are compared with the slots as they were then.
@@ -188,7 +214,17 @@ impl Pacer {
         while state.sent.front().is_some_and(|t| *t + 2 * longest <= now) {
             state.sent.pop_front();
         }
-        self.earliest(state, now)
+        let at = self.earliest(state, now);
+        match state.probe_until {
+            // Room that opens only after the probe has ended opens as the whole limit allows.
+            Some(until) if at > until && !state.others_seen => {
+                let probing = state.share.take();
+                let after = self.earliest(state, until);
+                state.share = probing;
+                at.min(after)
+            }
+            _ => at,
+        }
     }
 
     fn insert(state: &mut State, at: Instant) {
@@ -278,6 +314,17 @@ impl Pacer {
                 .unwrap_or(Duration::from_secs(10))
                 .clamp(SHORTEST_WINDOW, LONGEST_WINDOW);
             state.learned = Some(Limit { max, window });
+            let first = !state.heard;
+            if first {
+                state.heard = true;
+                state.probe = Some(PROBE_ANSWERS);
+                state.probe_until = Some(answered + window / 8);
+                state.share = Some(state.share.unwrap_or(1.0).min(PROBE_SHARE));
+            } else if headers.remaining.is_none() {
+                Self::probed(&mut state);
+            }
+            // The answer that states the limit first does not count: it came before others
+            // could show up.
             if let Some(remaining) = headers.remaining {
                 let hold = window + Limit { max, window }.margin();
                 let ours = state
@@ -289,19 +336,41 @@ impl Pacer {
                 // Others share this app's limit: count their requests as sent now. More than a
                 // stray one or two (a request's arrival is only estimated) also means small
                 // bursts from now on.
-                if used > ours + (max as usize / 50).max(2) && !state.others_seen {
+                let slack = (max as usize / 50).max(2);
+                // While probing, any request beyond this client's is someone else's: a client
+                // started beside this one has sent one or two so far.
+                let probing = state.probe.is_some() && !first;
+                let others = used > ours + slack || (probing && used > ours);
+                // An answer tells whether anyone else used the window only if it counts about
+                // every request this client sent before it: with many in flight, those sent
+                // after it arrived are among `ours`, and a count below them says nothing.
+                let telling = ours <= used + slack;
+                if others {
+                    // Others use the limit: the share is what the lines below make it.
+                    state.probe = None;
+                    state.probe_until = None;
+                    state.quiet_since = None;
+                }
+                if others && !state.others_seen {
                     state.others_seen = true;
-                    // When others first show up, take no more than this client's part of what
-                    // was used (and one more request): programs that each see room would
-                    // otherwise all fill it at once. The share grows back as answers come.
-                    let part = ((ours + 1) as f64 / used as f64).min(1.0);
-                    let floor = 1.0 / max.max(1) as f64;
-                    state.share = Some(state.share.unwrap_or(1.0).min(part).max(floor));
-                } else if used <= ours && state.others_seen {
-                    // Nobody else used the window: the others have finished. The whole limit
-                    // is this client's again (a 429 would halve it once more).
-                    state.others_seen = false;
-                    state.share = None;
+                    // When others first show up, take half the limit at most: their requests
+                    // in the window are counted below besides, and a 429 would halve it again.
+                    // The share grows back as answers come.
+                    state.share = Some(state.share.unwrap_or(1.0).min(0.5));
+                } else if used <= ours && telling && state.others_seen {
+                    // An answer that counts every request this client sent and nobody else's.
+                    // Where it comes just after the window rolled, the others may simply not
+                    // have sent yet: only when answers have said so for a whole window have
+                    // they finished, and the whole limit is this client's again (a 429 would
+                    // halve it once more).
+                    let since = *state.quiet_since.get_or_insert(answered);
+                    if answered.saturating_duration_since(since) >= window {
+                        state.others_seen = false;
+                        state.share = None;
+                        state.quiet_since = None;
+                    }
+                } else if !others && telling && !state.others_seen && !first {
+                    Self::probed(&mut state);
                 }
                 for _ in ours..used {
                     let pos = state.sent.partition_point(|t| *t <= now);
@@ -314,6 +383,24 @@ impl Pacer {
                 max: n,
                 window: Duration::from_secs(1),
             });
+        }
+    }
+
+    /// One more answer showed nobody else: after enough, the whole limit is this client's.
+    fn probed(state: &mut State) {
+        if let Some(left) = state.probe {
+            state.probe = left.checked_sub(1).filter(|n| *n > 0);
+            if state.probe.is_none() {
+                Self::end_probe(state);
+            }
+        }
+    }
+
+    fn end_probe(state: &mut State) {
+        state.probe = None;
+        state.probe_until = None;
+        if !state.others_seen {
+            state.share = None;
         }
     }
 
@@ -388,8 +475,61 @@ mod tests {
             },
         );
         assert_eq!(p.known_limit(), Some(limit(2, 10_000)));
-        assert_eq!(p.reserve(t).0, MS(0));
+        // Until answers show nobody else, half of it (one request of two), for an eighth of
+        // the window at most.
+        assert_eq!(p.reserve(t).0, MS(1_250));
         assert_eq!(p.reserve(t).0, MS(10_200));
+    }
+
+    #[test]
+    fn a_limit_first_stated_is_taken_half_at_a_time_until_nobody_else_shows_up() {
+        let headers = |remaining| RateHeaders {
+            max: Some(20),
+            remaining: Some(remaining),
+            interval: Some(MS(1_000)),
+            secondly: None,
+        };
+        let p = Pacer::new(None);
+        let t = Instant::now();
+        let first = p.reserve(t).1;
+        p.observe(first, t, headers(19)); // the limit is stated: half of it
+        let second = p.reserve(t).1;
+        p.observe(second, t, headers(18)); // nobody else: one answer of two
+        let burst: Vec<Duration> = (0..9).map(|_| p.reserve(t).0).collect();
+        assert!(burst[..8].iter().all(|w| w.is_zero()), "{burst:?}");
+        // The next waits for the probe's end at the latest.
+        assert_eq!(burst[8], MS(125), "{burst:?}");
+        p.cancel(t + burst[8]);
+        // A second answer showing nobody else (it counts every request sent): the whole limit.
+        p.observe(t, t, headers(10));
+        let burst: Vec<Duration> = (0..11).map(|_| p.reserve(t).0).collect();
+        assert!(burst[..10].iter().all(|w| w.is_zero()), "{burst:?}");
+        assert!(burst[10] > MS(900), "{burst:?}");
+
+        // Without that answer, an eighth of the window after the one that stated the limit.
+        let p = Pacer::new(None);
+        let first = p.reserve(t).1;
+        p.observe(first, t, headers(19));
+        let second = p.reserve(t).1;
+        p.observe(second, t, headers(18));
+        for _ in 0..8 {
+            assert!(p.reserve(t).0.is_zero());
+        }
+        assert_eq!(p.reserve(t).0, MS(125));
+        assert!(p.reserve(t + MS(125)).0.is_zero(), "the probe is over");
+
+        // Started beside others, the probe ends in their share.
+        let q = Pacer::new(None);
+        let first = q.reserve(t).1;
+        q.observe(first, t, headers(19));
+        // 12 used, 1 of them this client's: others are there, its share stays at half and
+        // their requests count, so nothing more fits in this window.
+        q.observe(t, t, headers(8));
+        assert!(q.reserve(t).0 > MS(900));
+        assert!(
+            q.reserve(t + MS(200)).0 > MS(700),
+            "no end of the probe frees it"
+        );
     }
 
     #[test]
@@ -408,12 +548,11 @@ mod tests {
                 secondly: None,
             },
         );
-        // Others used 7 of the 8: this client takes its part of what was used, 2 of 8 (one
-        // more than its own, to grow by), so its 2 of the 10 are spent until the window rolls;
-        // then its requests go in small bursts, one per eighth of the window (125 ms, plus the
-        // 20 ms margin).
+        // Others used 7 of the 8: this client takes half the limit at most, the others' 7
+        // count as sent now, so nothing more fits until the window rolls; then its requests go
+        // in small bursts, one per eighth of the window (125 ms, plus the 20 ms margin).
         let waits: Vec<Duration> = (0..3).map(|_| p.reserve(t).0).collect();
-        assert_eq!(waits, [MS(1020), MS(1165), MS(2040)]);
+        assert_eq!(waits, [MS(1020), MS(1165), MS(1310)]);
     }
 
     #[test]
@@ -429,11 +568,21 @@ mod tests {
         p.reserve(t);
         p.observe(t, t, headers(2)); // others used 7
         assert_eq!(p.reserve(t).0, MS(1020));
-        // Two windows later only this client's request counts: nobody else is left.
+        // Two windows later only this client's request counts: perhaps nobody else is left,
+        // perhaps the others have not sent in this window yet.
         let later = t + MS(2500);
         let (_, slot) = p.reserve(later);
         p.observe(slot, slot, headers(9));
         let waits: Vec<Duration> = (0..8).map(|_| p.reserve(later).0).collect();
+        assert!(waits.iter().any(|w| !w.is_zero()), "{waits:?}");
+        for wait in waits {
+            p.cancel(later + wait);
+        }
+        // A window on, answers still count this client's requests only: the others are done.
+        let last = t + MS(3500);
+        let (_, slot) = p.reserve(last);
+        p.observe(slot, slot, headers(9));
+        let waits: Vec<Duration> = (0..8).map(|_| p.reserve(last).0).collect();
         assert!(waits.iter().all(|w| w.is_zero()), "{waits:?}");
     }
 
@@ -451,6 +600,16 @@ mod tests {
                 secondly: Some(2),
             },
         );
+        // Two answers more (with no count of requests remaining) end the first half-share.
+        for _ in 0..2 {
+            let stated = RateHeaders {
+                max: Some(190),
+                remaining: None,
+                interval: Some(MS(10_000)),
+                secondly: Some(2),
+            };
+            p.observe(t, t, stated);
+        }
         assert_eq!(p.reserve(t).0, MS(0));
         assert_eq!(p.reserve(t).0, MS(0));
         assert_eq!(p.reserve(t).0, MS(1020));

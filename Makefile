@@ -42,7 +42,7 @@ lint: dev
 	cargo clippy -q --all-targets --all-features -- -D warnings
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m mypy.stubtest hubspot_upsert
+	$(PY) -m mypy.stubtest --mypy-config-file pyproject.toml --allowlist stubtest-allowlist.txt hubspot_upsert
 	$(PY) -m mypy --strict examples/typed_usage.py
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 

@@ -1,10 +1,12 @@
-"""The Airflow recipe run by Airflow 3 itself: ``airflow dags test`` against a FakeHubSpot, the
-token and address from an Airflow connection."""
+"""The package's Airflow provider and the recipe built on it, run by Airflow 3 itself:
+``airflow dags test`` against a FakeHubSpot, the token and address from a ``hubspot``
+connection."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +17,15 @@ import pytest
 
 from hubspot_upsert.testing import FakeHubSpot
 
-from .conftest import RECIPES
+from .conftest import RECIPES, ROOT
+
+
+def readme_dag() -> str:
+    """The DAG the README's Airflow section shows, as written."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Airflow\n", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    return str(block)
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +34,7 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     dags = home / "dags"
     dags.mkdir()
     shutil.copy(RECIPES / "airflow_dag.py", dags / "airflow_dag.py")
+    (dags / "readme_dag.py").write_text(readme_dag(), encoding="utf-8")
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
@@ -39,18 +50,25 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     yield env
 
 
+def with_connection(
+    env: dict[str, str], fake: FakeHubSpot, connection: dict[str, object] | None = None
+) -> dict[str, str]:
+    connection = connection or {"conn_type": "hubspot", "host": fake.url, "password": fake.token}
+    return {**env, "AIRFLOW_CONN_HUBSPOT_DEFAULT": json.dumps(connection)}
+
+
 def dags_test(
     env: dict[str, str],
     fake: FakeHubSpot,
     connection: dict[str, object] | None = None,
+    dag_id: str = "hubspot_contacts",
     **variables: str,
 ) -> subprocess.CompletedProcess[str]:
-    connection = connection or {"conn_type": "http", "host": fake.url, "password": fake.token}
-    run_env = {**env, "AIRFLOW_CONN_HUBSPOT_DEFAULT": json.dumps(connection)}
+    run_env = with_connection(env, fake, connection)
     for name, value in variables.items():
         run_env[f"AIRFLOW_VAR_{name.upper()}"] = value
     return subprocess.run(
-        [env["AIRFLOW_BIN"], "dags", "test", "hubspot_contacts"],
+        [env["AIRFLOW_BIN"], "dags", "test", dag_id],
         env=run_env,
         capture_output=True,
         text=True,
@@ -95,6 +113,7 @@ def test_refused_records_fail_the_task_without_retries(
         log = out.stdout + out.stderr
         assert out.returncode != 0, log[-3000:]
         assert "AirflowFailException" in log and "HubSpot refused 1 of 2" in log, log[-3000:]
+        assert "INVALID_OPTION" in log, log[-3000:]  # the refused record, in the task log
         assert "up_for_retry" not in log
         assert fake.contact("good@example.com") is not None
         assert fake.contact("bad@example.com") is None
@@ -113,3 +132,112 @@ def test_an_oauth_app_from_the_connections_extras(airflow_home: dict[str, str]) 
         assert out.returncode == 0, log[-3000:]
         assert len(fake.contacts) == 11 and fake.token_grants == 1
         assert "secret-5a9d" not in log and "refresh-c07e" not in log
+
+
+def test_the_records_of_an_upstream_task_list_or_dataframe(airflow_home: dict[str, str]) -> None:
+    for shape in ("list", "dataframe"):
+        with FakeHubSpot() as fake:
+            out = dags_test(
+                airflow_home,
+                fake,
+                dag_id="hubspot_contacts_from_task",
+                hubspot_extract_as=shape,
+            )
+            assert out.returncode == 0, shape + (out.stdout + out.stderr)[-3000:]
+            grace = fake.contact("grace@example.com")
+            assert grace is not None and grace.properties["firstname"] == "Grace", shape
+            assert len(fake.contacts) == 2, shape
+
+
+def test_a_file_the_command_cannot_read_fails_without_retries(
+    airflow_home: dict[str, str], tmp_path: Path
+) -> None:
+    rows = tmp_path / "day.csv"
+    rows.write_text("email,no_such_property\nx@example.com,1\n", encoding="utf-8")
+    with FakeHubSpot() as fake:
+        out = dags_test(airflow_home, fake, hubspot_contacts_csv=str(tmp_path / "missing.csv"))
+        log = out.stdout + out.stderr
+        assert out.returncode != 0 and "AirflowFailException" in log, log[-3000:]
+        assert "cannot read" in log and "up_for_retry" not in log, log[-3000:]
+        assert fake.request_count == 0
+        # An unknown column: named before anything is written.
+        out = dags_test(airflow_home, fake, hubspot_contacts_csv=str(rows))
+        log = out.stdout + out.stderr
+        assert out.returncode != 0 and "no_such_property" in log, log[-3000:]
+        assert "up_for_retry" not in log
+        assert [r.method for r in fake.requests] == ["GET"]
+
+
+PROVIDER_CHECK = """
+import json
+from airflow.providers_manager import ProvidersManager
+from hubspot_upsert.airflow.hooks import HubSpotHook
+manager = ProvidersManager()
+info = manager.hooks.get("hubspot")
+provider = manager.providers.get("hubspot-upsert")
+ok, message = HubSpotHook().test_connection()
+print(json.dumps({
+    "hook": info.hook_class_name if info else None,
+    "provider": provider.version if provider else None,
+    "behaviour": manager.field_behaviours.get("hubspot"),
+    "secret": manager.connection_form_widgets["extra__hubspot__client_secret"].is_sensitive,
+    "test": [ok, message],
+}))
+"""
+
+
+def test_the_provider_registers_the_hubspot_connection_type(
+    airflow_home: dict[str, str],
+) -> None:
+    with FakeHubSpot() as fake:
+        env = with_connection(airflow_home, fake)
+        out = subprocess.run(
+            [sys.executable, "-c", PROVIDER_CHECK],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        found = json.loads(out.stdout.strip().splitlines()[-1])
+        assert found["hook"] == "hubspot_upsert.airflow.hooks.HubSpotHook", found
+        assert found["provider"], found
+        assert found["behaviour"]["relabeling"]["password"] == "Access token", found
+        assert found["secret"] is True, found
+        assert found["test"] == [True, "HubSpot answered"], found
+        assert fake.request_count == 1
+        # A wrong token: the test says so, and never shows the token.
+        wrong = {"conn_type": "hubspot", "host": fake.url, "password": "pat-na1-wrong-5e1d"}
+        out = subprocess.run(
+            [sys.executable, "-c", PROVIDER_CHECK],
+            env=with_connection(airflow_home, fake, wrong),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        found = json.loads(out.stdout.strip().splitlines()[-1])
+        assert found["test"][0] is False and "401" in found["test"][1], found
+        assert "pat-na1-wrong-5e1d" not in out.stdout + out.stderr
+
+
+def test_the_readme_dag_loads_hubspots_own_export_back(
+    airflow_home: dict[str, str], tmp_path: Path
+) -> None:
+    export = tmp_path / "hubspot-crm-exports-all-contacts-2026-12-01.csv"
+    export.write_text(
+        "Record ID,First Name,Last Name,Email,Lifecycle Stage,Create Date\n"
+        "101,Ada,Lovelace,ada@example.com,Customer,2026-01-04 09:30\n"
+        "102,Grace,Hopper,grace@example.com,Marketing Qualified Lead,2026-02-11 14:02\n",
+        encoding="utf-8-sig",
+    )
+    with FakeHubSpot() as fake:
+        out = dags_test(airflow_home, fake, dag_id="nightly_contacts", contacts_export=str(export))
+        log = out.stdout + out.stderr
+        assert out.returncode == 0, log[-3000:]
+        ada = fake.contact("ada@example.com")
+        grace = fake.contact("grace@example.com")
+        assert ada is not None and ada.properties["lifecyclestage"] == "customer"
+        assert grace is not None
+        assert grace.properties["lifecyclestage"] == "marketingqualifiedlead"
+        assert grace.properties["firstname"] == "Grace"
+        assert "hs_object_id" not in str([r.body for r in fake.requests if r.method == "POST"])

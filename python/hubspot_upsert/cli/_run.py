@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from typing import Any, Literal, NoReturn
 
@@ -116,6 +116,69 @@ def _exit_at_once(signum: int, frame: object) -> None:
     os._exit(128 + signum)
 
 
+def _settle(args: argparse.Namespace) -> None:
+    """The object type and the associations, checked."""
+    try:
+        args.object = object_name(args.object)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.object != "contacts" and args.id_property == "email":
+        raise UsageError(
+            f"--object {args.object} needs --id-property: a unique property of {args.object} "
+            "(HubSpot matches no other object on email), or hs_object_id"
+        )
+    args.associations = associate(args)
+
+
+def upsert_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of ``create_or_update_many`` a command line sets."""
+    return {
+        "id_property": args.id_property,
+        "id_field": id_column(args),
+        "mode": args.mode,
+        "fill_empty": fill_empty(args),
+        "labels": args.labels,
+        "max_in_flight": args.max_in_flight,
+        "state": args.state,
+        "full": args.full,
+        "associate": args.associations or None,
+    }
+
+
+@contextlib.contextmanager
+def file_records(
+    path: str, options: Sequence[str] = ()
+) -> Iterator[tuple[str, Iterator[Any], dict[str, Any]]]:
+    """A file read as the command reads it, with the command's options for reading it and for
+    the run (``--labels``, ``--decimal ,``, ``--object companies``, ...): the object type, the
+    records, and the options of ``create_or_update_many`` they set. For callers in Python (the
+    Airflow operator); errors are :class:`UsageError` and :class:`InputError`."""
+    parser = make_parser()
+    parser.error = _raise_usage  # type: ignore[method-assign]
+    args = parser.parse_args([*options, "--", path])
+    if args.demo or args.fake or args.status or args.dry_run:
+        raise UsageError("--demo, --fake, --status and --dry-run are options of the command only")
+    _settle(args)
+    source = Source(args.input, args.format, args.delimiter, args.encoding, header_check(args))
+    transform = make_transform(args)
+    with source.open() as raw:
+        yield args.object, (transform(r) for r in raw), upsert_options(args)
+
+
+def _usage_message(message: str) -> str:
+    """argparse's message, with only the option names of unrecognized arguments: a value given
+    by mistake may be a secret."""
+    head, sep, rest = message.partition("unrecognized arguments: ")
+    if sep:
+        named = [a.split("=")[0] for a in rest.split() if a.startswith("-")]
+        message = f"{head}unrecognized arguments: {' '.join(named) or '(values not shown)'}"
+    return message
+
+
+def _raise_usage(message: str) -> NoReturn:
+    raise UsageError(_usage_message(message))
+
+
 def run(args: argparse.Namespace) -> int:
     if args.demo:
         if args.input:
@@ -136,16 +199,7 @@ def run(args: argparse.Namespace) -> int:
         with SyncState(args.state) as store:
             print(store.status())
         return EXIT_OK
-    try:
-        args.object = object_name(args.object)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    if args.object != "contacts" and args.id_property == "email":
-        raise UsageError(
-            f"--object {args.object} needs --id-property: a unique property of {args.object} "
-            "(HubSpot matches no other object on email), or hs_object_id"
-        )
-    args.associations = associate(args)
+    _settle(args)
     if args.state and (args.fake or args.demo):
         raise UsageError("--state keeps what a real portal holds: not with --fake or --demo")
     if not args.input:
@@ -235,17 +289,9 @@ def _send(
     try:
         result = target.create_or_update_many(
             records if total is None else _Counted(records, total),
-            id_property=args.id_property,
-            id_field=id_column(args),
-            mode=args.mode,
-            fill_empty=fill_empty(args),
-            labels=args.labels,
             progress=show_bar or None,
             keep="failures",
-            max_in_flight=args.max_in_flight,
-            state=args.state,
-            full=args.full,
-            associate=args.associations or None,
+            **upsert_options(args),
         )
         return result, None, EXIT_OK
     except (AuthenticationError, PermissionDeniedError) as e:
@@ -297,12 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
 
     def one_line_error(message: str) -> NoReturn:
-        head, sep, rest = message.partition("unrecognized arguments: ")
-        if sep:
-            # Only the option names: a value given by mistake may be a secret.
-            named = [a.split("=")[0] for a in rest.split() if a.startswith("-")]
-            message = f"{head}unrecognized arguments: {' '.join(named) or '(values not shown)'}"
-        _fail(f"{message} (see {PROG} --help)")
+        _fail(f"{_usage_message(message)} (see {PROG} --help)")
 
     parser.error = one_line_error  # type: ignore[method-assign]
     try:

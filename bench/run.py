@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import async_bench
 import bulk
+import files
 import peers
 import shared
 
@@ -150,6 +151,9 @@ def main() -> None:
         bulk.associations(2_000 if quick else 10_000, 60 if quick else 300)
     )
 
+    # 13: the command on files of 200,000 rows.
+    file_lines, file_targets = files.render(files.measure(quick))
+
     # 4: cold start; 5 and 6: memory and conversion.
     cold = {
         name: attempt(lambda c=code: peers.cold_start(c, 3 if quick else 7))
@@ -164,7 +168,12 @@ def main() -> None:
     report += render_tail(
         quick,
         real_tables,
-        real_targets + sharing_targets + mode_targets + state_targets + association_targets,
+        real_targets
+        + sharing_targets
+        + mode_targets
+        + state_targets
+        + association_targets
+        + file_targets,
         concurrent,
         split,
     )
@@ -200,6 +209,16 @@ def main() -> None:
             "upserted and associated with their companies (looked up by crm_id, 100 a request).",
             "",
             *association_lines,
+            "",
+            "## 13. The command on files",
+            "",
+            "`hubspot-upsert FILE --labels` in a process of its own against the fake in "
+            "another: HubSpot's own contacts export (label headers, option labels, its "
+            "read-only columns) as CSV, the same as Parquet and as an Excel workbook. The peak "
+            "RSS is the command's own high-water mark: a file read whole would grow it with "
+            "the rows.",
+            "",
+            *file_lines,
             "",
         ]
     )

@@ -204,6 +204,11 @@ def test_scripted_responses_then_normal_again() -> None:
         assert call(fake, "/anything", props())[::2] == (502, "<html>")
         assert call(fake, PATH + "a%40example.com", props())[0] == 200
         assert [r.status for r in fake.requests] == [503, 502, 200]
+        # An outage of unknown length: answers scripted ahead, dropped when it ends.
+        fake.script(*[ScriptedResponse(503, {"status": "error"})] * 10)
+        assert call(fake, PATH + "a%40example.com", props())[0] == 503
+        assert fake.unscript() == 9
+        assert call(fake, PATH + "a%40example.com", props())[0] == 200
 
 
 def test_reset_and_lifecycle() -> None:

@@ -29,6 +29,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The recipe's settings: here from the environment, as a deployment would set them.
 HUBSPOT_ACCESS_TOKEN = os.environ.get("HUBSPOT_ACCESS_TOKEN")
 HUBSPOT_BASE_URL = os.environ.get("HUBSPOT_BASE_URL")
+HUBSPOT_OUTBOX_MODEL = "project.HubSpotOutbox"
+# Short pauses, so that the tests see rows tried again within seconds; the lease stays longer
+# than an upsert's deadline (10 s), as the recipe asks.
+HUBSPOT_OUTBOX_RETRY_SECONDS = 1
+HUBSPOT_OUTBOX_LEASE_SECONDS = 12
 LOGGING = {
     "version": 1,
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},

@@ -211,6 +211,14 @@ class Portal:
         with self._lock:
             self._scripted.extend(responses)
 
+    def unscript(self) -> int:
+        """Drops the scripted responses not given yet (an outage that ends now); returns how
+        many there were."""
+        with self._lock:
+            left = len(self._scripted)
+            self._scripted.clear()
+            return left
+
     @property
     def peak_in_flight(self) -> int:
         """The most requests that were being handled at the same moment."""

@@ -19,6 +19,22 @@ from hubspot_upsert.testing import FakeHubSpot
 
 from .conftest import RECIPES, ROOT
 
+# Records written into the DAG: their text is data, never a template.
+LITERAL_DAG = """
+import pendulum
+from airflow.sdk import dag
+from hubspot_upsert.airflow.operators import HubSpotUpsertOperator
+
+@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False)
+def literal_records():
+    HubSpotUpsertOperator(
+        task_id="upsert",
+        records=[{"email": "curly@example.com", "firstname": "{{ 7 * 7 }}"}],
+    )
+
+literal_records()
+"""
+
 
 def readme_dag() -> str:
     """The DAG the README's Airflow section shows, as written."""
@@ -35,6 +51,7 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     dags.mkdir()
     shutil.copy(RECIPES / "airflow_dag.py", dags / "airflow_dag.py")
     (dags / "readme_dag.py").write_text(readme_dag(), encoding="utf-8")
+    (dags / "literal_dag.py").write_text(LITERAL_DAG, encoding="utf-8")
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
@@ -241,3 +258,11 @@ def test_the_readme_dag_loads_hubspots_own_export_back(
         assert grace.properties["lifecyclestage"] == "marketingqualifiedlead"
         assert grace.properties["firstname"] == "Grace"
         assert "hs_object_id" not in str([r.body for r in fake.requests if r.method == "POST"])
+
+
+def test_records_given_as_data_are_not_templates(airflow_home: dict[str, str]) -> None:
+    with FakeHubSpot() as fake:
+        out = dags_test(airflow_home, fake, dag_id="literal_records")
+        assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+        curly = fake.contact("curly@example.com")
+        assert curly is not None and curly.properties["firstname"] == "{{ 7 * 7 }}"

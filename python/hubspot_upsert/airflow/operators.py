@@ -60,6 +60,20 @@ class HubSpotUpsertOperator(BaseOperator):  # type: ignore[misc]
         self.client_options = dict(client_options or {})
         self.fail_on_refused = fail_on_refused
 
+    def render_template(
+        self,
+        content: Any,
+        context: Any,
+        jinja_env: Any = None,
+        seen_oids: set[int] | None = None,
+    ) -> Any:
+        # Records given as data are sent as they are: a value that looks like a template
+        # ("{{ ... }}") is the user's text. A path is rendered, an upstream task's output
+        # resolved.
+        if content is self.records and isinstance(content, (list, tuple, dict, set)):
+            return content
+        return super().render_template(content, context, jinja_env, seen_oids)
+
     def execute(self, context: Any) -> dict[str, int]:
         hook = HubSpotHook(self.hubspot_conn_id, **self.client_options)
         with hook.get_conn() as hs:

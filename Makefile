@@ -30,7 +30,7 @@ dev: $(VENV)/.installed
 	$(VENV)/bin/maturin develop -q
 
 rust-test: $(VENV)/.installed
-	cargo test -q
+	cargo test -q --workspace
 
 py-test: dev
 	$(PY) -m pytest -q
@@ -38,8 +38,8 @@ py-test: dev
 test: rust-test py-test
 
 lint: dev
-	cargo fmt --check
-	cargo clippy -q --all-targets --all-features -- -D warnings
+	cargo fmt --all --check
+	cargo clippy -q --workspace --all-targets --all-features -- -D warnings
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m mypy.stubtest --mypy-config-file pyproject.toml --allowlist stubtest-allowlist.txt hubspot_upsert
@@ -83,7 +83,7 @@ wheel-check: $(VENV)/.installed
 	grep -q 'manylinux_2_17_x86_64' dist/auditwheel.txt
 
 # Benchmarks run on a release build of their own, beside the peers they compare with.
-bench/.venv/.installed: bench/requirements.txt Cargo.toml pyproject.toml $(shell find src python -type f -not -name '*.so' -not -path '*__pycache__*')
+bench/.venv/.installed: bench/requirements.txt Cargo.toml pyproject.toml $(shell find src core python -type f -not -name '*.so' -not -path '*__pycache__*')
 	$(PYTHON) -m venv bench/.venv
 	MATURIN_PEP517_ARGS="--features bench" bench/.venv/bin/pip install -q --disable-pip-version-check . -r bench/requirements.txt
 	touch $@

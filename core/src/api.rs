@@ -62,7 +62,7 @@ impl ObjectType {
 
     /// How one record of the type is named in messages: "contact", "company", or "record of
     /// cars" for a custom object.
-    pub fn one(&self) -> String {
+    pub(crate) fn one(&self) -> String {
         match self.0.as_str() {
             "contacts" => "contact".into(),
             "companies" => "company".into(),
@@ -72,15 +72,15 @@ impl ObjectType {
         }
     }
 
-    pub fn is_contacts(&self) -> bool {
+    pub(crate) fn is_contacts(&self) -> bool {
         self.0 == "contacts"
     }
 }
 
 /// The first date version HubSpot published.
-pub const OLDEST_DATED: &str = "2026-03";
+pub(crate) const OLDEST_DATED: &str = "2026-03";
 /// The newest date version this package knows: bulk runs use it unless told otherwise.
-pub const NEWEST_DATED: &str = "2026-09";
+pub(crate) const NEWEST_DATED: &str = "2026-09";
 
 impl ApiVersion {
     /// Reads `"legacy"` or a date version `YYYY-MM` no older than [`OLDEST_DATED`].
@@ -112,7 +112,7 @@ impl ApiVersion {
     }
 
     /// How the setting is written: `legacy` or the date.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             ApiVersion::Legacy => "legacy",
             ApiVersion::Dated(date) => date,
@@ -128,23 +128,23 @@ impl ApiVersion {
         }
     }
 
-    pub fn batch_upsert_path(&self, object: &ObjectType) -> String {
+    pub(crate) fn batch_upsert_path(&self, object: &ObjectType) -> String {
         self.batch_path(object, "upsert")
     }
 
     /// Where the records of a list of ids are read (to learn which exist, and their values).
-    pub fn batch_read_path(&self, object: &ObjectType) -> String {
+    pub(crate) fn batch_read_path(&self, object: &ObjectType) -> String {
         self.batch_path(object, "read")
     }
 
     /// Where records are updated by HubSpot's own id (never created).
-    pub fn batch_update_path(&self, object: &ObjectType) -> String {
+    pub(crate) fn batch_update_path(&self, object: &ObjectType) -> String {
         self.batch_path(object, "update")
     }
 
     /// Where records of `from` are given the default association with records of `to`, 100
     /// per request: the associations API's first date version (it has no later one), or v4.
-    pub fn associate_path(&self, from: &ObjectType, to: &ObjectType) -> String {
+    pub(crate) fn associate_path(&self, from: &ObjectType, to: &ObjectType) -> String {
         let (from, to) = (from.name(), to.name());
         match self {
             ApiVersion::Legacy => {
@@ -156,7 +156,7 @@ impl ApiVersion {
         }
     }
 
-    pub fn properties_path(&self, object: &ObjectType) -> String {
+    pub(crate) fn properties_path(&self, object: &ObjectType) -> String {
         let object = object.name();
         match self {
             ApiVersion::Legacy => format!("/crm/v3/properties/{object}"),
@@ -167,7 +167,7 @@ impl ApiVersion {
     /// Where the account's details are read: `portalId`, the portal a token belongs to. The
     /// account information API's newest date version is 2026-03 (HubSpot's reference lists it
     /// as the latest): every later date reads it there.
-    pub fn account_path(&self) -> String {
+    pub(crate) fn account_path(&self) -> String {
         match self {
             ApiVersion::Legacy => "/account-info/v3/details".to_owned(),
             ApiVersion::Dated(_) => format!("/account-info/{OLDEST_DATED}/details"),
@@ -175,7 +175,7 @@ impl ApiVersion {
     }
 
     /// The path a single upsert of `email` goes to (for logs: the email is not in it).
-    pub fn single_upsert_path(&self) -> String {
+    pub(crate) fn single_upsert_path(&self) -> String {
         match self {
             ApiVersion::Legacy => format!("{V1_UPSERT_PATH}{{email}}"),
             dated => dated.batch_upsert_path(&ObjectType::default()),
@@ -195,12 +195,12 @@ pub struct Landed {
 }
 
 /// The v1 upsert URL for `email` under `base_url` (which has no trailing `/`).
-pub fn v1_upsert_url(base_url: &str, email: &str) -> String {
+pub(crate) fn v1_upsert_url(base_url: &str, email: &str) -> String {
     format!("{base_url}{V1_UPSERT_PATH}{}", encode_path_segment(email))
 }
 
 /// `{"properties":[{"property":name,"value":text},...]}`.
-pub fn v1_upsert_body(properties: &[(String, String)]) -> Vec<u8> {
+pub(crate) fn v1_upsert_body(properties: &[(String, String)]) -> Vec<u8> {
     let list: Vec<Json> = properties
         .iter()
         .map(|(name, value)| json!({"property": name, "value": value}))
@@ -209,7 +209,7 @@ pub fn v1_upsert_body(properties: &[(String, String)]) -> Vec<u8> {
 }
 
 /// Reads `{"vid": 3234574, "isNew": false}`; `None` when the answer is not of that shape.
-pub fn parse_v1_upsert(body: &[u8]) -> Option<Landed> {
+pub(crate) fn parse_v1_upsert(body: &[u8]) -> Option<Landed> {
     let json: Json = serde_json::from_slice(body).ok()?;
     Some(Landed {
         vid: json.get("vid")?.as_i64()?,
@@ -315,7 +315,7 @@ pub struct BatchInput {
 
 impl BatchInput {
     /// The value this input sets for `name`, if it sets one.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.properties
             .iter()
             .find(|(n, _)| n == name)
@@ -326,31 +326,39 @@ impl BatchInput {
 /// What a batch answer says HubSpot wrote for one input, as it says it (the planner matches it
 /// to its records and makes their [`Landed`] outcomes).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Written {
+pub(crate) struct Written {
     /// The `objectWriteTraceId` the input was sent with, echoed.
-    pub trace_id: Option<String>,
+    pub(crate) trace_id: Option<String>,
     /// The `email` property in the result, lower-case, when HubSpot echoes it.
-    pub email: Option<String>,
-    pub vid: i64,
-    pub is_new: bool,
+    pub(crate) email: Option<String>,
+    pub(crate) vid: i64,
+    pub(crate) is_new: bool,
 }
 
-pub fn batch_upsert_url(base_url: &str, version: &ApiVersion, object: &ObjectType) -> String {
+pub(crate) fn batch_upsert_url(
+    base_url: &str,
+    version: &ApiVersion,
+    object: &ObjectType,
+) -> String {
     format!("{base_url}{}", version.batch_upsert_path(object))
 }
 
-pub fn batch_read_url(base_url: &str, version: &ApiVersion, object: &ObjectType) -> String {
+pub(crate) fn batch_read_url(base_url: &str, version: &ApiVersion, object: &ObjectType) -> String {
     format!("{base_url}{}", version.batch_read_path(object))
 }
 
-pub fn batch_update_url(base_url: &str, version: &ApiVersion, object: &ObjectType) -> String {
+pub(crate) fn batch_update_url(
+    base_url: &str,
+    version: &ApiVersion,
+    object: &ObjectType,
+) -> String {
     format!("{base_url}{}", version.batch_update_path(object))
 }
 
 /// A batch read of the contacts with these ids (values of `id_property`; HubSpot's own ids
 /// when it is `hs_object_id`), asking for `properties` (the id property itself, and for
 /// email the additional addresses, are always asked for: results are matched by them).
-pub fn v3_batch_read_body<'a>(
+pub(crate) fn v3_batch_read_body<'a>(
     id_property: &str,
     ids: impl IntoIterator<Item = &'a str>,
     properties: &[String],
@@ -376,16 +384,16 @@ pub fn v3_batch_read_body<'a>(
 /// (its primary and additional addresses, lower case, when read by email), and the values of
 /// the properties asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found {
-    pub object_id: i64,
-    pub ids: Vec<String>,
-    pub values: std::collections::HashMap<String, String>,
+pub(crate) struct Found {
+    pub(crate) object_id: i64,
+    pub(crate) ids: Vec<String>,
+    pub(crate) values: std::collections::HashMap<String, String>,
 }
 
 /// The contacts a batch read by `id_property` found; `None` when the answer is not of that
 /// shape. Ids it did not find are in its `errors` (a 207, or a 200 from 2026-09 on), or
 /// simply absent.
-pub fn parse_v3_read(body: &[u8], id_property: &str) -> Option<Vec<Found>> {
+pub(crate) fn parse_v3_read(body: &[u8], id_property: &str) -> Option<Vec<Found>> {
     let json: Json = serde_json::from_slice(body).ok()?;
     let mut found = Vec::new();
     for r in json.get("results")?.as_array()? {
@@ -428,7 +436,7 @@ pub fn parse_v3_read(body: &[u8], id_property: &str) -> Option<Vec<Found>> {
 }
 
 /// The body of a batch of default associations, `(from id, to id)` each.
-pub fn associate_body(pairs: &[(i64, i64)]) -> Vec<u8> {
+pub(crate) fn associate_body(pairs: &[(i64, i64)]) -> Vec<u8> {
     let inputs: Vec<Json> = pairs
         .iter()
         .map(|(from, to)| json!({ "from": { "id": from.to_string() }, "to": { "id": to.to_string() } }))
@@ -438,7 +446,7 @@ pub fn associate_body(pairs: &[(i64, i64)]) -> Vec<u8> {
 
 /// The `(from id, to id)` pairs an association answer lists as made; `None` when the answer
 /// is not of that shape. Inputs it refused are in its `errors` ([`input_errors`]).
-pub fn parse_associated(body: &[u8]) -> Option<Vec<(i64, i64)>> {
+pub(crate) fn parse_associated(body: &[u8]) -> Option<Vec<(i64, i64)>> {
     let json: Json = serde_json::from_slice(body).ok()?;
     let id = |side: Option<&Json>| -> Option<i64> {
         match side?.get("id")? {
@@ -455,7 +463,7 @@ pub fn parse_associated(body: &[u8]) -> Option<Vec<(i64, i64)>> {
 
 /// The record ids an input error names: its `context`'s id lists, else the whole numbers in
 /// its message.
-pub fn ids_named(error: &[u8]) -> Vec<i64> {
+pub(crate) fn ids_named(error: &[u8]) -> Vec<i64> {
     let Ok(json) = serde_json::from_slice::<Json>(error) else {
         return Vec::new();
     };
@@ -485,12 +493,12 @@ pub fn ids_named(error: &[u8]) -> Vec<i64> {
     ids
 }
 
-pub fn properties_url(base_url: &str, version: &ApiVersion, object: &ObjectType) -> String {
+pub(crate) fn properties_url(base_url: &str, version: &ApiVersion, object: &ObjectType) -> String {
     format!("{base_url}{}", version.properties_path(object))
 }
 
 /// The portal id of an account details answer (`portalId`), if it holds a usable one.
-pub fn portal_id(body: &[u8]) -> Option<i64> {
+pub(crate) fn portal_id(body: &[u8]) -> Option<i64> {
     let json: serde_json::Value = serde_json::from_slice(body).ok()?;
     json.get("portalId")?.as_i64().filter(|id| *id > 0)
 }
@@ -519,7 +527,7 @@ pub fn v3_batch_upsert_body<'a>(
 
 /// `{"inputs":[{"id":object_id,"objectWriteTraceId":trace,"properties":{...}},...]}`: a batch
 /// update by HubSpot's own ids (`idProperty` left out, as HubSpot wants for them).
-pub fn v3_batch_update_body<'a>(
+pub(crate) fn v3_batch_update_body<'a>(
     inputs: impl IntoIterator<Item = (&'a str, i64, &'a BatchInput)>,
 ) -> Vec<u8> {
     let list: Vec<Json> = inputs
@@ -548,7 +556,7 @@ fn properties_json(input: &BatchInput) -> serde_json::Map<String, Json> {
 /// `objectWriteTraceId` of the input it is about, when it says, and the error itself as JSON
 /// text of the shape of a 400's body (a `category`, a `message`, nested `errors[]` with their
 /// codes and `context.propertyName`).
-pub fn input_errors(body: &[u8]) -> Vec<(Option<String>, Vec<u8>)> {
+pub(crate) fn input_errors(body: &[u8]) -> Vec<(Option<String>, Vec<u8>)> {
     let Ok(json) = serde_json::from_slice::<Json>(body) else {
         return Vec::new();
     };
@@ -576,7 +584,7 @@ pub fn input_errors(body: &[u8]) -> Vec<(Option<String>, Vec<u8>)> {
 
 /// Reads the `results` of a 200 or 207 answer; `None` when the answer is not of that shape.
 /// Results come in no particular order.
-pub fn parse_v3_batch(body: &[u8]) -> Option<Vec<Written>> {
+pub(crate) fn parse_v3_batch(body: &[u8]) -> Option<Vec<Written>> {
     let json: Json = serde_json::from_slice(body).ok()?;
     let results = json.get("results")?.as_array()?;
     results

@@ -39,24 +39,24 @@ pub enum AuthConfig {
 
 /// An access token lent to one attempt, and which one it is: a 401 to it retires that one
 /// only, not a newer one another thread got meanwhile.
-pub struct Lent {
-    pub token: String,
-    pub generation: u64,
+pub(crate) struct Lent {
+    pub(crate) token: String,
+    pub(crate) generation: u64,
 }
 
 /// The client's authentication at run time.
-pub enum Auth {
+pub(crate) enum Auth {
     Token(String),
     OAuth(OAuth),
 }
 
-pub struct OAuth {
-    pub client_id: String,
-    pub client_secret: String,
-    pub on_token: Option<OnToken>,
+pub(crate) struct OAuth {
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+    pub(crate) on_token: Option<OnToken>,
     state: Mutex<State>,
     /// Held while a refresh is in flight: the other callers wait for its token.
-    pub refreshing: tokio::sync::Mutex<()>,
+    pub(crate) refreshing: tokio::sync::Mutex<()>,
 }
 
 struct State {
@@ -67,7 +67,7 @@ struct State {
 }
 
 impl Auth {
-    pub fn new(config: AuthConfig) -> Auth {
+    pub(crate) fn new(config: AuthConfig) -> Auth {
         match config {
             AuthConfig::Token(token) => Auth::Token(token),
             AuthConfig::OAuth { app, on_token } => Auth::OAuth(OAuth {
@@ -86,7 +86,7 @@ impl Auth {
 }
 
 /// How long before its expiry a token is refreshed: a tenth of its life, at most 5 minutes.
-pub fn refresh_margin(life: Duration) -> Duration {
+pub(crate) fn refresh_margin(life: Duration) -> Duration {
     (life / 10).min(Duration::from_secs(300))
 }
 
@@ -96,7 +96,7 @@ impl OAuth {
     }
 
     /// The token in use, unless it is due for a refresh (or there is none yet).
-    pub fn current(&self, now: Instant) -> Option<Lent> {
+    pub(crate) fn current(&self, now: Instant) -> Option<Lent> {
         let state = self.lock();
         match &state.access {
             Some((token, refresh_at)) if now < *refresh_at => Some(Lent {
@@ -107,12 +107,12 @@ impl OAuth {
         }
     }
 
-    pub fn refresh_token(&self) -> String {
+    pub(crate) fn refresh_token(&self) -> String {
         self.lock().refresh_token.clone()
     }
 
     /// Keeps what a refresh gave; returns the token lent from it.
-    pub fn keep(&self, tokens: &Tokens, now: Instant) -> Lent {
+    pub(crate) fn keep(&self, tokens: &Tokens, now: Instant) -> Lent {
         let mut state = self.lock();
         let life = tokens.expires_in;
         state.access = Some((
@@ -128,7 +128,7 @@ impl OAuth {
     }
 
     /// HubSpot refused the token of `generation`: it is not lent again.
-    pub fn retire(&self, generation: u64) {
+    pub(crate) fn retire(&self, generation: u64) {
         let mut state = self.lock();
         if state.generation == generation {
             state.access = None;

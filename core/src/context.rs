@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::Result;
 
 /// How often a wait asks [`Hooks::check`] whether to stop.
-pub const SLICE: Duration = Duration::from_millis(50);
+pub(crate) const SLICE: Duration = Duration::from_millis(50);
 
 /// Log levels of [`Hooks::log`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

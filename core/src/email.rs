@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 
 /// The longest address HubSpot (and RFC 5321) accepts.
-pub const MAX_EMAIL_LEN: usize = 254;
+pub(crate) const MAX_EMAIL_LEN: usize = 254;
 
 /// Checks the shape of an address before anything is sent: non-empty, exactly one `@` with text
 /// on both sides, no white space or control characters, at most 254 bytes.
@@ -48,7 +48,7 @@ pub fn validate(email: &str) -> Result<()> {
 
 /// Percent-encodes `segment` so that it stays one path segment: bytes in `A-Z a-z 0-9 - . _ ~`
 /// pass as they are, every other byte (UTF-8 included) becomes `%XX` with upper-case hex digits.
-pub fn encode_path_segment(segment: &str) -> String {
+pub(crate) fn encode_path_segment(segment: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(segment.len() + 8);
     for &b in segment.as_bytes() {

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 /// The shortest and longest rate windows believed from HubSpot's headers: HubSpot's are 1 s
 /// and 10 s; an answer announcing a window of weeks (`Interval-Milliseconds: 4294967295`) or of
 /// no time at all would make the client wait for ever or never.
-pub const SHORTEST_WINDOW: Duration = Duration::from_millis(100);
-pub const LONGEST_WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const SHORTEST_WINDOW: Duration = Duration::from_millis(100);
+pub(crate) const LONGEST_WINDOW: Duration = Duration::from_secs(60);
 
 /// A limit: at most `max` requests in any `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,11 +35,11 @@ impl Limit {
 
 /// What HubSpot said about its limits in one answer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RateHeaders {
-    pub max: Option<u32>,
-    pub remaining: Option<u32>,
-    pub interval: Option<Duration>,
-    pub secondly: Option<u32>,
+pub(crate) struct RateHeaders {
+    pub(crate) max: Option<u32>,
+    pub(crate) remaining: Option<u32>,
+    pub(crate) interval: Option<Duration>,
+    pub(crate) secondly: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -85,13 +85,13 @@ const PROBE_SHARE: f64 = 0.5;
 const PROBE_ANSWERS: u8 = 2;
 
 #[derive(Debug, Default)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     explicit: Option<Limit>,
     state: Mutex<State>,
 }
 
 impl Pacer {
-    pub fn new(explicit: Option<Limit>) -> Self {
+    pub(crate) fn new(explicit: Option<Limit>) -> Self {
         Pacer {
             explicit,
             state: Mutex::default(),
@@ -99,7 +99,7 @@ impl Pacer {
     }
 
     /// Paces by `limit` until HubSpot's headers state one.
-    pub fn assuming(self, limit: Limit) -> Self {
+    pub(crate) fn assuming(self, limit: Limit) -> Self {
         self.lock().learned = Some(limit);
         self
     }
@@ -138,7 +138,7 @@ impl Pacer {
 
     /// A 429 came although the client paced itself: others use the same limit. Halves this
     /// client's share of it, once per half window.
-    pub fn throttled(&self, now: Instant) {
+    pub(crate) fn throttled(&self, now: Instant) {
         let mut state = self.lock();
         let Some(tightest) = self.stated(&state).min_by_key(|l| l.max) else {
             return;
@@ -160,7 +160,7 @@ impl Pacer {
 
     /// A request went through: the share grows back by about a sixteenth of the limit per
     /// window.
-    pub fn succeeded(&self) {
+    pub(crate) fn succeeded(&self) {
         let mut state = self.lock();
         let (Some(share), Some(tightest)) =
             (state.share, self.stated(&state).min_by_key(|l| l.max))
@@ -234,7 +234,7 @@ impl Pacer {
 
     /// Reserves a slot for one request: returns how long to wait before sending it, and the
     /// moment the slot is at.
-    pub fn reserve(&self, now: Instant) -> (Duration, Instant) {
+    pub(crate) fn reserve(&self, now: Instant) -> (Duration, Instant) {
         let mut state = self.lock();
         let at = self.room_at(&mut state, now);
         Self::insert(&mut state, at);
@@ -243,7 +243,7 @@ impl Pacer {
 
     /// Reserves a slot for a request sent now, if one fits every limit; else says how long
     /// until one does (reserving nothing).
-    pub fn try_reserve(&self, now: Instant) -> Result<Instant, Duration> {
+    pub(crate) fn try_reserve(&self, now: Instant) -> Result<Instant, Duration> {
         let mut state = self.lock();
         let at = self.room_at(&mut state, now);
         if at > now {
@@ -260,7 +260,7 @@ impl Pacer {
     /// draw 429s; counting from the answer would cost a latency's worth of the window.
     /// Returns that moment: when HubSpot counted the request, and computed the rate-limit
     /// headers of its answer.
-    pub fn settle(&self, slot: Instant, sent: Instant, answered: Instant) -> Instant {
+    pub(crate) fn settle(&self, slot: Instant, sent: Instant, answered: Instant) -> Instant {
         let mut state = self.lock();
         let rtt = answered.saturating_duration_since(sent);
         let fastest = state.min_rtt.map_or(rtt, |m| m.min(rtt));
@@ -278,7 +278,7 @@ impl Pacer {
     }
 
     /// Gives back the slot `reserve` took for a request that will not be sent.
-    pub fn cancel(&self, slot: Instant) {
+    pub(crate) fn cancel(&self, slot: Instant) {
         let mut state = self.lock();
         let pos = state.sent.partition_point(|t| *t < slot);
         if state.sent.get(pos) == Some(&slot) {
@@ -287,13 +287,13 @@ impl Pacer {
     }
 
     /// The length of the window paced by (the tightest limit's), 10 s when none is known.
-    pub fn window(&self) -> Duration {
+    pub(crate) fn window(&self) -> Duration {
         self.known_limit()
             .map_or(Duration::from_secs(10), |l| l.window)
     }
 
     /// How long until the window has room again: the wait after a 429 without `Retry-After`.
-    pub fn until_room(&self, now: Instant) -> Duration {
+    pub(crate) fn until_room(&self, now: Instant) -> Duration {
         let state = self.lock();
         match self.limits(&state).map(|l| l.window).max() {
             None => Duration::from_secs(10),
@@ -305,7 +305,7 @@ impl Pacer {
     /// arrived (`arrived`), not when its answer did (`answered`: a slow answer's headers are old
     /// news). Requests of others are counted only beyond every request of this client that may
     /// have been counted then: any sent before the answer, whose arrival order is unknown.
-    pub fn observe(&self, arrived: Instant, answered: Instant, headers: RateHeaders) {
+    pub(crate) fn observe(&self, arrived: Instant, answered: Instant, headers: RateHeaders) {
         let now = arrived;
         let mut state = self.lock();
         if let Some(max) = headers.max {
@@ -405,7 +405,7 @@ impl Pacer {
     }
 
     /// The limit this client paces itself by, if it knows one (the tightest).
-    pub fn known_limit(&self) -> Option<Limit> {
+    pub(crate) fn known_limit(&self) -> Option<Limit> {
         let state = self.lock();
         self.stated(&state).min_by(|a, b| {
             (a.max as f64 / a.window.as_secs_f64())

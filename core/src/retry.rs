@@ -21,7 +21,7 @@ use crate::error::FailureKind;
 use std::time::Duration;
 
 /// HubSpot's advice for 423 Locked.
-pub const LOCKED_MIN_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const LOCKED_MIN_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
@@ -48,7 +48,7 @@ impl Default for RetryPolicy {
 
 /// What went wrong with one attempt.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Failure<'a> {
+pub(crate) enum Failure<'a> {
     Status {
         status: u16,
         retry_after: Option<Duration>,
@@ -62,7 +62,7 @@ pub enum Failure<'a> {
 
 impl Failure<'_> {
     /// Whether this kind of failure is ever retried (time and count limits aside).
-    pub fn retryable(&self) -> bool {
+    pub(crate) fn retryable(&self) -> bool {
         match *self {
             Failure::Status {
                 status: 429,
@@ -79,19 +79,19 @@ impl Failure<'_> {
 
 /// The rate window as the pacer sees it when an attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Room {
+pub(crate) struct Room {
     /// How long until the window has room for one more request.
-    pub wait: Duration,
+    pub(crate) wait: Duration,
     /// The window's length (HubSpot's `Interval-Milliseconds`, else 10 s).
-    pub window: Duration,
+    pub(crate) window: Duration,
 }
 
 /// A wait shorter than this is not a usable answer to a 429: retrying at once would only
 /// spend the budget on more of them.
-pub const MIN_USABLE_WAIT: Duration = Duration::from_millis(50);
+pub(crate) const MIN_USABLE_WAIT: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Decision {
+pub(crate) enum Decision {
     RetryAfter(Duration),
     GiveUp(&'static str),
 }
@@ -108,7 +108,7 @@ impl RetryPolicy {
     /// Whether to try again after `attempts` attempts that took `elapsed` so far.
     /// `room` is the rate window as the pacer sees it (for a 429 without `Retry-After`);
     /// `jitter` is a random number in `[0, 1)`.
-    pub fn decide(
+    pub(crate) fn decide(
         &self,
         failure: Failure<'_>,
         attempts: u32,
@@ -181,7 +181,7 @@ impl RetryPolicy {
 
 /// Reads `Retry-After`: seconds (HubSpot's form), or an HTTP date (`Wed, 21 Oct 2015
 /// 07:28:00 GMT`), as the time from `now` until then (zero for a date in the past).
-pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)));

@@ -12,7 +12,7 @@ use crate::error::FieldError;
 
 /// What kind of value a property holds (HubSpot's `type`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Text,
     Number,
     Bool,
@@ -27,17 +27,17 @@ pub enum Kind {
 
 /// One property definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Property {
-    pub name: String,
-    pub kind: Kind,
+pub(crate) struct Property {
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
     /// Calculated, or `modificationMetadata.readOnlyValue`: refused on writes.
-    pub read_only: bool,
+    pub(crate) read_only: bool,
     /// `hasUniqueValue`: no two contacts share a value, so records can be matched on it.
-    pub unique: bool,
+    pub(crate) unique: bool,
     /// What HubSpot's screens and exports call it ("First Name").
-    pub label: String,
+    pub(crate) label: String,
     /// The options' labels and their values ("Marketing Qualified Lead", "marketingqualifiedlead").
-    pub option_labels: Vec<(String, String)>,
+    pub(crate) option_labels: Vec<(String, String)>,
 }
 
 /// The definitions of one portal's contact properties, by name.
@@ -109,12 +109,12 @@ impl Schema {
     /// "options": [{"value"}], "calculated", "modificationMetadata": {"readOnlyValue"}}]}`.
     /// `None` when the answer is not of that shape.
     /// The same definitions, as those of `object`'s properties (named in messages).
-    pub fn of_object(mut self, object: &str) -> Schema {
+    pub(crate) fn of_object(mut self, object: &str) -> Schema {
         self.object = object.to_owned();
         self
     }
 
-    pub fn from_json(body: &[u8]) -> Option<Schema> {
+    pub(crate) fn from_json(body: &[u8]) -> Option<Schema> {
         let json: Json = serde_json::from_slice(body).ok()?;
         let mut properties = HashMap::new();
         for p in json.get("results")?.as_array()? {
@@ -176,7 +176,7 @@ impl Schema {
         Some(Schema::new(properties.into_values()))
     }
 
-    pub fn new(properties: impl IntoIterator<Item = Property>) -> Schema {
+    pub(crate) fn new(properties: impl IntoIterator<Item = Property>) -> Schema {
         let properties: HashMap<String, Property> = properties
             .into_iter()
             .map(|p| (p.name.clone(), p))
@@ -198,11 +198,11 @@ impl Schema {
         }
     }
 
-    pub fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.properties.contains_key(name)
     }
 
-    pub fn get(&self, name: &str) -> Option<&Property> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Property> {
         self.properties.get(name)
     }
 
@@ -211,7 +211,7 @@ impl Schema {
     /// label is that option's value; a read-only property (an export's "Record ID", "Create
     /// Date") is left out, its field added to `left_out`. A label two properties share is an
     /// error naming both.
-    pub fn relabel(
+    pub(crate) fn relabel(
         &self,
         properties: &mut Vec<(String, String)>,
         left_out: &mut std::collections::BTreeSet<String>,
@@ -274,7 +274,7 @@ impl Schema {
 
     /// Why HubSpot would refuse a record setting `properties`, if it would: the first refused
     /// property, as the error the record fails with (nothing was sent for it).
-    pub fn refusal(&self, properties: &[(String, String)]) -> Option<crate::error::Error> {
+    pub(crate) fn refusal(&self, properties: &[(String, String)]) -> Option<crate::error::Error> {
         let field = properties
             .iter()
             .find_map(|(name, value)| self.check(name, value))?;
@@ -293,7 +293,7 @@ impl Schema {
     }
 
     /// Why HubSpot would refuse `name` = `value`, if it would.
-    pub fn check(&self, name: &str, value: &str) -> Option<FieldError> {
+    pub(crate) fn check(&self, name: &str, value: &str) -> Option<FieldError> {
         let refuse = |code: &str, message: String| {
             Some(FieldError {
                 name: Some(name.to_owned()),

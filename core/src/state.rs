@@ -20,7 +20,7 @@ use crate::planner::BatchId;
 pub struct Fingerprint(pub [u8; 16]);
 
 impl Fingerprint {
-    pub fn of(input: &BatchInput) -> Fingerprint {
+    pub(crate) fn of(input: &BatchInput) -> Fingerprint {
         let mut properties: Vec<&(String, String)> = input.properties.iter().collect();
         properties.sort_unstable();
         let mut digest = Sha256::new();
@@ -94,9 +94,12 @@ pub trait Ledger {
     fn forget(&mut self, keys: &[String]) -> Result<()>;
 }
 
-/// No state: everything is sent, nothing is kept.
-pub struct Stateless;
+/// No state: everything is sent, nothing is kept (the driver's tests; the binding passes its
+/// own ledger, inactive when the caller gave no state).
+#[cfg(test)]
+pub(crate) struct Stateless;
 
+#[cfg(test)]
 impl Ledger for Stateless {
     fn active(&self) -> bool {
         false

@@ -26,16 +26,16 @@ use crate::retry::parse_retry_after;
 /// 65,536-character values, JSON-escaped (a character of up to 3 UTF-8 bytes may come back as
 /// a 6-byte `\uXXXX`). A 2xx answer longer than that is a failure; of an error answer only
 /// [`ERROR_BODY_BYTES`] are read.
-pub const ANSWER_BASE_BYTES: usize = 16 << 20;
-pub const ANSWER_PER_REQUEST_BYTE: usize = 8;
-pub const ERROR_BODY_BYTES: usize = 1 << 20;
+pub(crate) const ANSWER_BASE_BYTES: usize = 16 << 20;
+pub(crate) const ANSWER_PER_REQUEST_BYTE: usize = 8;
+pub(crate) const ERROR_BODY_BYTES: usize = 1 << 20;
 /// An answer read from HubSpot.
 pub(crate) struct Answer {
-    pub status: u16,
-    pub correlation_id: Option<String>,
-    pub retry_after: Option<Duration>,
-    pub rate: RateHeaders,
-    pub body: Vec<u8>,
+    pub(crate) status: u16,
+    pub(crate) correlation_id: Option<String>,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) rate: RateHeaders,
+    pub(crate) body: Vec<u8>,
 }
 
 /// How a request proves who sends it. Its secrets are cleared from the answer's text.
@@ -86,8 +86,8 @@ struct Transport {
 /// The runtime handle and connection pool lent to one call; the transport counts as busy
 /// until it is dropped.
 pub(crate) struct Lease {
-    pub handle: Handle,
-    pub http: reqwest::Client,
+    pub(crate) handle: Handle,
+    pub(crate) http: reqwest::Client,
     busy: Arc<AtomicUsize>,
 }
 
@@ -99,12 +99,12 @@ impl Drop for Lease {
 
 /// How the connection pool is built.
 pub(crate) struct Settings {
-    pub headers: HeaderMap,
-    pub timeout: Duration,
-    pub connect_timeout: Duration,
+    pub(crate) headers: HeaderMap,
+    pub(crate) timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// The base URL's host is loopback: no proxy.
-    pub loopback: bool,
-    pub ca_certs: Vec<Certificate>,
+    pub(crate) loopback: bool,
+    pub(crate) ca_certs: Vec<Certificate>,
 }
 
 /// A client's transport, per process.
@@ -114,7 +114,7 @@ pub(crate) struct Transports {
 }
 
 impl Transports {
-    pub fn new(settings: Settings) -> Self {
+    pub(crate) fn new(settings: Settings) -> Self {
         Transports {
             settings,
             slot: Mutex::new(None),
@@ -122,7 +122,7 @@ impl Transports {
     }
 
     /// This process's runtime handle and connection pool, built on first use and after a fork.
-    pub fn lease(&self) -> Result<Lease> {
+    pub(crate) fn lease(&self) -> Result<Lease> {
         let pid = std::process::id();
         let mut slot = self
             .slot
@@ -186,7 +186,7 @@ impl Transports {
     /// them; the next call builds them again. Called before `fork()`, so that the process forks
     /// without the client's threads (a fork with threads running is unsafe, and Python 3.12+
     /// warns of it). Returns whether there is no I/O thread left.
-    pub fn release_if_idle(&self) -> bool {
+    pub(crate) fn release_if_idle(&self) -> bool {
         let taken = {
             let mut slot = self
                 .slot

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 const MAX_NUMBER_LEN: usize = 1000;
 
 /// The longest property value HubSpot stores, in characters.
-pub const MAX_VALUE_CHARS: usize = 65_536;
+pub(crate) const MAX_VALUE_CHARS: usize = 65_536;
 
 /// A property value read from the caller, before it becomes HubSpot text.
 #[derive(Debug, Clone, PartialEq)]

@@ -42,13 +42,13 @@ pub trait Sink {
 }
 
 /// A source whose first chunk was read already.
-pub struct Prefetched<'a> {
+pub(crate) struct Prefetched<'a> {
     first: Option<Chunk>,
     rest: &'a mut dyn Source,
 }
 
 impl<'a> Prefetched<'a> {
-    pub fn new(first: Chunk, rest: &'a mut dyn Source) -> Self {
+    pub(crate) fn new(first: Chunk, rest: &'a mut dyn Source) -> Self {
         Prefetched {
             first: Some(first),
             rest,
@@ -66,20 +66,20 @@ impl Source for Prefetched<'_> {
 }
 
 /// A batch's answer.
-pub type Answer = (BatchId, Result<Reply>);
+pub(crate) type Answer = (BatchId, Result<Reply>);
 /// Where a batch's answer goes.
-pub type Done = mpsc::Sender<Answer>;
+pub(crate) type Done = mpsc::Sender<Answer>;
 
 /// Why a batch cannot go now.
 #[derive(Debug)]
-pub enum NoRoom {
+pub(crate) enum NoRoom {
     /// The rate window has room again after this long.
     For(Duration),
     /// The wait would end past the deadline of a request: the run stops with this error.
     PastDeadline(Box<Error>),
 }
 
-pub trait Sender {
+pub(crate) trait Sender {
     /// Reserves room for one request in the rate window (the slot it took), or says why not.
     fn try_reserve(&self) -> std::result::Result<Instant, NoRoom>;
     /// Sends one request (a batch upsert or read) in the room reserved at `slot`; the answer
@@ -171,7 +171,7 @@ pub fn check(
 
 /// Runs a bulk upsert to the end, or until a failure of the whole run (returned; every record
 /// read has its outcome in the sink by then). `ledger` is the sync state ([`crate::state`]).
-pub fn run(
+pub(crate) fn run(
     planner: &mut Planner,
     source: &mut dyn Source,
     sender: &dyn Sender,

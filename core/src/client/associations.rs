@@ -14,7 +14,7 @@ use crate::planner::{Fill, Matching, Mode};
 use crate::transport::Answer;
 
 /// The code of a record whose associated record does not exist.
-pub const NOT_FOUND: &str = "ASSOCIATION_TARGET_NOT_FOUND";
+pub(crate) const NOT_FOUND: &str = "ASSOCIATION_TARGET_NOT_FOUND";
 /// Requests of one step in flight at once, after the first has been answered.
 const IN_FLIGHT: usize = 8;
 

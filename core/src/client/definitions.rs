@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::schema::Schema;
 
 /// How long the portal's property definitions are trusted before they are read again.
-pub const DEFINITIONS_TTL: Duration = Duration::from_secs(600);
+pub(crate) const DEFINITIONS_TTL: Duration = Duration::from_secs(600);
 
 /// What the client knows of the portal's property definitions.
 #[derive(Debug, Default)]
@@ -33,7 +33,7 @@ impl Client {
     /// The portal's contact property definitions, read once and kept for [`DEFINITIONS_TTL`].
     /// `None` when the token may not read them (403) or reading failed: records are then
     /// checked by HubSpot's answers alone. A refused token or an interrupt is an error.
-    pub fn property_definitions(
+    pub(crate) fn property_definitions(
         &self,
         object: &api::ObjectType,
         hooks: &dyn Hooks,
@@ -146,7 +146,7 @@ impl Client {
     }
 
     /// Forgets an object type's property definitions, so that the next run reads them again.
-    pub fn forget_definitions(&self, object: &api::ObjectType) {
+    pub(crate) fn forget_definitions(&self, object: &api::ObjectType) {
         let mut known = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
         if matches!(known.get(object), Some(Definitions::Known { .. })) {
             known.remove(object);

@@ -34,7 +34,6 @@ mod tests;
 
 use crate::context::{Hooks, Level, Log, SLICE};
 pub use associations::{Association, Link};
-pub use definitions::DEFINITIONS_TTL;
 
 /// What a [`Client`] is built from: every option of `HubSpot(...)` but the two that decide how
 /// Python values are read (`missing`, `assume_utc`, in the binding's `ConvertOptions`).
@@ -57,13 +56,13 @@ pub struct ClientConfig {
 }
 
 /// HubSpot's limit for public (OAuth) apps: 110 requests per 10 s per installing account.
-pub const OAUTH_LIMIT: Limit = Limit {
+pub(crate) const OAUTH_LIMIT: Limit = Limit {
     max: 110,
     window: Duration::from_secs(10),
 };
 
 /// The `User-Agent` of every request.
-pub const USER_AGENT_TEXT: &str = concat!("hubspot-upsert/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT_TEXT: &str = concat!("hubspot-upsert/", env!("CARGO_PKG_VERSION"));
 
 pub struct Client {
     base_url: String,
@@ -92,7 +91,7 @@ impl std::fmt::Debug for Client {
 
 /// Checks `base_url`: `https://`, or `http://` to a loopback host; no credentials, query or
 /// fragment. Returns it without a trailing `/`, and whether its host is loopback.
-pub fn check_base_url(base_url: &str) -> Result<(String, bool)> {
+pub(crate) fn check_base_url(base_url: &str) -> Result<(String, bool)> {
     // A query may hold a legacy API key (`?hapikey=`): it is never repeated in a message.
     let shown = base_url.split(['?', '#']).next().unwrap_or_default();
     let bad = |why: &str| {

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiErrorKind, Error, Result};
 use crate::transport::Exchange;
 
 /// Where OAuth tokens come from, under the base URL.
-pub const TOKEN_PATH: &str = "/oauth/v1/token";
+pub(crate) const TOKEN_PATH: &str = "/oauth/v1/token";
 
 impl Client {
     /// The access token for one attempt: the fixed one, or an OAuth app's, refreshed first

@@ -95,7 +95,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Whether retrying the same request can mend it: the upsert is idempotent.
-    pub fn transient(self) -> bool {
+    pub(crate) fn transient(self) -> bool {
         matches!(
             self,
             FailureKind::Connect | FailureKind::Timeout | FailureKind::Reset | FailureKind::Body
@@ -129,7 +129,7 @@ pub struct ApiError {
     pub kind: ApiErrorKind,
     pub status: u16,
     /// What happened, in plain words; [`ApiError::message`] adds status and correlation id.
-    pub summary: String,
+    pub(crate) summary: String,
     /// How many attempts were made before this answer was final.
     pub attempts: u32,
     pub category: Option<String>,
@@ -166,7 +166,7 @@ impl ApiError {
 impl Error {
     /// What a log line above DEBUG may say of an error: the status, category and correlation
     /// id of an answer, never text quoted from it (which may hold addresses).
-    pub fn brief(&self) -> String {
+    pub(crate) fn brief(&self) -> String {
         match self {
             Error::Api(api) => {
                 let category = api

@@ -56,7 +56,11 @@ fn snippet(text: &str, max: usize) -> String {
 impl ApiError {
     /// Reads an error answer. `header_correlation_id` is `x-hubspot-correlation-id`; the body's
     /// own `correlationId` wins when both are there.
-    pub fn from_response(status: u16, header_correlation_id: Option<String>, body: &[u8]) -> Self {
+    pub(crate) fn from_response(
+        status: u16,
+        header_correlation_id: Option<String>,
+        body: &[u8],
+    ) -> Self {
         let json: Option<Json> = serde_json::from_slice(body).ok().filter(Json::is_object);
         let empty = Json::Null;
         let j = json.as_ref().unwrap_or(&empty);
@@ -125,7 +129,7 @@ impl ApiError {
 
     /// A 2xx answer that is not of the shape `what` answers with: a server failure, whose
     /// message says so and may add what it means for the records (`then`).
-    pub fn not_understood(
+    pub(crate) fn not_understood(
         status: u16,
         correlation_id: Option<String>,
         body: &[u8],
@@ -143,7 +147,7 @@ impl ApiError {
 
     /// One refused input of a partial answer (a 207, or a 200 with `errors`): its error
     /// (`body`, or the whole answer's) read as the 400 it stands for, with the answer's status.
-    pub fn refused_input(status: u16, correlation_id: Option<String>, body: &[u8]) -> Self {
+    pub(crate) fn refused_input(status: u16, correlation_id: Option<String>, body: &[u8]) -> Self {
         let mut e = ApiError::from_response(400, correlation_id, body);
         e.status = status;
         e
@@ -151,7 +155,7 @@ impl ApiError {
 
     /// A record of a batch that HubSpot's answer did not mention: a server failure, and it may
     /// have been applied.
-    pub fn unlisted(status: u16, correlation_id: Option<String>) -> Self {
+    pub(crate) fn unlisted(status: u16, correlation_id: Option<String>) -> Self {
         let mut e = ApiError::from_response(status, correlation_id, b"");
         e.kind = ApiErrorKind::Server;
         e.summary = "HubSpot's answer did not list this record (neither its objectWriteTraceId \
@@ -161,7 +165,7 @@ impl ApiError {
     }
 
     /// The same error, its message followed by `more`.
-    pub fn adding(mut self, more: &str) -> Self {
+    pub(crate) fn adding(mut self, more: &str) -> Self {
         self.summary.push_str(more);
         self
     }

@@ -6,7 +6,7 @@ use crate::error::{Error, FieldError};
 
 /// What a cause refuses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Target {
+pub(crate) enum Target {
     /// Any value of this property (it does not exist, or is read-only).
     Property(String),
     /// This value of this property (or this part of a `;`-joined one).
@@ -19,21 +19,21 @@ pub enum Target {
 }
 
 /// Whether `entry` sets no value for `name` (an empty value sets none either).
-pub fn lacks(entry: &Entry, name: &str) -> bool {
+pub(crate) fn lacks(entry: &Entry, name: &str) -> bool {
     entry.input.get(name).is_none_or(str::is_empty)
 }
 
 /// A cause learned from an answer: what it refuses, and the error the records that carry it get.
 #[derive(Debug, Clone)]
-pub struct Cause {
-    pub target: Target,
-    pub field: FieldError,
-    pub status: u16,
-    pub correlation_id: Option<String>,
+pub(crate) struct Cause {
+    pub(crate) target: Target,
+    pub(crate) field: FieldError,
+    pub(crate) status: u16,
+    pub(crate) correlation_id: Option<String>,
 }
 
 impl Target {
-    pub fn matches(&self, entry: &Entry) -> bool {
+    pub(crate) fn matches(&self, entry: &Entry) -> bool {
         match self {
             Target::Property(name) => entry.input.get(name).is_some(),
             Target::Value(name, value) => entry.input.get(name).is_some_and(|v| {
@@ -46,7 +46,7 @@ impl Target {
 }
 
 impl Cause {
-    pub fn error(&self, sent: bool) -> Error {
+    pub(crate) fn error(&self, sent: bool) -> Error {
         let said = self.field.message.as_deref().unwrap_or("refused");
         let how = if sent {
             ""
@@ -103,7 +103,7 @@ const PROPERTY_CODES: &[&str] = &["PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE", "R
 
 /// What one error of a rejected batch says about the entries of that batch: a cause that names
 /// some of them, or only the property that some of them carry ("suspects").
-pub enum Finding {
+pub(crate) enum Finding {
     Cause(Target),
     Suspects(String),
     /// Some record lacking this property is refused, the answer did not say which (a rule
@@ -112,7 +112,7 @@ pub enum Finding {
     Nothing,
 }
 
-pub fn read_error(field: &FieldError, entries: &[Entry]) -> Finding {
+pub(crate) fn read_error(field: &FieldError, entries: &[Entry]) -> Finding {
     let code = field.code.as_deref().unwrap_or("");
     let message = field.message.as_deref().unwrap_or("");
     let name = field.name.as_deref();

@@ -38,7 +38,7 @@ pub enum Fill {
 }
 
 impl Fill {
-    pub fn covers(&self, name: &str) -> bool {
+    pub(crate) fn covers(&self, name: &str) -> bool {
         match self {
             Fill::Nothing => false,
             Fill::All => true,
@@ -56,8 +56,8 @@ pub struct Matching {
     /// The unique property a record's id is a value of: `email`, a custom property whose
     /// definition has `hasUniqueValue`, or `hs_object_id` (HubSpot's own id).
     pub id_property: String,
-    pub mode: Mode,
-    pub fill: Fill,
+    pub(crate) mode: Mode,
+    pub(crate) fill: Fill,
     /// Nothing is written: each record's contact is read, and what the run would do to it
     /// is its outcome ([`super::Fate::Planned`]).
     pub dry_run: bool,
@@ -124,13 +124,13 @@ impl Matching {
         self.id_property == "email" && self.object.is_contacts()
     }
 
-    pub fn by_object_id(&self) -> bool {
+    pub(crate) fn by_object_id(&self) -> bool {
         self.id_property == OBJECT_ID
     }
 
     /// Whether each record's contact is read before it is written: to know whether it exists
     /// (update and create only, and a dry run) or what it holds (fill empty fields).
-    pub fn reads_first(&self) -> bool {
+    pub(crate) fn reads_first(&self) -> bool {
         self.mode != Mode::Upsert || self.fill != Fill::Nothing || self.dry_run
     }
 
@@ -160,7 +160,7 @@ impl Matching {
 
     /// Why the portal's definitions say the id property cannot match records, if they do:
     /// HubSpot upserts only by `email` or by a property whose values are unique.
-    pub fn refusal(&self, schema: &Schema) -> Option<Error> {
+    pub(crate) fn refusal(&self, schema: &Schema) -> Option<Error> {
         if self.by_email() || self.by_object_id() {
             return None;
         }

@@ -27,7 +27,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-pub use crate::api::Landed;
+pub(crate) use crate::api::Landed;
 use crate::api::{self, BatchInput, Found, V3_BATCH_MAX};
 use crate::error::Error;
 use crate::schema::Schema;
@@ -70,7 +70,7 @@ pub enum Fate {
 /// A request the planner wants sent: a batch upsert, a batch update by HubSpot's ids, or a
 /// batch read (which of these contacts exist, and what they hold), each with its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Call {
+pub(crate) enum Call {
     Upsert(Vec<u8>),
     Update(Vec<u8>),
     Read(Vec<u8>),
@@ -78,10 +78,10 @@ pub enum Call {
 
 /// A 2xx answer to a batch request.
 #[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    pub correlation_id: Option<String>,
-    pub body: Vec<u8>,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) correlation_id: Option<String>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// A batch formed (in flight) or a part of a split batch (waiting): its entries, and the shape
@@ -105,7 +105,7 @@ struct Tally {
 /// How many records refused alone for the same unnamed cause, more than landed from the
 /// parts split for it, make the planner stop splitting for it: a refusal of that shape then
 /// fails its whole batch at once.
-pub const UNEXPLAINED_LIMIT: usize = 3;
+pub(crate) const UNEXPLAINED_LIMIT: usize = 3;
 
 /// One contact to send: the records merged under its id.
 #[derive(Debug)]
@@ -150,7 +150,7 @@ impl Entry {
 }
 
 #[derive(Debug)]
-pub struct Planner {
+pub(crate) struct Planner {
     schema: Option<Arc<Schema>>,
     matching: Matching,
     /// Entries not sent yet, by key, and the order they came in.
@@ -179,16 +179,16 @@ pub struct Planner {
     window: usize,
     cap: usize,
     /// Results that named no input of their batch (logged by the driver).
-    pub unmatched_results: usize,
+    pub(crate) unmatched_results: usize,
     /// Fields left out of records read by labels: an export's read-only columns.
-    pub left_out: std::collections::BTreeSet<String>,
+    pub(crate) left_out: std::collections::BTreeSet<String>,
     /// How many entries may wait before a batch goes out short.
     buffer: usize,
 }
 
 impl Planner {
     /// `cap` is the most batches in flight once HubSpot has accepted one.
-    pub fn new(schema: Option<Arc<Schema>>, matching: Matching, cap: usize) -> Self {
+    pub(crate) fn new(schema: Option<Arc<Schema>>, matching: Matching, cap: usize) -> Self {
         let cap = cap.max(1);
         Planner {
             schema,
@@ -217,12 +217,12 @@ impl Planner {
     }
 
     /// How ids compare (see [`Matching::key`]).
-    pub fn key(&self, id: &str) -> String {
+    pub(crate) fn key(&self, id: &str) -> String {
         self.matching.key(id)
     }
 
     /// How many records batch `id` writes, if it is a write in flight (not a read).
-    pub fn writes(&self, id: BatchId) -> Option<usize> {
+    pub(crate) fn writes(&self, id: BatchId) -> Option<usize> {
         let batch = self.in_flight.get(&id)?;
         match batch.read {
             Some(_) => None,
@@ -231,20 +231,20 @@ impl Planner {
     }
 
     /// Whether more records are welcome: fewer are waiting than the open window can send.
-    pub fn wants_input(&self) -> bool {
+    pub(crate) fn wants_input(&self) -> bool {
         self.waiting.len() + self.parked_len() < (self.window + 1) * V3_BATCH_MAX
     }
 
-    pub fn window(&self) -> usize {
+    pub(crate) fn window(&self) -> usize {
         self.window
     }
 
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.len()
     }
 
     /// Nothing waits, nothing is split, nothing is in flight.
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.waiting.is_empty()
             && self.groups.is_empty()
             && self.in_flight.is_empty()
@@ -253,7 +253,7 @@ impl Planner {
 
     /// Whether HubSpot said a property does not exist that the definitions have: they are
     /// out of date.
-    pub fn contradicts_definitions(&self) -> bool {
+    pub(crate) fn contradicts_definitions(&self) -> bool {
         let Some(schema) = &self.schema else {
             return false;
         };
@@ -264,7 +264,7 @@ impl Planner {
     }
 
     /// The outcomes decided since the last call, in no particular order.
-    pub fn take_outcomes(&mut self) -> Vec<Outcome> {
+    pub(crate) fn take_outcomes(&mut self) -> Vec<Outcome> {
         std::mem::take(&mut self.outcomes)
     }
 
@@ -340,7 +340,7 @@ impl Planner {
     }
 
     /// Takes one record (its position in the input, and what it sets).
-    pub fn push(&mut self, index: usize, mut input: BatchInput) {
+    pub(crate) fn push(&mut self, index: usize, mut input: BatchInput) {
         let relabelled = match (&self.schema, self.matching.labels) {
             (Some(schema), true) => schema.relabel(&mut input.properties, &mut self.left_out),
             _ => Ok(()),
@@ -420,7 +420,7 @@ impl Planner {
     /// up to 100 waiting entries whose addresses are not busy. A short batch goes only when
     /// `flush` (the input has ended) or the waiting room is full. Returns the batch's id and
     /// its request body.
-    pub fn next_batch(&mut self, flush: bool) -> Option<(BatchId, Call)> {
+    pub(crate) fn next_batch(&mut self, flush: bool) -> Option<(BatchId, Call)> {
         if self.in_flight.len() >= self.window {
             return None;
         }
@@ -523,7 +523,7 @@ impl Planner {
 
     /// Takes back batch `id`, formed but not sent (the rate window had no room): it goes first
     /// next time, as it is.
-    pub fn unsend(&mut self, id: BatchId) {
+    pub(crate) fn unsend(&mut self, id: BatchId) {
         if let Some(batch) = self.in_flight.remove(&id) {
             // Its addresses stay held, by the part now instead of the batch.
             self.groups.push_front(batch);
@@ -533,7 +533,7 @@ impl Planner {
     /// Reads the answer to batch `id`. A failure that concerns every record (the token, the
     /// daily limit, HubSpot or the network failing beyond the retries) fails this batch's
     /// records with it and is returned: the run should stop.
-    pub fn on_answer(&mut self, id: BatchId, answer: Result<Reply, Error>) -> Option<Error> {
+    pub(crate) fn on_answer(&mut self, id: BatchId, answer: Result<Reply, Error>) -> Option<Error> {
         let Batch {
             entries,
             split_for,
@@ -575,7 +575,7 @@ impl Planner {
 
     /// Fails every batch in flight with `error()` (the run was interrupted: they may have been
     /// applied), and every record not sent yet with `not_sent()`.
-    pub fn stop(&mut self, in_flight: impl Fn() -> Error, not_sent: impl Fn() -> Error) {
+    pub(crate) fn stop(&mut self, in_flight: impl Fn() -> Error, not_sent: impl Fn() -> Error) {
         let batches: Vec<Vec<Entry>> = self.in_flight.drain().map(|(_, b)| b.entries).collect();
         for entry in batches.into_iter().flatten() {
             self.fail(entry, &in_flight);
@@ -584,7 +584,7 @@ impl Planner {
     }
 
     /// Fails every record not sent yet.
-    pub fn fail_unsent(&mut self, not_sent: impl Fn() -> Error) {
+    pub(crate) fn fail_unsent(&mut self, not_sent: impl Fn() -> Error) {
         let groups: Vec<Vec<Entry>> = self.groups.drain(..).map(|g| g.entries).collect();
         for entry in groups.into_iter().flatten() {
             self.fail(entry, &not_sent);

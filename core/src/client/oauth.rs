@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 
 use super::{Client, Level, Log};
 use crate::auth::{Auth, Lent, Tokens};
-use crate::error::{ApiError, ApiErrorKind, Error, Result};
+use crate::error::{ApiError, Error, Result};
 use crate::transport::Exchange;
 
 /// Where OAuth tokens come from, under the base URL.
@@ -128,31 +128,10 @@ fn read_tokens(body: &[u8], kept: &str) -> Option<Tokens> {
 /// secret) is an authentication failure: nothing can be sent until the app is installed
 /// again. It says so, with HubSpot's own code and message.
 fn refused_refresh(error: Error, refresh_token: &str) -> Error {
-    let Error::Api(mut e) = error else {
-        return error;
-    };
-    let said = e
-        .body
-        .take()
-        .and_then(|b| {
-            b.get("status")
-                .or_else(|| b.get("error"))
-                .and_then(Json::as_str)
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "refused".to_owned());
-    e.summary = e.summary.replace(refresh_token, "[refresh token]");
-    if (400..500).contains(&e.status) && e.status != 429 {
-        e.summary = format!(
-            "HubSpot's token endpoint refused the OAuth app's refresh token or credentials \
-             ({said}, HTTP {}): {}; the app may need to be installed again",
-            e.status, e.summary
-        );
-        e.kind = ApiErrorKind::Authentication;
-        // A run stops on it as on any refused token.
-        e.status = 401;
+    match error {
+        Error::Api(e) => e.refused_refresh(refresh_token).into(),
+        other => other,
     }
-    Error::Api(e)
 }
 
 #[cfg(test)]

@@ -32,16 +32,9 @@ impl Client {
     /// the setting.
     pub(super) fn explain_404(&self, version: &ApiVersion, error: Error) -> Error {
         match error {
-            Error::Api(mut e) if e.status == 404 && *version != ApiVersion::Legacy => {
-                e.summary = format!(
-                    "HubSpot does not serve API version '{}' here (404): set api_version to a \
-                     version HubSpot publishes ('{}', '{}', ...) or to 'legacy'",
-                    version.name(),
-                    api::OLDEST_DATED,
-                    api::NEWEST_DATED
-                );
-                Error::Api(e)
-            }
+            Error::Api(e) if e.status == 404 && *version != ApiVersion::Legacy => e
+                .unknown_version(version.name(), api::OLDEST_DATED, api::NEWEST_DATED)
+                .into(),
             other => other,
         }
     }

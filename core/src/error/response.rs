@@ -164,6 +164,43 @@ impl ApiError {
         e
     }
 
+    /// The 404 of a date-versioned path: HubSpot does not serve `version` there. Says so,
+    /// naming the setting and versions HubSpot publishes (`oldest`, `newest`).
+    pub(crate) fn unknown_version(mut self, version: &str, oldest: &str, newest: &str) -> Self {
+        self.summary = format!(
+            "HubSpot does not serve API version '{version}' here (404): set api_version to a \
+             version HubSpot publishes ('{oldest}', '{newest}', ...) or to 'legacy'"
+        );
+        self
+    }
+
+    /// The token endpoint's answer to a refresh: `refresh_token` never shown; a refusal (a
+    /// 4xx but 429, whose `status`/`error` field says `said`) is an authentication failure
+    /// that stops a run as a refused token does.
+    pub(crate) fn refused_refresh(mut self, refresh_token: &str) -> Self {
+        let said = self
+            .body
+            .take()
+            .and_then(|b| {
+                b.get("status")
+                    .or_else(|| b.get("error"))
+                    .and_then(Json::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| "refused".to_owned());
+        self.summary = self.summary.replace(refresh_token, "[refresh token]");
+        if (400..500).contains(&self.status) && self.status != 429 {
+            self.summary = format!(
+                "HubSpot's token endpoint refused the OAuth app's refresh token or credentials \
+                 ({said}, HTTP {}): {}; the app may need to be installed again",
+                self.status, self.summary
+            );
+            self.kind = ApiErrorKind::Authentication;
+            self.status = 401;
+        }
+        self
+    }
+
     /// The same error, its message followed by `more`.
     pub(crate) fn adding(mut self, more: &str) -> Self {
         self.summary.push_str(more);

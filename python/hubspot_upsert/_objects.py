@@ -13,6 +13,14 @@ if TYPE_CHECKING:
     from ._state import SyncState
 
 
+def face(client: HubSpot, object_type: str) -> Any:
+    """What upserts records of ``object_type`` on ``client``: the client itself for contacts
+    (matched on email by default), else ``client.objects(object_type)``. The command, the
+    Airflow operator and the dlt destination take the type as a name."""
+    name = _native.object_name(object_type)
+    return client if name == "contacts" else client.objects(name)
+
+
 class CrmObjects:
     """One object type of the portal, on a client: the contacts face's methods for companies,
     deals, tickets or a custom object. Records are matched on ``id_property``: a property of

@@ -38,6 +38,7 @@ from dlt.common.typing import TSecretStrValue
 
 from . import HubSpot, HubSpotError, RateLimitError, ServerError, TransportError
 from ._native import object_name
+from ._objects import face
 
 log = logging.getLogger("hubspot_upsert.dlt")
 
@@ -100,7 +101,7 @@ def hubspot(
             hs = _client(access_token, base_url)
         except (TypeError, ValueError) as e:
             raise DestinationTerminalException(str(e)) from None
-        target: Any = hs if kind == "contacts" else hs.objects(kind)
+        target: Any = face(hs, kind)
         try:
             result = target.create_or_update_many(items, keep="failures", **upsert_options)
         except (RateLimitError, ServerError, TransportError) as e:
@@ -124,7 +125,8 @@ def hubspot(
             log.warning("%s %s: %s %s", table_name, failure.email, failure.code, failure.message)
         if refused and on_refused == "raise":
             named = "; ".join(f"{f.email}: {f.code} {f.message}" for f in refused[:NAMED_FAILURES])
-            more = f"; and {len(refused) - NAMED_FAILURES} more" if len(refused) > 10 else ""
+            left = len(refused) - NAMED_FAILURES
+            more = f"; and {left} more" if left > 0 else ""
             raise DestinationTerminalException(
                 f"HubSpot refused {len(refused)} of {result.total} rows of {table_name!r} "
                 f"(the others landed): {named}{more}"

@@ -10,6 +10,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from .. import HubSpotError
+from .._objects import face
 from ..cli._args import UsageError
 from ..cli._inputs import InputError
 from ..cli._run import file_records
@@ -81,13 +82,13 @@ class HubSpotUpsertOperator(BaseOperator):  # type: ignore[misc]
                 if isinstance(self.records, (str, os.PathLike)):
                     path = os.fspath(self.records)
                     with file_records(path, self.file_options) as (object_type, rows, options):
-                        target: Any = hs if object_type == "contacts" else hs.objects(object_type)
+                        target: Any = face(hs, object_type)
                         options.update(self.upsert_options)
                         result = target.create_or_update_many(rows, keep="failures", **options)
                 else:
                     if self.file_options:
                         raise UsageError("file_options are for a file: records is not one")
-                    target = hs if self.object_type == "contacts" else hs.objects(self.object_type)
+                    target = face(hs, self.object_type)
                     result = target.create_or_update_many(
                         self.records, keep="failures", **self.upsert_options
                     )

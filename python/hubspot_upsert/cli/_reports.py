@@ -13,6 +13,7 @@ from typing import Any
 
 from .._client import HubSpot
 from .._native import Converter
+from .._objects import face
 from .._state import SyncState
 from ._args import ERROR_FIELDS, fill_empty, id_column
 from ._inputs import BadRecord, InputError, Source
@@ -105,7 +106,7 @@ def dry_run(
             associate=links,
         )
     else:
-        target: Any = hs if args.object == "contacts" else hs.objects(args.object)
+        target: Any = face(hs, args.object)
         options: dict[str, Any] = (
             {
                 "read": True,

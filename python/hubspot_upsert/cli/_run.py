@@ -17,6 +17,7 @@ from typing import Any, Literal, NoReturn
 from .. import AuthenticationError, HubSpot, HubSpotError, OAuth, PermissionDeniedError
 from .._client import TOKEN_ENV
 from .._native import object_name
+from .._objects import face
 from .._state import SyncState, SyncStateError
 from . import _reports as reports
 from ._args import (
@@ -285,7 +286,7 @@ def _send(
     # A bar with a total shows percent done and the time left: a file is counted first (one
     # more read of it, only for a terminal).
     total = reports.count_records(source) if show_bar and source.path != "-" else None
-    target: Any = hs if args.object == "contacts" else hs.objects(args.object)
+    target: Any = face(hs, args.object)
     try:
         result = target.create_or_update_many(
             records if total is None else _Counted(records, total),

@@ -404,6 +404,17 @@ impl Pacer {
         }
     }
 
+    /// Whether answers take a good part of the rate window: the shortest round trip seen is
+    /// a quarter of the tightest window or more. Then waiting for one answer before sending
+    /// more leaves that part of the window's room unused.
+    pub(crate) fn answers_are_slow(&self) -> bool {
+        let Some(limit) = self.known_limit() else {
+            return false;
+        };
+        let state = self.lock();
+        state.min_rtt.is_some_and(|rtt| rtt >= limit.window / 4)
+    }
+
     /// The limit this client paces itself by, if it knows one (the tightest).
     pub(crate) fn known_limit(&self) -> Option<Limit> {
         let state = self.lock();
@@ -707,5 +718,31 @@ mod tests {
         let t = Instant::now();
         p.reserve(t);
         assert_eq!(p.until_room(t + MS(300)), MS(720));
+    }
+
+    #[test]
+    fn answers_are_slow_against_a_window_from_a_quarter_of_it() {
+        let t = Instant::now();
+        // No limit known, or no answer yet: not slow.
+        let p = Pacer::new(None);
+        p.settle(t, t, t + MS(900));
+        assert!(!p.answers_are_slow());
+        let q = Pacer::new(Some(limit(40, 2000)));
+        assert!(!q.answers_are_slow());
+        q.settle(t, t, t + MS(500));
+        assert!(q.answers_are_slow());
+        let q2 = Pacer::new(Some(limit(40, 2000)));
+        q2.settle(t, t, t + MS(499));
+        assert!(!q2.answers_are_slow());
+        // The shortest round trip counts: one fast answer says HubSpot is not slow.
+        q.settle(t, t, t + MS(100));
+        assert!(!q.answers_are_slow());
+        // A 10 s window: 1 s answers are not slow, 2.5 s ones are.
+        let r = Pacer::new(Some(limit(190, 10_000)));
+        r.settle(t, t, t + MS(1000));
+        assert!(!r.answers_are_slow());
+        let r = Pacer::new(Some(limit(190, 10_000)));
+        r.settle(t, t, t + MS(2500));
+        assert!(r.answers_are_slow());
     }
 }

@@ -59,7 +59,15 @@ impl Client {
             }
         };
         let object = matching.object.clone();
+        // The first batch goes alone, so that a refusal every batch would share costs one
+        // request; but where answers take a quarter of the rate window or more, waiting for
+        // its answer would leave that part of the window unused: with the definitions read
+        // (the causes they show are known before sending), the window opens at once.
+        let open = schema.is_some() && self.pacer.answers_are_slow();
         let mut planner = Planner::new(schema, matching, cap);
+        if open {
+            planner.open_window();
+        }
         let mut source = bulk::Prefetched::new(first, source);
         let source = &mut source;
         let sender = BatchSender {

@@ -22,7 +22,8 @@
 //!   `MISSING_REQUIRED_PROPERTY`) fails only the records that lack it and are new: which of
 //!   them exist is read, 100 addresses a request (see `reads.rs`); the rest go on.
 //! - The window of batches in flight is one until an answer has shown that HubSpot accepts the
-//!   data, then `cap`; the pacer (not the planner) keeps the rate under HubSpot's limit.
+//!   data, then `cap` (at once, where the caller opens it: see [`Planner::open_window`]); the
+//!   pacer (not the planner) keeps the rate under HubSpot's limit.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -237,6 +238,12 @@ impl Planner {
 
     pub(crate) fn window(&self) -> usize {
         self.window
+    }
+
+    /// Opens the window before any answer: `cap` batches may go at once. A refusal that every
+    /// batch shares then costs up to `cap` requests instead of one.
+    pub(crate) fn open_window(&mut self) {
+        self.window = self.cap;
     }
 
     pub(crate) fn in_flight(&self) -> usize {

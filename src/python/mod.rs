@@ -272,6 +272,24 @@ mod _native {
             ))
         }
 
+        /// The same upsert, sent through the I/O thread's pool as the async face's are: what
+        /// the calling thread's transport is measured against (the benchmark's build only).
+        #[cfg(feature = "bench")]
+        #[pyo3(signature = (id, properties=None))]
+        fn create_or_update_via_io_thread(
+            &self,
+            py: Python<'_>,
+            id: &Bound<'_, PyAny>,
+            properties: Option<&Bound<'_, PyAny>>,
+        ) -> PyResult<bool> {
+            let (object, id, properties) = self.read_upsert("contacts", id, "email", properties)?;
+            let core = &self.core;
+            let outcome = detached(py, "upsert", |hooks| {
+                core.create_or_update_via_io_thread(&object, &id, "email", &properties, hooks)
+            })?;
+            Ok(outcome.is_new)
+        }
+
         /// Starts the upsert as a task on the client's runtime and returns at once; when it
         /// ends, `on_done(ok, value)` is called (from the runtime's thread, with the GIL) with
         /// the `UpsertResult` or the exception. The returned `Task` cancels it.

@@ -4,7 +4,9 @@
 //!
 //! Requests run on a small tokio runtime of the client's own and the calling thread waits for
 //! them in slices of [`SLICE`], asking [`Hooks::check`] between slices: that is how a Python
-//! signal handler (Ctrl-C, a task timeout) gets to run while a request is in flight.
+//! signal handler (Ctrl-C, a task timeout) gets to run while a request is in flight. The sync
+//! single upsert is sent by the calling thread itself ([`crate::transport::Here`]), with waits in the same
+//! slices, where no proxy is set.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -180,11 +182,12 @@ impl Client {
         };
         Ok(Client {
             auth: Auth::new(auth),
-            base_url,
+            base_url: base_url.clone(),
             retry: config.retry,
             timeout: config.timeout,
             pacer,
             transports: Transports::new(Settings {
+                base_url: base_url.clone(),
                 headers,
                 timeout: config.timeout,
                 connect_timeout: config.connect_timeout.min(config.timeout),
@@ -231,6 +234,25 @@ impl Client {
                 }
             }
         })
+    }
+
+    /// Runs `future` on the calling thread where it can: polled once, in the runtime's
+    /// context, it ends there when it does not wait (a request through [`crate::transport::Here`] is done by the
+    /// calling thread itself); where it waits (for room in the rate window, before a retry),
+    /// it goes on as [`Client::run`] does.
+    pub(super) fn run_here<F: Future>(
+        &self,
+        handle: &Handle,
+        future: F,
+        hooks: &dyn Hooks,
+    ) -> Result<F::Output> {
+        let _entered = handle.enter();
+        let mut future = std::pin::pin!(future);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(output) => Ok(output),
+            std::task::Poll::Pending => self.run(handle, future, hooks),
+        }
     }
 
     /// [`Client::request`] on the calling thread, asking `hooks` every slice whether to stop.

@@ -73,6 +73,10 @@ impl Client {
                 Ok(answer) => return Ok(answer),
                 Err(failed) => failed,
             };
+            // The caller stopped the wait (a signal handler raised): nothing more is tried.
+            if matches!(failed.error, Error::Interrupted) {
+                return Err(failed.error);
+            }
             // An OAuth token HubSpot no longer takes: refreshed once, and sent again.
             if let (Some(401), Some(generation), false) =
                 (failed.status, failed.generation, renewed)

@@ -7,7 +7,7 @@ use super::{Client, Hooks, Log};
 use crate::api::{self, ApiVersion, BatchInput, Landed, ObjectType};
 
 use crate::error::{ApiError, Error, Result};
-use crate::transport::{Answer, Exchange};
+use crate::transport::{Answer, Exchange, Here};
 
 impl Client {
     /// The outcome of a batch upsert of one input: its result, or the error a 207 gave it.
@@ -40,9 +40,9 @@ impl Client {
     }
 
     /// Creates or updates the contact whose `id_property` is `id` (its email, by default),
-    /// setting `properties` (already HubSpot text), on the calling thread; `hooks` may stop it
-    /// between slices. The caller has checked `id` with [`Matching::check_id`] where it read
-    /// it, as it does each bulk record.
+    /// setting `properties` (already HubSpot text), on the calling thread, which sends the
+    /// request itself where no proxy is set; `hooks` may stop it between slices. The caller has
+    /// checked `id` with [`Matching::check_id`] where it read it, as it does each bulk record.
     pub fn create_or_update(
         &self,
         object: &ObjectType,
@@ -52,11 +52,33 @@ impl Client {
         hooks: &dyn Hooks,
     ) -> Result<Landed> {
         let lease = self.transports.lease()?;
-        self.run(
-            &lease.handle,
-            self.create_or_update_on(&lease.http, object, id, id_property, properties, hooks),
+        let Some(direct) = &lease.direct else {
+            return self.create_or_update_via_io_thread(object, id, id_property, properties, hooks);
+        };
+        let here = Here {
+            direct,
+            handle: &lease.handle,
             hooks,
-        )?
+        };
+        let upsert = self.create_or_update_on(&here, object, id, id_property, properties, hooks);
+        self.run_here(&lease.handle, upsert, hooks)?
+    }
+
+    /// The same upsert sent through the I/O thread's pool (as the async face's and bulk runs'
+    /// requests are), the calling thread waiting in slices: where a proxy is set, and what the
+    /// benchmark measures the calling thread's transport against.
+    pub fn create_or_update_via_io_thread(
+        &self,
+        object: &ObjectType,
+        id: &str,
+        id_property: &str,
+        properties: &[(String, String)],
+        hooks: &dyn Hooks,
+    ) -> Result<Landed> {
+        let lease = self.transports.lease()?;
+        let upsert =
+            self.create_or_update_on(&lease.http, object, id, id_property, properties, hooks);
+        self.run(&lease.handle, upsert, hooks)?
     }
 
     /// The same upsert as a task on the client's runtime, for callers that do not wait on a

@@ -1,6 +1,7 @@
 //! The per-process transport of a client: a small tokio runtime (the I/O thread) and the
 //! connection pool that lives on it, built on first use, rebuilt in a forked child, released
-//! before a fork; and one HTTP attempt on it, with its failures classified.
+//! before a fork; beside them, the calling thread's connections (`direct`), which the sync
+//! single upsert uses; and one HTTP attempt on either, with its failures classified.
 //!
 //! Their threads do not survive `fork()`, so a child that used the parent's would wait forever:
 //! the transport remembers the process that built it, builds a new one in any other process,
@@ -14,12 +15,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
-use reqwest::Certificate;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use tokio::runtime::{Handle, Runtime};
 
 use crate::error::{Error, FailureKind, Result};
 use crate::pacing::RateHeaders;
 use crate::retry::parse_retry_after;
+
+mod direct;
+pub(crate) use direct::Here;
 
 /// An answer may be this long, and longer by [`ANSWER_PER_REQUEST_BYTE`] for each byte of its
 /// request: a batch result echoes the properties written, which may be 100 records of many
@@ -30,6 +35,7 @@ pub(crate) const ANSWER_BASE_BYTES: usize = 16 << 20;
 pub(crate) const ANSWER_PER_REQUEST_BYTE: usize = 8;
 pub(crate) const ERROR_BODY_BYTES: usize = 1 << 20;
 /// An answer read from HubSpot.
+#[derive(Debug)]
 pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) correlation_id: Option<String>,
@@ -79,6 +85,7 @@ struct Transport {
     pid: u32,
     runtime: Runtime,
     http: reqwest::Client,
+    direct: Option<Arc<direct::Direct>>,
     /// Calls using it now; [`Client::release_if_idle`] leaves a busy one alone.
     busy: Arc<AtomicUsize>,
 }
@@ -88,6 +95,8 @@ struct Transport {
 pub(crate) struct Lease {
     pub(crate) handle: Handle,
     pub(crate) http: reqwest::Client,
+    /// The calling thread's connections, where no proxy is set (see [`direct`]).
+    pub(crate) direct: Option<Arc<direct::Direct>>,
     busy: Arc<AtomicUsize>,
 }
 
@@ -99,12 +108,15 @@ impl Drop for Lease {
 
 /// How the connection pool is built.
 pub(crate) struct Settings {
+    /// The client's base URL, checked (`check_base_url`).
+    pub(crate) base_url: String,
     pub(crate) headers: HeaderMap,
     pub(crate) timeout: Duration,
     pub(crate) connect_timeout: Duration,
     /// The base URL's host is loopback: no proxy.
     pub(crate) loopback: bool,
-    pub(crate) ca_certs: Vec<Certificate>,
+    /// Trusted besides the platform's roots (`ca_bundle`).
+    pub(crate) ca_certs: Vec<CertificateDer<'static>>,
 }
 
 /// A client's transport, per process.
@@ -133,6 +145,7 @@ impl Transports {
             Lease {
                 handle: t.runtime.handle().clone(),
                 http: t.http.clone(),
+                direct: t.direct.clone(),
                 busy: t.busy.clone(),
             }
         };
@@ -154,18 +167,17 @@ impl Transports {
                 kind: FailureKind::Config,
                 attempts: 0,
             })?;
+        let tls = tls_config(&self.settings.ca_certs)?;
         let mut builder = reqwest::Client::builder()
             .default_headers(self.settings.headers.clone())
             .timeout(self.settings.timeout)
             .connect_timeout(self.settings.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(50))
-            .tcp_nodelay(true);
+            .pool_idle_timeout(direct::IDLE)
+            .tcp_nodelay(true)
+            .tls_backend_preconfigured((*tls).clone());
         if self.settings.loopback {
             builder = builder.no_proxy();
-        }
-        if !self.settings.ca_certs.is_empty() {
-            builder = builder.tls_certs_merge(self.settings.ca_certs.iter().cloned());
         }
         let http = {
             let _entered = runtime.enter();
@@ -173,10 +185,12 @@ impl Transports {
                 .build()
                 .map_err(|e| transport_error("could not set up the HTTP client", e))?
         };
+        let direct = direct::Direct::new(&self.settings, tls).map(Arc::new);
         let transport = slot.insert(Transport {
             pid,
             runtime,
             http,
+            direct,
             busy: Arc::default(),
         });
         Ok(lease(transport))
@@ -225,16 +239,15 @@ impl Drop for Transports {
     }
 }
 
-pub(crate) fn read_ca_bundle(path: &PathBuf) -> Result<Vec<Certificate>> {
+pub(crate) fn read_ca_bundle(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>> {
     let shown = path.display();
     let pem = std::fs::read(path)
         .map_err(|e| Error::InvalidInput(format!("ca_bundle '{shown}' cannot be read: {e}")))?;
-    let certs = Certificate::from_pem_bundle(&pem).map_err(|e| {
-        Error::InvalidInput(format!(
-            "ca_bundle '{shown}' is not a PEM bundle: {}",
-            cause_chain(&e)
-        ))
-    })?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| {
+            Error::InvalidInput(format!("ca_bundle '{shown}' is not a PEM bundle: {e}"))
+        })?;
     if certs.is_empty() {
         return Err(Error::InvalidInput(format!(
             "ca_bundle '{shown}' holds no PEM certificate"
@@ -243,8 +256,33 @@ pub(crate) fn read_ca_bundle(path: &PathBuf) -> Result<Vec<Certificate>> {
     Ok(certs)
 }
 
-fn header_u32(headers: &HeaderMap, name: &str) -> Option<u32> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+/// The one TLS configuration of both transports: the platform's trusted roots (which honour
+/// `SSL_CERT_FILE`) and `extra` ones, rustls's default provider, HTTP/1.1.
+fn tls_config(extra: &[CertificateDer<'static>]) -> Result<Arc<rustls::ClientConfig>> {
+    let failed = |e: rustls::Error| Error::Transport {
+        message: format!("could not set up TLS: {e}"),
+        kind: FailureKind::Config,
+        attempts: 0,
+    };
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let verifier = match extra.is_empty() {
+        true => rustls_platform_verifier::Verifier::new(provider.clone()),
+        false => rustls_platform_verifier::Verifier::new_with_extra_roots(
+            extra.iter().cloned(),
+            provider.clone(),
+        ),
+    }
+    .map_err(failed)?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(failed)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// One attempt: sends the request and reads the answer, as a stream of chunks (up to
@@ -260,15 +298,8 @@ pub(crate) async fn send(
     let mut request = http.request(method, url);
     request = match credential {
         Credential::Bearer(token) => {
-            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                Error::Transport {
-                    message: "the access token contains characters not allowed in an HTTP \
-                              header (a line break or a control character?)"
-                        .into(),
-                    kind: FailureKind::Config,
-                    attempts: 0,
-                }
-            })?;
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| unsendable_token())?;
             value.set_sensitive(true);
             request
                 .header(reqwest::header::AUTHORIZATION, value)
@@ -289,27 +320,10 @@ pub(crate) async fn send(
         .map_err(|e| transport_error("the request to HubSpot failed", e))?;
     let status = response.status().as_u16();
     let headers = response.headers();
-    let correlation_id = headers
-        .get("x-hubspot-correlation-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let retry_after = headers
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-    let rate = RateHeaders {
-        max: header_u32(headers, "x-hubspot-ratelimit-max"),
-        remaining: header_u32(headers, "x-hubspot-ratelimit-remaining"),
-        interval: header_u32(headers, "x-hubspot-ratelimit-interval-milliseconds")
-            .map(|ms| Duration::from_millis(ms.into())),
-        secondly: header_u32(headers, "x-hubspot-ratelimit-secondly"),
-    };
-    let success = (200..300).contains(&status);
-    let limit = if success {
-        ANSWER_BASE_BYTES.saturating_add(sent_bytes.saturating_mul(ANSWER_PER_REQUEST_BYTE))
-    } else {
-        ERROR_BODY_BYTES
-    };
+    let head = Head::read(status, |name| {
+        headers.get(name).and_then(|v| v.to_str().ok())
+    });
+    let limit = head.limit(sent_bytes);
     let announced = response.content_length().unwrap_or(0);
     let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0).min(limit));
     while let Some(chunk) = response
@@ -318,16 +332,8 @@ pub(crate) async fn send(
         .map_err(|e| transport_error("reading HubSpot's answer failed", e))?
     {
         if body.len() + chunk.len() > limit {
-            if success {
-                let message = format!(
-                    "HubSpot's answer is longer than {limit} bytes, the most this client reads \
-                     for a request of {sent_bytes} bytes; it may have been applied"
-                );
-                return Err(Error::Transport {
-                    message,
-                    kind: FailureKind::Oversize,
-                    attempts: 1,
-                });
+            if head.success() {
+                return Err(oversize(limit, sent_bytes));
             }
             // Of an error page, the start says enough.
             body.extend_from_slice(&chunk[..limit - body.len()]);
@@ -335,16 +341,85 @@ pub(crate) async fn send(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Answer {
-        status,
-        correlation_id,
-        retry_after,
-        rate,
-        body: match credential {
-            Credential::Bearer(token) => scrub(body, token),
-            Credential::Form(secrets) => secrets.iter().fold(body, |b, s| scrub(b, s)),
-        },
-    })
+    Ok(head.answer(body, credential))
+}
+
+/// What an answer's status line and headers say, read the same by both transports.
+pub(crate) struct Head {
+    status: u16,
+    correlation_id: Option<String>,
+    retry_after: Option<Duration>,
+    rate: RateHeaders,
+}
+
+impl Head {
+    /// Reads the headers the client uses; `header` gives one by its (lower-case) name.
+    pub(crate) fn read<'h>(status: u16, header: impl Fn(&str) -> Option<&'h str>) -> Head {
+        let number = |name: &str| header(name).and_then(|v| v.trim().parse::<u32>().ok());
+        Head {
+            status,
+            correlation_id: header("x-hubspot-correlation-id").map(str::to_owned),
+            retry_after: header("retry-after")
+                .and_then(|v| parse_retry_after(v, std::time::SystemTime::now())),
+            rate: RateHeaders {
+                max: number("x-hubspot-ratelimit-max"),
+                remaining: number("x-hubspot-ratelimit-remaining"),
+                interval: number("x-hubspot-ratelimit-interval-milliseconds")
+                    .map(|ms| Duration::from_millis(ms.into())),
+                secondly: number("x-hubspot-ratelimit-secondly"),
+            },
+        }
+    }
+
+    pub(crate) fn success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The most of the body read for a request of `sent_bytes` (see [`ANSWER_BASE_BYTES`]).
+    pub(crate) fn limit(&self, sent_bytes: usize) -> usize {
+        if self.success() {
+            ANSWER_BASE_BYTES.saturating_add(sent_bytes.saturating_mul(ANSWER_PER_REQUEST_BYTE))
+        } else {
+            ERROR_BODY_BYTES
+        }
+    }
+
+    /// The answer, its text cleared of the credential's secrets.
+    pub(crate) fn answer(self, body: Vec<u8>, credential: Credential<'_>) -> Answer {
+        Answer {
+            status: self.status,
+            correlation_id: self.correlation_id,
+            retry_after: self.retry_after,
+            rate: self.rate,
+            body: match credential {
+                Credential::Bearer(token) => scrub(body, token),
+                Credential::Form(secrets) => secrets.iter().fold(body, |b, s| scrub(b, s)),
+            },
+        }
+    }
+}
+
+/// A 2xx answer longer than the client reads (`limit`) for a request of `sent_bytes`.
+pub(crate) fn oversize(limit: usize, sent_bytes: usize) -> Error {
+    Error::Transport {
+        message: format!(
+            "HubSpot's answer is longer than {limit} bytes, the most this client reads \
+             for a request of {sent_bytes} bytes; it may have been applied"
+        ),
+        kind: FailureKind::Oversize,
+        attempts: 1,
+    }
+}
+
+/// The error of an access token that cannot go in an HTTP header.
+pub(crate) fn unsendable_token() -> Error {
+    Error::Transport {
+        message: "the access token contains characters not allowed in an HTTP header (a line \
+                  break or a control character?)"
+            .into(),
+        kind: FailureKind::Config,
+        attempts: 0,
+    }
 }
 
 /// Whether a word after `Bearer` or `Basic` is a credential rather than English ("basic

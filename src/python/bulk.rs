@@ -21,7 +21,7 @@ use crate::api::BatchInput;
 use crate::bulk::{Chunk, Sink, Source};
 use crate::client::{Association, Client, Link};
 use crate::context::Log;
-use crate::error::{Error, Result as CoreResult};
+use crate::error::{Error, Raised, Result as CoreResult, Stop};
 use crate::planner::{Fate, Fill, Matching, Mode, Outcome};
 use crate::state::Ledger;
 
@@ -36,8 +36,9 @@ struct Store {
     total: usize,
     done: usize,
     outcomes: Vec<(usize, Stored)>,
-    /// What stopped the run from Python's side: the input or the progress callback raised.
-    stop: Option<PyErr>,
+    /// The input or the progress callback raised: the run is stopping (its exception travels
+    /// in the core's error).
+    stopped: bool,
     /// With associations: each record read that names a record to associate it with, by its
     /// index (its key in a sync state, and one key per association, None where it names none).
     links: HashMap<usize, (String, Vec<Option<String>>)>,
@@ -117,8 +118,8 @@ impl Source for PySource<'_> {
                     Some(Ok(record)) => record,
                     Some(Err(e)) => {
                         // The input failed, or a signal handler raised while it was read.
-                        let failed = stopped_by(py, &e);
-                        store.stop = Some(e);
+                        store.stopped = true;
+                        let failed = stopped_by(py, e);
                         return Chunk {
                             records,
                             done: false,
@@ -145,11 +146,11 @@ impl Source for PySource<'_> {
                     // A signal handler's exception while the record was read: the run stops
                     // before this record, which counts as never read.
                     Err(e) if !e.is_instance_of::<PyException>(py) => {
-                        store.stop = Some(e);
+                        store.stopped = true;
                         return Chunk {
                             records,
                             done: false,
-                            failed: Some(Error::Interrupted),
+                            failed: Some(stopped_by(py, e)),
                         };
                     }
                     Err(e) => {
@@ -180,15 +181,16 @@ impl Source for PySource<'_> {
     }
 }
 
-/// How the caller's own exception stops a run: an `Exception` (the input failed, a progress
-/// callback raised) waits for the answers in flight; anything else (`KeyboardInterrupt`, a
-/// signal handler's own exception) stops it at once.
-fn stopped_by(py: Python<'_>, e: &PyErr) -> Error {
-    if e.is_instance_of::<PyException>(py) {
-        Error::Stopped
-    } else {
-        Error::Interrupted
-    }
+/// How the caller's own exception stops a run, carried in the error: an `Exception` (the
+/// input failed, a progress callback or the sync state's store raised) waits for the answers
+/// in flight; anything else (`KeyboardInterrupt`, a signal handler's own exception) stops it
+/// at once.
+pub(super) fn stopped_by(py: Python<'_>, e: PyErr) -> Error {
+    let stop = match e.is_instance_of::<PyException>(py) {
+        true => Stop::Code,
+        false => Stop::Signal,
+    };
+    Error::caller(stop, Raised::new(e))
 }
 
 /// Turns the core's outcomes into Python objects, and reports progress.
@@ -253,15 +255,14 @@ impl Sink for PySink<'_> {
                 }
             }
             let store = lock(self.store);
-            if store.stop.is_some() {
+            if store.stopped {
                 // The callback raised already: what comes now is kept, not reported.
                 return Ok(());
             }
             drop(store);
             self.report(py).map_err(|e| {
-                let failed = stopped_by(py, &e);
-                lock(self.store).stop = Some(e);
-                failed
+                lock(self.store).stopped = true;
+                stopped_by(py, e)
             })
         })
     }
@@ -590,7 +591,7 @@ impl<'a, 'py> Run<'a, 'py> {
             total: 0,
             done: 0,
             outcomes: Vec::new(),
-            stop: None,
+            stopped: false,
             links: HashMap::new(),
             linked: Vec::new(),
             associated: 0,
@@ -648,14 +649,6 @@ impl<'a, 'py> Run<'a, 'py> {
         });
         let ended = match ran {
             Ok(Ok(())) => sink.report(py).err(),
-            Ok(Err(Error::Interrupted | Error::Stopped)) => Some(
-                lock(&store)
-                    .stop
-                    .take()
-                    .or_else(|| ledger.take_failure())
-                    .or_else(|| hooks.take_interrupt())
-                    .unwrap_or_else(|| errors::internal(py, "lost interrupt")),
-            ),
             Ok(Err(error)) => Some(errors::to_py(error)),
             Err(_) => Some(errors::internal(py, "bulk upsert")),
         };

@@ -128,8 +128,12 @@ fn build(py: Python<'_>, error: Error) -> PyResult<PyErr> {
             )
         }
         Error::Internal(what) => return Ok(internal(py, &what)),
-        Error::Interrupted | Error::Stopped => {
-            return Ok(internal(py, "an interrupt without its exception"))
+        // The caller's own exception, raised unchanged.
+        Error::Caller { raised, .. } => {
+            return Ok(match raised.get::<PyErr>() {
+                Some(e) => e.clone_ref(py),
+                None => internal(py, "a stop without its exception"),
+            })
         }
     };
     Ok(PyErr::from_value(cls.call((message,), Some(&kwargs))?))

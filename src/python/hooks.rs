@@ -2,14 +2,12 @@
 //! slices (so Ctrl-C and task timeouts work during requests and back-off waits), and log
 //! records go to the `hubspot_upsert` logger of Python's `logging`.
 
-use std::sync::Mutex;
-
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
 use crate::context::{Hooks, Level, Log};
-use crate::error::{Error, Result};
+use crate::error::{Error, Raised, Result, Stop};
 
 static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
@@ -36,8 +34,6 @@ fn python_level(level: Level) -> i32 {
 pub struct PyHooks {
     /// The logger's effective level when the call began.
     threshold: i32,
-    /// The exception a signal handler raised, to be re-raised unchanged.
-    interrupt: Mutex<Option<PyErr>>,
 }
 
 impl PyHooks {
@@ -46,29 +42,17 @@ impl PyHooks {
         let threshold = logger(py)?
             .call_method0(intern!(py, "getEffectiveLevel"))?
             .extract()?;
-        Ok(PyHooks {
-            threshold,
-            interrupt: Mutex::new(None),
-        })
-    }
-
-    /// The signal handler's exception, if a wait was interrupted.
-    pub fn take_interrupt(&self) -> Option<PyErr> {
-        self.interrupt
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
+        Ok(PyHooks { threshold })
     }
 }
 
 impl Hooks for PyHooks {
+    /// A signal handler's exception stops the call, carried in the error to be raised
+    /// unchanged.
     fn check(&self) -> Result<()> {
-        Python::attach(|py| match py.check_signals() {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                *self.interrupt.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                Err(Error::Interrupted)
-            }
+        Python::attach(|py| {
+            py.check_signals()
+                .map_err(|e| Error::caller(Stop::Signal, Raised::new(e)))
         })
     }
 }

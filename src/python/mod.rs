@@ -48,7 +48,7 @@ mod _native {
     use super::hooks::PyHooks;
     use crate::client::Client as CoreClient;
     use crate::context::Hooks;
-    use crate::error::Error;
+    use crate::error::Stop;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -104,10 +104,8 @@ mod _native {
         let hooks = PyHooks::new(py)?;
         match py.detach(|| catch_unwind(AssertUnwindSafe(|| work(&hooks)))) {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(Error::Interrupted)) => {
-                let err = hooks
-                    .take_interrupt()
-                    .unwrap_or_else(|| errors::internal(py, "lost interrupt"));
+            Ok(Err(error)) if error.stop() == Some(Stop::Signal) => {
+                let err = errors::to_py(error);
                 super::add_note(err.value(py), INTERRUPTED_NOTE);
                 Err(err)
             }

@@ -13,23 +13,16 @@ use crate::state::{Accepted, Fingerprint, Held, Ledger};
 pub struct PyLedger {
     /// The run's store: `recall(keys)`, `sent(batch, records)`, `answered(batch, accepted)`.
     run: Option<Py<PyAny>>,
-    /// What the store raised.
-    failure: Option<PyErr>,
 }
 
 impl PyLedger {
     pub fn new(run: Option<&Bound<'_, PyAny>>) -> Self {
         PyLedger {
             run: run.filter(|r| !r.is_none()).map(|r| r.clone().unbind()),
-            failure: None,
         }
     }
 
-    /// The exception the store raised, if it stopped the run.
-    pub fn take_failure(&mut self) -> Option<PyErr> {
-        self.failure.take()
-    }
-
+    /// Calls the store; what it raises stops the run, carried in the error.
     fn call<T>(
         &mut self,
         work: impl FnOnce(Python<'_>, &Bound<'_, PyAny>) -> PyResult<T>,
@@ -39,16 +32,7 @@ impl PyLedger {
                 "a sync state was used without a store".into(),
             ));
         };
-        Python::attach(|py| {
-            work(py, run.bind(py)).map_err(|e| {
-                let stop = match e.is_instance_of::<pyo3::exceptions::PyException>(py) {
-                    true => Error::Stopped,
-                    false => Error::Interrupted,
-                };
-                self.failure = Some(e);
-                stop
-            })
-        })
+        Python::attach(|py| work(py, run.bind(py)).map_err(|e| super::bulk::stopped_by(py, e)))
     }
 }
 

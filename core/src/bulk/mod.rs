@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::api::BatchInput;
 use crate::context::{Hooks, Level, SLICE};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Stop};
 use crate::planner::{BatchId, Call, Fate, Outcome, Planner, Reply};
 use crate::schema::Schema;
 use crate::state::{Accepted, Fingerprint, Ledger};
@@ -390,7 +390,7 @@ impl Run<'_> {
     /// or refused rather than "may have been applied". Nothing more is sent; a signal meanwhile
     /// cuts the wait short.
     fn settle_if_stopped(&mut self, why: &Error, done: &mpsc::Receiver<Answer>, hooks: &dyn Hooks) {
-        if !matches!(why, Error::Stopped) {
+        if why.stop() != Some(Stop::Code) {
             return;
         }
         let until = Instant::now() + self.sender.patience();

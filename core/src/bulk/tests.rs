@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{json, Value as Json};
 
 use super::*;
-use crate::error::ApiError;
+use crate::error::{ApiError, Raised, Stop};
 use crate::planner::{Fill, Matching, Mode};
 use crate::schema::Schema;
 use crate::state::{Accepted, Held, Ledger, Stateless};
@@ -652,7 +652,8 @@ struct FailsAfter(std::vec::IntoIter<(usize, BatchInput)>);
 impl Source for FailsAfter {
     fn read(&mut self, max: usize) -> Chunk {
         let records: Vec<_> = self.0.by_ref().take(max).collect();
-        let failed = (records.len() < max).then_some(Error::Interrupted);
+        let failed = (records.len() < max)
+            .then(|| Error::caller(Stop::Signal, Raised::new("the input's own error")));
         Chunk {
             records,
             done: false,
@@ -675,7 +676,13 @@ fn records_read_before_the_source_fails_fail_as_not_sent() {
         &mut Stateless,
         &Quiet,
     );
-    assert!(matches!(ended, Err(Error::Interrupted)));
+    let raised = ended.unwrap_err();
+    assert_eq!(raised.stop(), Some(Stop::Signal));
+    // What the input raised comes back untouched.
+    let Error::Caller { raised, .. } = raised else {
+        unreachable!()
+    };
+    assert_eq!(raised.get::<&str>(), Some(&"the input's own error"));
     // Every record read has one outcome: landed, or not sent.
     assert_eq!(sink.0.len(), 250);
     let not_sent = sink.0.values().filter(|r| r.is_err()).count();

@@ -101,7 +101,7 @@ impl Client {
             Err(e @ Error::Api(_)) if matches!(&e, Error::Api(a) if a.status == 404) => {
                 return Err(self.explain_404(&self.bulk_api, e))
             }
-            Err(Error::Interrupted) => return Err(Error::Interrupted),
+            Err(e @ Error::Caller { .. }) => return Err(e),
             Err(other) => {
                 if hooks.enabled(Level::Warning) {
                     hooks.log(

@@ -74,7 +74,7 @@ impl Client {
                 Err(failed) => failed,
             };
             // The caller stopped the wait (a signal handler raised): nothing more is tried.
-            if matches!(failed.error, Error::Interrupted) {
+            if matches!(failed.error, Error::Caller { .. }) {
                 return Err(failed.error);
             }
             // An OAuth token HubSpot no longer takes: refreshed once, and sent again.

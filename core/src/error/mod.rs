@@ -12,11 +12,12 @@
 //!  ├── RateWait       the rate window has no room before the deadline  (Python: RateLimitError)
 //!  ├── NotSent        a record the run stopped before sending          (Python: TransportError)
 //!  ├── Unanswered     a record in flight when the run stopped          (Python: TransportError)
-//!  ├── Interrupted    the caller's hooks stopped a wait                (Python: the signal
-//!  │                  handler's own exception, unchanged)
-//!  ├── Stopped        the caller's own code (the input, a progress     (Python: that code's
-//!  │                  callback) raised: the run ends once the answers  exception, unchanged)
-//!  │                  of batches in flight are in
+//!  ├── Caller         the caller's own code stopped the call, and what (Python: that very
+//!  │                  it raised, carried untouched: a signal handler   exception, unchanged)
+//!  │                  during a wait (Stop::Signal: at once), or the
+//!  │                  input, a progress callback, the sync state's
+//!  │                  store (Stop::Code: once the answers of batches
+//!  │                  in flight are in)
 //!  └── Internal       a bug: a panic caught at the boundary            (Python: HubSpotError)
 //! ```
 //!
@@ -63,14 +64,54 @@ pub enum Error {
         "interrupted before HubSpot answered ({why}); the batch may or may not have been applied"
     )]
     Unanswered { why: String },
-    #[error("interrupted")]
-    Interrupted,
-    /// The caller's own code raised (the binding keeps its exception). Unlike a signal, this
-    /// stop waits (bounded) for the answers of batches already sent, so their outcomes are known.
-    #[error("stopped by the caller's code")]
-    Stopped,
+    /// The caller's own code stopped the call (`stop` says how); `raised` is what it raised,
+    /// which the core carries and never looks inside.
+    #[error("{stop}")]
+    Caller { stop: Stop, raised: Raised },
     #[error("internal error in hubspot_upsert ({0}); please report it")]
     Internal(String),
+}
+
+/// How the caller's own code stopped a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// A signal handler raised while a wait asked the hooks: the call ends at once.
+    Signal,
+    /// The caller's code raised (the input, a progress callback, the sync state's store): a
+    /// bulk run sends nothing more and waits (bounded by the request timeout) for the answers of
+    /// batches already sent, so that their outcomes are known.
+    Code,
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stop::Signal => "interrupted",
+            Stop::Code => "stopped by the caller's code",
+        })
+    }
+}
+
+/// What the caller's own code raised (a Python exception, for the binding), carried through
+/// the core untouched: whoever made it takes it back out with [`Raised::get`].
+#[derive(Clone)]
+pub struct Raised(std::sync::Arc<dyn std::any::Any + Send + Sync>);
+
+impl Raised {
+    pub fn new<E: std::any::Any + Send + Sync>(raised: E) -> Self {
+        Raised(std::sync::Arc::new(raised))
+    }
+
+    /// What was raised, if it is an `E`.
+    pub fn get<E: std::any::Any>(&self) -> Option<&E> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Raised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Raised(..)")
+    }
 }
 
 /// What kept an attempt from a usable answer, decided from the failure's type (never from
@@ -192,6 +233,21 @@ impl Error {
                 correlation_id.as_deref().unwrap_or("none")
             ),
             other => other.to_string(),
+        }
+    }
+}
+
+impl Error {
+    /// A stop by the caller's code: `raised` is what it raised.
+    pub fn caller(stop: Stop, raised: Raised) -> Error {
+        Error::Caller { stop, raised }
+    }
+
+    /// How the caller's code stopped the call, if it did.
+    pub fn stop(&self) -> Option<Stop> {
+        match self {
+            Error::Caller { stop, .. } => Some(*stop),
+            _ => None,
         }
     }
 }

@@ -671,7 +671,7 @@ mod tests {
 
     use super::{Direct, Here};
     use crate::context::{Hooks, Level, Log};
-    use crate::error::{Error, FailureKind, Result};
+    use crate::error::{Error, FailureKind, Raised, Result, Stop};
     use crate::transport::{Credential, Exchange, Settings};
 
     /// One scripted answer: its bytes, and whether the server closes the connection after it.
@@ -769,7 +769,7 @@ mod tests {
         fn check(&self) -> Result<()> {
             let n = self.count.fetch_add(1, Ordering::SeqCst) + 1;
             match self.stop_after {
-                Some(max) if n >= max => Err(Error::Interrupted),
+                Some(max) if n >= max => Err(Error::caller(Stop::Signal, Raised::new(()))),
                 _ => Ok(()),
             }
         }
@@ -977,7 +977,7 @@ mod tests {
         };
         let started = std::time::Instant::now();
         let err = post(&direct(server.port, Duration::from_secs(10)), &stopping).unwrap_err();
-        assert!(matches!(err, Error::Interrupted), "{err:?}");
+        assert_eq!(err.stop(), Some(Stop::Signal), "{err:?}");
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 

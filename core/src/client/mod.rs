@@ -79,6 +79,8 @@ pub struct Client {
     definitions: Mutex<std::collections::HashMap<api::ObjectType, definitions::Definitions>>,
     /// The portal the credentials belong to, once read.
     portal: Mutex<Option<i64>>,
+    /// This client has logged its paths (or found them logged): see [`Client::log_paths`].
+    paths_said: std::sync::atomic::AtomicBool,
     single_api: ApiVersion,
     bulk_api: ApiVersion,
 }
@@ -196,6 +198,7 @@ impl Client {
             }),
             definitions: Mutex::default(),
             portal: Mutex::default(),
+            paths_said: Default::default(),
             single_api: config.api_version.clone().unwrap_or(ApiVersion::Legacy),
             bulk_api: config
                 .api_version
@@ -273,6 +276,10 @@ impl Client {
 
     /// Says once per process, at INFO, which paths clients of this configuration call.
     pub(super) fn log_paths<L: Log + ?Sized>(&self, hooks: &L) {
+        use std::sync::atomic::Ordering;
+        if self.paths_said.load(Ordering::Relaxed) {
+            return;
+        }
         static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
         let line = format!(
             "HubSpot API paths: single upserts POST {}, bulk POST {} and GET {}",
@@ -287,5 +294,6 @@ impl Client {
             }
             said.push(line);
         }
+        self.paths_said.store(true, Ordering::Relaxed);
     }
 }

@@ -368,6 +368,16 @@ impl Write for Stream {
     }
 }
 
+fn closed(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+    )
+}
+
 fn timed_out(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -417,9 +427,9 @@ impl Conn {
             .write_all(request)
             .and_then(|()| self.stream.flush())
         {
-            return Err(match e.kind() {
-                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => Failure::Stale,
-                _ => io_failure(SENDING, FailureKind::Reset, &e),
+            return Err(match closed(&e) {
+                true => Failure::Stale,
+                false => io_failure(SENDING, FailureKind::Reset, &e),
             });
         }
         // The status line and headers.
@@ -602,7 +612,10 @@ impl Conn {
                     return Ok(n);
                 }
                 Err(e) if timed_out(&e) => wait.idle()?,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Err(Failure::Stale),
+                // Closed or reset: a TLS peer that closes without `close_notify` reads as an
+                // unexpected end. Before any answer that is a stale connection; the callers
+                // make it a cut body when part of an answer came.
+                Err(e) if closed(&e) => return Err(Failure::Stale),
                 Err(e) => {
                     return Err(io_failure(
                         "reading HubSpot's answer failed",

@@ -7,6 +7,7 @@ import os
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,3 +164,16 @@ def test_a_self_signed_certificate_says_so(tmp_path: Path, monkeypatch: pytest.M
     message = str(info.value)
     assert "self-signed" in message and "ca_bundle" in message, message
     assert info.value.attempts == 1
+
+
+def test_kept_connections_the_server_closed_are_replaced(pki: dict[str, Path]) -> None:
+    """HubSpot's load balancers close idle connections, over TLS without notice: the next
+    upsert goes on a new connection, with no retry spent and nothing sent twice."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki["cert"], pki["key"])
+    with FakeHubSpot(ssl_context=context, keepalive_timeout=0.1) as fake:
+        hs = HubSpot(fake.token, base_url=fake.url, ca_bundle=pki["ca"], max_retries=0)
+        for i in range(4):
+            assert hs.create_or_update(f"p{i}@example.com").is_new
+            time.sleep(0.25)
+        assert fake.request_count == len(fake.contacts) == 4

@@ -273,6 +273,7 @@ impl Direct {
             .and_then(|s| s.set_nonblocking(false).map(|()| s))
             .and_then(|s| s.set_nodelay(true).map(|()| s))
             .and_then(|s| s.set_read_timeout(Some(SLICE)).map(|()| s))
+            .and_then(|s| s.set_write_timeout(Some(SLICE)).map(|()| s))
             .map_err(|e| {
                 let message = format!("the request to HubSpot failed: {}", cause_chain(&e));
                 failed(FailureKind::Connect, &message)
@@ -422,19 +423,30 @@ impl Conn {
             }
         }
         self.buf.clear();
-        if let Err(e) = self
-            .stream
-            .write_all(request)
-            .and_then(|()| self.stream.flush())
-        {
-            return Err(match closed(&e) {
-                true => Failure::Stale,
-                false => io_failure(SENDING, FailureKind::Reset, &e),
-            });
+        // Written in slices too: a server that does not read cannot hold the call for ever.
+        let failure = |e: io::Error| match closed(&e) {
+            true => Failure::Stale,
+            false => io_failure(SENDING, FailureKind::Reset, &e),
+        };
+        let mut written = 0;
+        while written < request.len() {
+            match self.stream.write(&request[written..]) {
+                Ok(0) => return Err(Failure::Stale),
+                Ok(n) => written += n,
+                Err(e) if timed_out(&e) => wait.idle()?,
+                Err(e) => return Err(failure(e)),
+            }
+        }
+        loop {
+            match self.stream.flush() {
+                Ok(()) => break,
+                Err(e) if timed_out(&e) => wait.idle()?,
+                Err(e) => return Err(failure(e)),
+            }
         }
         // The status line and headers.
         let (head_len, head, framing, keep) = loop {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut headers = [httparse::EMPTY_HEADER; 128];
             let mut response = httparse::Response::new(&mut headers);
             match response.parse(&self.buf) {
                 Ok(httparse::Status::Complete(len)) => {
@@ -814,6 +826,14 @@ mod tests {
 
     /// Sends one POST through `direct` on the calling thread.
     fn post(direct: &Direct, hooks: &dyn Hooks) -> Result<crate::transport::Answer> {
+        post_body(direct, hooks, b"{\"a\":1}".to_vec())
+    }
+
+    fn post_body(
+        direct: &Direct,
+        hooks: &dyn Hooks,
+        body: Vec<u8>,
+    ) -> Result<crate::transport::Answer> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -828,7 +848,7 @@ mod tests {
         let exchange = here.exchange(
             reqwest::Method::POST,
             &url,
-            Some(b"{\"a\":1}".to_vec()),
+            Some(body),
             Credential::Bearer(TOKEN),
         );
         runtime.block_on(exchange)
@@ -996,5 +1016,31 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(kind(&err), Some(FailureKind::Config), "{err:?}");
+    }
+
+    #[test]
+    fn a_server_that_does_not_read_cannot_hold_the_call() {
+        // It accepts and never reads: the request's 64 MB fill the socket's buffers.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let kept: Vec<_> = listener.incoming().take(2).collect();
+            std::thread::sleep(Duration::from_secs(5));
+            drop(kept);
+        });
+        let big = vec![b'x'; 64 << 20];
+        let err = post_body(
+            &direct(port, Duration::from_millis(300)),
+            &quiet(),
+            big.clone(),
+        )
+        .unwrap_err();
+        assert_eq!(kind(&err), Some(FailureKind::Timeout), "{err:?}");
+        let stopping = Checks {
+            count: AtomicU32::new(0),
+            stop_after: Some(2),
+        };
+        let err = post_body(&direct(port, Duration::from_secs(10)), &stopping, big).unwrap_err();
+        assert_eq!(err.stop(), Some(Stop::Signal), "{err:?}");
     }
 }

@@ -432,7 +432,10 @@ impl Conn {
         while written < request.len() {
             match self.stream.write(&request[written..]) {
                 Ok(0) => return Err(Failure::Stale),
-                Ok(n) => written += n,
+                Ok(n) => {
+                    written += n;
+                    wait.in_time()?;
+                }
                 Err(e) if timed_out(&e) => wait.idle()?,
                 Err(e) => return Err(failure(e)),
             }

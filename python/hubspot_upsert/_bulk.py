@@ -20,6 +20,12 @@ ProgressCallback = Callable[[int, "int | None"], object]
 Associate = Mapping[str, "tuple[str, str]"]
 
 
+def refusals(result: Any) -> list[Any]:
+    """A ``BulkResult``'s records that did not end as asked, in input order: those refused, and
+    those that landed but were not associated."""
+    return sorted([*result.failures, *result.not_associated], key=lambda f: f.index)
+
+
 def associations(associate: Associate | None) -> list[tuple[str, str, str]]:
     """``associate=`` as the core takes it: ``(object type, field, key property)`` each."""
     if associate is None:

@@ -37,6 +37,7 @@ from dlt.common.destination.exceptions import (
 from dlt.common.typing import TSecretStrValue
 
 from . import HubSpot, HubSpotError, RateLimitError, ServerError, TransportError
+from ._bulk import refusals
 from ._native import object_name
 from ._objects import face
 
@@ -111,7 +112,7 @@ def hubspot(
             # A refused token or scope, or a value that cannot be converted (refused before
             # anything of the batch was sent): sending again changes nothing.
             raise DestinationTerminalException(f"{table_name}: {e}") from None
-        refused = sorted([*result.failures, *result.not_associated], key=lambda f: f.index)
+        refused = refusals(result)
         log.info(
             "%s -> %s: %d created, %d updated, %d skipped, %d refused",
             table_name,

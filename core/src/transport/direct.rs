@@ -485,23 +485,13 @@ impl Conn {
                     return Err(fail(failed(FailureKind::Body, &message)));
                 }
             }
+            // Closed or reset before any of an answer: a stale kept connection.
+            let nothing_yet = self.buf.is_empty();
             match self.fill(wait) {
-                Ok(0) if self.buf.is_empty() => return Err(Failure::Stale),
-                Ok(0) => {
-                    return Err(fail(failed(
-                        FailureKind::Body,
-                        "reading HubSpot's answer failed: the connection closed mid-answer",
-                    )))
-                }
+                Ok(0) | Err(Failure::Stale) if nothing_yet => return Err(Failure::Stale),
+                Ok(0) => return Err(closed_mid_answer()),
                 Ok(_) => {}
-                Err(e @ Failure::Error(_)) => return Err(e),
-                Err(Failure::Stale) if self.buf.is_empty() => return Err(Failure::Stale),
-                Err(Failure::Stale) => {
-                    return Err(fail(failed(
-                        FailureKind::Body,
-                        "reading HubSpot's answer failed: the connection was reset mid-answer",
-                    )))
-                }
+                Err(f) => return Err(mid_answer(f)),
             }
         };
         self.buf.drain(..head_len);
@@ -542,10 +532,7 @@ impl Conn {
     fn read_to(&mut self, n: usize, wait: &Wait<'_>) -> std::result::Result<(), Failure> {
         while self.buf.len() < n {
             if self.fill(wait).map_err(mid_answer)? == 0 {
-                return Err(fail(failed(
-                    FailureKind::Body,
-                    "reading HubSpot's answer failed: the connection closed mid-answer",
-                )));
+                return Err(closed_mid_answer());
             }
         }
         Ok(())
@@ -567,15 +554,7 @@ impl Conn {
         };
         let mut body = Vec::new();
         loop {
-            let line_end = loop {
-                if let Some(at) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                    break at;
-                }
-                if self.buf.len() > 1024 {
-                    return Err(bad());
-                }
-                self.read_to(self.buf.len() + 1, wait)?;
-            };
+            let line_end = self.line(1024, wait, bad)?;
             let line = std::str::from_utf8(&self.buf[..line_end]).map_err(|_| bad())?;
             let size = line.split(';').next().unwrap_or_default().trim();
             let size = usize::from_str_radix(size, 16).map_err(|_| bad())?;
@@ -583,15 +562,7 @@ impl Conn {
             if size == 0 {
                 // Trailers, if any, end with an empty line.
                 loop {
-                    let at = loop {
-                        if let Some(at) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                            break at;
-                        }
-                        if self.buf.len() > HEAD_BYTES {
-                            return Err(bad());
-                        }
-                        self.read_to(self.buf.len() + 1, wait)?;
-                    };
+                    let at = self.line(HEAD_BYTES, wait, bad)?;
                     self.buf.drain(..at + 2);
                     if at == 0 {
                         return Ok((body, true));
@@ -613,6 +584,25 @@ impl Conn {
             if self.buf.drain(..2).as_slice() != b"\r\n" {
                 return Err(bad());
             }
+        }
+    }
+
+    /// Reads until `buf` holds a line: where its `\r\n` is; `too_long` when `max` bytes came
+    /// without one.
+    fn line(
+        &mut self,
+        max: usize,
+        wait: &Wait<'_>,
+        too_long: impl Fn() -> Failure,
+    ) -> std::result::Result<usize, Failure> {
+        loop {
+            if let Some(at) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                return Ok(at);
+            }
+            if self.buf.len() > max {
+                return Err(too_long());
+            }
+            self.read_to(self.buf.len() + 1, wait)?;
         }
     }
 
@@ -641,6 +631,13 @@ impl Conn {
             }
         }
     }
+}
+
+fn closed_mid_answer() -> Failure {
+    fail(failed(
+        FailureKind::Body,
+        "reading HubSpot's answer failed: the connection closed mid-answer",
+    ))
 }
 
 /// A reset after part of the answer came: the body was cut.

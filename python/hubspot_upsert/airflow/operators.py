@@ -10,6 +10,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from .. import HubSpotError
+from .._bulk import refusals
 from .._objects import face
 from ..cli._args import UsageError
 from ..cli._inputs import InputError
@@ -108,7 +109,7 @@ class HubSpotUpsertOperator(BaseOperator):  # type: ignore[misc]
             "not_associated": len(result.not_associated),
         }
         self.log.info("HubSpot upsert: %s", counts)
-        refused = sorted([*result.failures, *result.not_associated], key=lambda f: f.index)
+        refused = refusals(result)
         for failure in refused[:LOGGED_FAILURES]:
             self.log.warning(
                 "record %s (%s): %s %s", failure.index, failure.email, failure.code, failure.message

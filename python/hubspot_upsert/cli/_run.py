@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any, Literal, NoReturn
 
 from .. import AuthenticationError, HubSpot, HubSpotError, OAuth, PermissionDeniedError
+from .._bulk import refusals
 from .._client import TOKEN_ENV
 from .._native import object_name
 from .._objects import face
@@ -258,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
             args.failures,
             source,
             transform,
-            sorted([*result.failures, *result.not_associated], key=lambda f: f.index),
+            refusals(result),
             result.total,
             stopped,
         )

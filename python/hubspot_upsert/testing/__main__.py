@@ -31,7 +31,18 @@ def main(argv: list[str] | None = None) -> int:
         "--rate-window", type=float, default=10.0, help="the window in seconds (default 10)"
     )
     parser.add_argument("--daily-limit", type=int, help="requests allowed per day")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="seconds HubSpot takes to answer a write or a record read, after counting it",
+    )
+    parser.add_argument(
+        "--network-latency",
+        type=float,
+        default=0.0,
+        help="the network's round trip in seconds, added to every request (half on the way)",
+    )
     parser.add_argument(
         "--no-properties-scope",
         action="store_true",
@@ -76,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         rate_window=args.rate_window,
         daily_limit=args.daily_limit,
         latency=args.latency,
+        network_latency=args.network_latency,
         record_requests=not args.no_record,
         properties_scope=not args.no_properties_scope,
         name_all_errors=args.name_all_errors,

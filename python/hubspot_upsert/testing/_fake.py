@@ -40,8 +40,15 @@ class FakeHubSpot(Portal):
     HubSpot's rate limiting: its ``X-HubSpot-RateLimit-*`` headers on every answer and 429s past
     the limit. Without them the fake is unlimited and sends no rate-limit headers.
 
-    ``latency`` delays every answer (seconds). ``keepalive_timeout`` closes a connection that
-    stays idle that long (HubSpot's load balancers do). ``ssl_context`` (a server-side
+    ``latency`` is the time HubSpot takes to answer a request that writes or reads records
+    (every method but GET: batch upserts, reads, archives, associations, single upserts), after
+    it has counted it against the limits, as HubSpot counts a request when it arrives; light
+    reads (the property definitions, the account details, owners and labels: GETs) answer
+    without it. ``network_latency`` is the network's round trip, for every request: half of it
+    before the request arrives (and is counted), half after it is answered.
+
+    ``keepalive_timeout`` closes a connection that stays idle that long (HubSpot's load
+    balancers do). ``ssl_context`` (a server-side
     ``ssl.SSLContext``) serves HTTPS. ``conflict_style`` picks the 409 body: ``"new"`` (with
     ``category`` and ``errors``) or ``"old"``. ``record_requests=False`` keeps no copy of the
     requests (for long benchmark runs). Faults are scripted with :meth:`script`.
@@ -103,6 +110,7 @@ class FakeHubSpot(Portal):
         rate_window: float = 10.0,
         daily_limit: int | None = None,
         latency: float = 0.0,
+        network_latency: float = 0.0,
         keepalive_timeout: float | None = None,
         ssl_context: ssl.SSLContext | None = None,
         conflict_style: str = "new",
@@ -134,6 +142,7 @@ class FakeHubSpot(Portal):
         self.rate_window = rate_window
         self.daily_limit = daily_limit
         self.latency = latency
+        self.network_latency = network_latency
         self._first_vid = first_vid
         self._record = record_requests
         self.name_all_errors = name_all_errors

@@ -58,6 +58,7 @@ class Portal:
     rate_window: float
     daily_limit: int | None
     latency: float
+    network_latency: float
     name_all_errors: bool
     properties_scope: bool
     retry_after: float | None
@@ -228,6 +229,9 @@ class Portal:
     # -- one request ----------------------------------------------------------------------
 
     def _handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        # On its way: the request arrives half a network round trip after it was sent.
+        if self.network_latency:
+            time.sleep(self.network_latency / 2)
         received_at = time.monotonic()
         with self._lock:
             self._in_flight += 1
@@ -237,7 +241,8 @@ class Portal:
             limit_headers, over_policy = self._count_against_limits()
             scripted = self._scripted.popleft() if self._scripted else None
         try:
-            if self.latency:
+            # Counted, then processed: a write takes its time, a light read does not.
+            if self.latency and method != "GET":
                 time.sleep(self.latency)
             correlation_id = str(uuid.uuid4())
             try:
@@ -267,6 +272,8 @@ class Portal:
                     self._requests.append(request)
             if reply.delay:
                 time.sleep(reply.delay)
+            if self.network_latency:
+                time.sleep(self.network_latency / 2)
             return reply
         finally:
             with self._lock:

@@ -151,12 +151,12 @@ def test_the_first_batch_goes_alone(fake: FakeHubSpot) -> None:
 
 
 @pytest.mark.parametrize("window", [2.0, 10.0])
-def test_where_answers_take_a_quarter_of_the_window_the_first_batches_go_together(
-    window: float,
-) -> None:
-    """Waiting 0.6 s for the first batch's answer would idle 30% of a 2 s window: with the
-    definitions read, the batches go at once. In a 10 s window the first still goes alone."""
-    with portal(scope=True, latency=0.6, rate_limit=40, rate_window=window) as fake:
+def test_the_first_batch_is_waited_for_a_quarter_of_the_window_at_most(window: float) -> None:
+    """With the definitions read (the causes they show are known before sending), the first
+    batch goes alone for a quarter of the window at most: 1 s answers in a 2 s window would
+    otherwise idle half of it. In a 10 s window its answer comes first. The definitions read
+    answers quickly (a light read: the network's share only), so it says nothing of writes."""
+    with portal(scope=True, latency=1.0, rate_limit=40, rate_window=window) as fake:
         hs = HubSpot(fake.token, base_url=fake.url)
         result = hs.create_or_update_many(people(1_000))
         assert (result.created, result.failed) == (1_000, 0)
@@ -164,9 +164,9 @@ def test_where_answers_take_a_quarter_of_the_window_the_first_batches_go_togethe
         assert len(batches) == 10
         gap = batches[1].received_at - batches[0].received_at
         if window == 2.0:
-            assert gap < 0.3, gap
+            assert 0.45 <= gap < 0.9, gap
         else:
-            assert gap >= 0.55, gap
+            assert gap >= 0.95, gap
 
 
 def test_a_bad_record_among_good_ones_is_reported_with_hubspots_code(hs: HubSpot) -> None:

@@ -49,8 +49,9 @@ struct State {
     /// When requests reached (or will reach) HubSpot, as far as this client can tell, oldest
     /// first; may hold reservations in the near future.
     sent: VecDeque<Instant>,
-    /// The shortest round trip seen: what an answer takes without waiting in a queue.
-    min_rtt: Option<Duration>,
+    /// The shortest round trip seen of each weight of request (light reads, writes): what an
+    /// answer takes without waiting in a queue.
+    min_rtt: [Option<Duration>; 2],
     /// The part of each limit this client takes (1 when nothing else has shown up): halved by
     /// a 429 that pacing did not prevent (other programs share the app's limit), grown back by
     /// one request per window of answers, as TCP shares a link.
@@ -83,6 +84,16 @@ struct State {
 /// costs that eighth at most.
 const PROBE_SHARE: f64 = 0.5;
 const PROBE_ANSWERS: u8 = 2;
+
+/// What a request asks of HubSpot, which counts it when it arrives and then takes the time
+/// the request needs: a light read (the property definitions, the account details) answers in
+/// about the network's round trip, a write (a batch upsert, a record read) in that and however
+/// long HubSpot works on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Weight {
+    Light = 0,
+    Write = 1,
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Pacer {
@@ -254,17 +265,25 @@ impl Pacer {
     }
 
     /// Moves the slot of a request sent at `sent` and answered at `answered` to when it most
-    /// likely reached HubSpot, which counts it on arrival. A round trip longer than the
-    /// shortest one seen is taken to have waited before it arrived (in a queue on the way, or at
-    /// a busy server): counting from the send alone would let the window roll over early and
-    /// draw 429s; counting from the answer would cost a latency's worth of the window.
-    /// Returns that moment: when HubSpot counted the request, and computed the rate-limit
-    /// headers of its answer.
-    pub(crate) fn settle(&self, slot: Instant, sent: Instant, answered: Instant) -> Instant {
+    /// likely reached HubSpot, which counts it on arrival and only then works on it. A round
+    /// trip longer than the shortest one seen of the same weight is taken to have waited before
+    /// it arrived (in a queue on the way, or at a busy server): counting from the send alone
+    /// would let the window roll over early and draw 429s. Writes are compared with writes
+    /// only: the time HubSpot takes on one is spent after counting it, and a light read's
+    /// quick answer says nothing of it. Returns that moment: when HubSpot counted the request,
+    /// and computed the rate-limit headers of its answer.
+    pub(crate) fn settle(
+        &self,
+        slot: Instant,
+        sent: Instant,
+        answered: Instant,
+        weight: Weight,
+    ) -> Instant {
         let mut state = self.lock();
         let rtt = answered.saturating_duration_since(sent);
-        let fastest = state.min_rtt.map_or(rtt, |m| m.min(rtt));
-        state.min_rtt = Some(fastest);
+        let seen = &mut state.min_rtt[weight as usize];
+        let fastest = seen.map_or(rtt, |m| m.min(rtt));
+        *seen = Some(fastest);
         let arrived = sent + (rtt - fastest);
         if arrived <= slot {
             return arrived;
@@ -404,15 +423,15 @@ impl Pacer {
         }
     }
 
-    /// Whether answers take a good part of the rate window: the shortest round trip seen is
-    /// a quarter of the tightest window or more. Then waiting for one answer before sending
-    /// more leaves that part of the window's room unused.
+    /// Whether writes take a good part of the rate window: the shortest write's round trip
+    /// seen is a quarter of the tightest window or more. Then waiting for one answer before
+    /// sending more leaves that part of the window's room unused.
     pub(crate) fn answers_are_slow(&self) -> bool {
         let Some(limit) = self.known_limit() else {
             return false;
         };
         let state = self.lock();
-        state.min_rtt.is_some_and(|rtt| rtt >= limit.window / 4)
+        state.min_rtt[Weight::Write as usize].is_some_and(|rtt| rtt >= limit.window / 4)
     }
 
     /// The limit this client paces itself by, if it knows one (the tightest).
@@ -645,15 +664,36 @@ mod tests {
         let t = Instant::now();
         // A first answer in 300 ms sets the shortest round trip: the slot stays where it was.
         let slot = p.try_reserve(t).unwrap();
-        p.settle(slot, t, t + MS(300));
+        p.settle(slot, t, t + MS(300), Weight::Write);
         assert_eq!(p.try_reserve(t + MS(400)), Err(MS(620)));
         // One that took 500 ms longer than that waited on the way: it counts 500 ms later.
         let q = Pacer::new(Some(limit(1, 1000)));
         let slot = q.try_reserve(t).unwrap();
-        q.settle(slot, t, t + MS(100));
+        q.settle(slot, t, t + MS(100), Weight::Write);
         let slot = q.try_reserve(t + MS(1100)).unwrap();
-        q.settle(slot, t + MS(1100), t + MS(1700));
+        q.settle(slot, t + MS(1100), t + MS(1700), Weight::Write);
         assert_eq!(q.try_reserve(t + MS(2200)), Err(MS(420)));
+    }
+
+    #[test]
+    fn a_quick_light_read_does_not_move_the_slots_of_slow_writes() {
+        // The definitions read answers in 20 ms; batch upserts take 1 s, spent after HubSpot
+        // counted them: their slots stay at their sends, and the window rolls on time.
+        let p = Pacer::new(Some(limit(2, 2000)));
+        let t = Instant::now();
+        let read = p.try_reserve(t).unwrap();
+        p.settle(read, t, t + MS(20), Weight::Light);
+        let write = p.try_reserve(t + MS(20)).unwrap();
+        assert_eq!(p.try_reserve(t + MS(20)), Err(MS(2020)));
+        assert_eq!(
+            p.settle(write, t + MS(20), t + MS(1020), Weight::Write),
+            t + MS(20)
+        );
+        assert_eq!(p.try_reserve(t + MS(2040)), Ok(t + MS(2040)));
+        // A write that took 300 ms longer than the fastest write waited on the way.
+        let late = p.try_reserve(t + MS(4100)).unwrap();
+        let arrived = p.settle(late, t + MS(4100), t + MS(5400), Weight::Write);
+        assert_eq!(arrived, t + MS(4400));
     }
 
     #[test]
@@ -724,25 +764,29 @@ mod tests {
     fn answers_are_slow_against_a_window_from_a_quarter_of_it() {
         let t = Instant::now();
         // No limit known, or no answer yet: not slow.
+        let w = Weight::Write;
         let p = Pacer::new(None);
-        p.settle(t, t, t + MS(900));
+        p.settle(t, t, t + MS(900), w);
         assert!(!p.answers_are_slow());
         let q = Pacer::new(Some(limit(40, 2000)));
         assert!(!q.answers_are_slow());
-        q.settle(t, t, t + MS(500));
+        q.settle(t, t, t + MS(500), w);
+        assert!(q.answers_are_slow());
+        // A light read's quick answer says nothing of how long writes take.
+        q.settle(t, t, t + MS(20), Weight::Light);
         assert!(q.answers_are_slow());
         let q2 = Pacer::new(Some(limit(40, 2000)));
-        q2.settle(t, t, t + MS(499));
+        q2.settle(t, t, t + MS(499), w);
         assert!(!q2.answers_are_slow());
-        // The shortest round trip counts: one fast answer says HubSpot is not slow.
-        q.settle(t, t, t + MS(100));
+        // The shortest round trip counts: one fast write says HubSpot is not slow.
+        q.settle(t, t, t + MS(100), w);
         assert!(!q.answers_are_slow());
         // A 10 s window: 1 s answers are not slow, 2.5 s ones are.
         let r = Pacer::new(Some(limit(190, 10_000)));
-        r.settle(t, t, t + MS(1000));
+        r.settle(t, t, t + MS(1000), w);
         assert!(!r.answers_are_slow());
         let r = Pacer::new(Some(limit(190, 10_000)));
-        r.settle(t, t, t + MS(2500));
+        r.settle(t, t, t + MS(2500), w);
         assert!(r.answers_are_slow());
     }
 }

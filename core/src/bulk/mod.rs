@@ -90,6 +90,12 @@ pub(crate) trait Sender {
     /// How long a stop that is not a signal waits for the answers of batches in flight (the
     /// client's request timeout).
     fn patience(&self) -> Duration;
+    /// How long the first batch, sent alone, is waited for before the others go too (None:
+    /// until its answer). Waiting longer than a good part of the rate window leaves that part
+    /// unused, which costs more than a refusal every batch would share.
+    fn opens_after(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Checks every record `source` gives as a run would before sending it, against the portal's
@@ -191,6 +197,7 @@ pub(crate) fn run(
         journalled: HashSet::new(),
         exhausted: false,
         failure: None,
+        alone_since: None,
     };
     let mut last_check = Instant::now();
     loop {
@@ -198,7 +205,8 @@ pub(crate) fn run(
             run.settle_if_stopped(&e, &done_rx, hooks);
             return run.abort("the input failed", e);
         }
-        let wait = run.send_ready(&done_tx);
+        let opens_in = run.open_if_slow(sender.opens_after());
+        let wait = run.send_ready(&done_tx).min(opens_in.unwrap_or(SLICE));
         if let Err(e) = run.deliver(None) {
             run.settle_if_stopped(&e, &done_rx, hooks);
             return run.abort("the run was stopped", e);
@@ -265,9 +273,26 @@ struct Run<'a> {
     exhausted: bool,
     /// A failure of the whole run: nothing more is sent, the batches in flight are awaited.
     failure: Option<Error>,
+    /// When the first batch went out alone (the window of one before any answer).
+    alone_since: Option<Instant>,
 }
 
 impl Run<'_> {
+    /// Opens the window when the first batch, sent alone, has waited `after` for its answer;
+    /// returns how long until it would, while it still waits.
+    fn open_if_slow(&mut self, after: Option<Duration>) -> Option<Duration> {
+        let (since, after) = (self.alone_since?, after?);
+        if self.planner.window() != 1 || self.planner.in_flight() == 0 {
+            return None;
+        }
+        let left = (since + after).saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            self.planner.open_window();
+            return None;
+        }
+        Some(left)
+    }
+
     /// Reads as far ahead as the window can use.
     fn read_ahead(&mut self, source: &mut dyn Source) -> Result<()> {
         while self.failure.is_none() && !self.exhausted && self.planner.wants_input() {
@@ -340,6 +365,9 @@ impl Run<'_> {
                             return SLICE;
                         }
                         self.journalled.insert(id);
+                    }
+                    if self.planner.window() == 1 {
+                        self.alone_since.get_or_insert_with(Instant::now);
                     }
                     self.sender.send(id, call, slot, done.clone())
                 }

@@ -647,6 +647,76 @@ fn the_window_opens_after_the_first_accepted_batch() {
     assert_eq!(n, 8);
 }
 
+/// The scripted portal whose answers take `delay` to come back; the first batch is waited
+/// for `opens_after` at most.
+struct Slow<'a> {
+    portal: &'a Scripted,
+    delay: Duration,
+    opens_after: Option<Duration>,
+    sent_at: RefCell<Vec<Instant>>,
+}
+
+impl Sender for Slow<'_> {
+    fn try_reserve(&self) -> std::result::Result<Instant, NoRoom> {
+        Ok(Instant::now())
+    }
+    fn send(&self, id: BatchId, call: Call, _: Instant, done: Done) {
+        self.sent_at.borrow_mut().push(Instant::now());
+        let Call::Upsert(body) = call else {
+            panic!("only upserts here")
+        };
+        let answer = self.portal.answer(&body);
+        let delay = self.delay;
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            let _ = done.send((id, answer));
+        });
+    }
+    fn cancel_all(&self) {}
+    fn patience(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn opens_after(&self) -> Option<Duration> {
+        self.opens_after
+    }
+}
+
+#[test]
+fn a_slow_first_answer_is_waited_for_only_as_long_as_the_sender_says() {
+    let run_with = |opens_after| {
+        let portal = Scripted::new(|_, _, _| None);
+        let slow = Slow {
+            portal: &portal,
+            delay: Duration::from_millis(300),
+            opens_after,
+            sent_at: RefCell::default(),
+        };
+        let mut planner = Planner::new(None, Matching::default(), 8);
+        let mut sink = Collect::default();
+        let input = records(500, |_| vec![]);
+        run(
+            &mut planner,
+            &mut Records(input.into_iter()),
+            &slow,
+            &mut sink,
+            &mut Stateless,
+            &Quiet,
+        )
+        .unwrap();
+        assert_eq!(sink.0.values().filter(|r| r.is_ok()).count(), 500);
+        let sent = slow.sent_at.take();
+        assert_eq!(sent.len(), 5);
+        sent[1] - sent[0]
+    };
+    // Until the answer (300 ms) by default; 50 ms where the sender says so, all four at once.
+    assert!(run_with(None) >= Duration::from_millis(300));
+    let gap = run_with(Some(Duration::from_millis(50)));
+    assert!(
+        gap >= Duration::from_millis(50) && gap < Duration::from_millis(300),
+        "{gap:?}"
+    );
+}
+
 /// Gives its records, then fails partway through a chunk.
 struct FailsAfter(std::vec::IntoIter<(usize, BatchInput)>);
 impl Source for FailsAfter {

@@ -64,6 +64,9 @@ impl Client {
         // its answer would leave that part of the window unused: with the definitions read
         // (the causes they show are known before sending), the window opens at once.
         let open = schema.is_some() && self.pacer.answers_are_slow();
+        // Where writes' times are not known yet (a light read's quick answer says nothing of
+        // them), the first batch is waited for a quarter of the window at most.
+        let opens_after = schema.is_some().then(|| self.pacer.window() / 4);
         let mut planner = Planner::new(schema, matching, cap);
         if open {
             planner.open_window();
@@ -78,6 +81,7 @@ impl Client {
             update_url: api::batch_update_url(&self.base_url, &self.bulk_api, &object),
             log,
             tasks: Mutex::default(),
+            opens_after,
         };
         let result = bulk::run(&mut planner, source, &sender, sink, ledger, hooks);
         if planner.contradicts_definitions() {
@@ -115,6 +119,7 @@ struct BatchSender {
     update_url: String,
     log: Arc<dyn Log>,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    opens_after: Option<std::time::Duration>,
 }
 
 impl bulk::Sender for BatchSender {
@@ -130,6 +135,10 @@ impl bulk::Sender for BatchSender {
 
     fn patience(&self) -> std::time::Duration {
         self.client.timeout
+    }
+
+    fn opens_after(&self) -> Option<std::time::Duration> {
+        self.opens_after
     }
 
     fn send(&self, id: BatchId, call: Call, slot: Instant, done: bulk::Done) {

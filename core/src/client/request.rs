@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{Client, Level, Log};
 use crate::error::{ApiError, Error, FailureKind, Result};
+use crate::pacing::Weight;
 use crate::retry::{Decision, Failure, Room};
 use crate::transport::{Answer, Credential, Exchange};
 
@@ -211,7 +212,13 @@ impl Client {
             .http
             .exchange(method.clone(), call.url, body, credential)
             .await;
-        let arrived = self.pacer.settle(slot, sent, Instant::now());
+        // Reads of definitions and details, and the token endpoint's grants, are light.
+        let weight = if *method == reqwest::Method::GET || call.form.is_some() {
+            Weight::Light
+        } else {
+            Weight::Write
+        };
+        let arrived = self.pacer.settle(slot, sent, Instant::now(), weight);
         let took_ms = sent.elapsed().as_secs_f64() * 1000.0;
         let answer = match result {
             Ok(answer) => answer,

@@ -129,19 +129,26 @@ def ceiling(n: int, rate: int, window: float) -> dict[str, float]:
     }
 
 
+#: The network's share of a round trip to HubSpot (a light read's whole answer time).
+NETWORK = 0.03
+
+
 def at_latency(n: int, latency: float, limit: int = 190, window: float = 10.0) -> dict[str, float]:
-    """A run with the defaults against HubSpot's limit and answers that take ``latency`` s,
-    beside what the rolling window allows: the first window's requests at once, then one
-    window per ``limit`` requests, plus one latency (the definitions read counts as one)."""
+    """A run with the defaults against HubSpot's limit and writes that take ``latency`` s to
+    answer once HubSpot has counted them on receipt, beside what the rolling window allows:
+    the first window's requests at once (the definitions read among them), then one window
+    per ``limit`` requests, plus the last answer's time."""
     limits = ("--rate-limit", str(limit), "--rate-window", str(window))
-    result, seconds, stats = timed_run(n, "l", *limits, "--latency", str(latency))
+    timing = ("--latency", str(latency), "--network-latency", str(NETWORK))
+    result, seconds, stats = timed_run(n, "l", *limits, *timing)
     requests = -(-n // 100) + 1
-    ideal = (-(-requests // limit) - 1) * window + latency
+    ideal = (-(-requests // limit) - 1) * window + latency + NETWORK
     limited = stats["status_counts"].get("429", 0)
     return {
         "records": n,
         "latency": latency,
         "limit": f"{limit} / {window:g} s",
+        "goal": 1.05 if window >= 10 else 1.15,
         "seconds": seconds,
         "ideal": ideal,
         "ratio": seconds / ideal,
@@ -483,11 +490,10 @@ def render_real(
         )
         targets.append(
             (
-                f"bulk at {lat['latency']:g} s per answer, {lat['limit']}: <= 1.15 x the "
-                "window's time, "
-                "0 failed, < 1% 429s",
+                f"bulk at {lat['latency']:g} s per answer, {lat['limit']}: <= {lat['goal']:.2f} x "
+                "the window's time, 0 failed, < 1% 429s",
                 f"{lat['ratio']:.2f}x, {int(lat['failed'])} failed, {lat['429_share']:.2%} 429s",
-                lat["ratio"] <= 1.15 and lat["failed"] == 0 and lat["429_share"] < 0.01,
+                lat["ratio"] <= lat["goal"] and lat["failed"] == 0 and lat["429_share"] < 0.01,
             )
         )
     lines += [

@@ -173,8 +173,8 @@ class HubSpot:
         the failures and skipped records, for very large runs). ``progress=True`` shows a
         progress bar (tqdm when installed), a callable gets ``(done, total_or_None)``. Batches
         go out as fast as the client's rate pacing allows, up to ``max_in_flight`` at once (one
-        until HubSpot has accepted the first, unless its answers take a quarter of the rate
-        window or more).
+        until HubSpot has accepted the first; with the definitions read, for a tenth of the
+        rate window at most).
 
         Matching and sync modes: ``id_property`` matches records on another unique property
         (one whose definition has ``hasUniqueValue``; refused before anything is sent

@@ -65,8 +65,9 @@ impl Client {
         // (the causes they show are known before sending), the window opens at once.
         let open = schema.is_some() && self.pacer.answers_are_slow();
         // Where writes' times are not known yet (a light read's quick answer says nothing of
-        // them), the first batch is waited for a quarter of the window at most.
-        let opens_after = schema.is_some().then(|| self.pacer.window() / 4);
+        // them), the first batch is waited for a tenth of the window at most: longer, and the
+        // wait shows in the run's time (every later window's room opens that much later).
+        let opens_after = schema.is_some().then(|| self.pacer.window() / 10);
         let mut planner = Planner::new(schema, matching, cap);
         if open {
             planner.open_window();

@@ -149,6 +149,47 @@ def test_dry_run_with_a_token_checks_the_portals_definitions(
     assert last.startswith("dry run: 1 records would be created, 0 updated, 8 refused"), last
 
 
+def test_a_dry_run_names_every_unknown_column_at_once(fake: FakeHubSpot, tmp_path: Path) -> None:
+    """A Mailchimp audience export: four columns the portal lacks, one of them a property's
+    label. HubSpot would name one per answer; the definitions show them all, each counted."""
+    path = tmp_path / "audience.csv"
+    path.write_text(
+        "Email Address,First Name,MEMBER_RATING,OPTIN_TIME,LEID\n"
+        "ada@example.com,Ada,2,2024-01-01 10:00:00,123\n"
+        "bob@example.com,Bob,3,2024-01-02 10:00:00,124\n"
+        "cy@example.com,,1,2024-01-03 10:00:00,125\n"
+    )
+    for dry in (True, False):
+        fake.reset()
+        out = run(fake, str(path), "--email-column", "Email Address", *["--dry-run"] * dry)
+        assert out.returncode == 1, out.stderr
+        assert not fake.contacts and not batch_requests(fake)
+        lines = out.stdout.splitlines()
+        first = "PROPERTY_DOESNT_EXIST First Name: 2 records (records 0, 1); the first: "
+        (label,) = [line for line in lines if line.startswith(first)]
+        assert "'First Name' is the label of 'firstname'" in label and "--labels" in label
+        for column in ("MEMBER_RATING", "OPTIN_TIME", "LEID"):
+            assert f"PROPERTY_DOESNT_EXIST {column}: 3 records (records 0, 1, 2)" in lines
+
+
+def test_every_refused_value_of_a_record_is_in_its_error(fake: FakeHubSpot) -> None:
+    hs = HubSpot(fake.token, base_url=fake.url)
+    result = hs.create_or_update_many(
+        [{"email": "ada@example.com", "shoe_size": "44", "score": "lots", "hat": "x"}]
+    )
+    (failure,) = result.failures
+    errors = [(e.name, e.code) for e in failure.error.errors]  # type: ignore[attr-defined]
+    assert errors == [
+        ("shoe_size", "PROPERTY_DOESNT_EXIST"),
+        ("score", "INVALID_INTEGER"),
+        ("hat", "PROPERTY_DOESNT_EXIST"),
+    ]
+    assert failure.code == "PROPERTY_DOESNT_EXIST"
+    for word in ("shoe_size", "'lots'", "hat"):
+        assert word in failure.message
+    assert not batch_requests(fake)
+
+
 def test_bad_rows_exit_1_and_the_failures_file_runs_again(
     fake: FakeHubSpot, tmp_path: Path
 ) -> None:
@@ -525,6 +566,7 @@ def test_hubspots_own_export_loads_back_with_labels(tmp_path: Path) -> None:
     with FakeHubSpot() as fake:
         plain = run(fake, str(export))
         assert plain.returncode == 2 and "no column 'email'" in plain.stderr
+        assert "a HubSpot export names columns by their labels ('Email'): --labels" in plain.stderr
         out = run(fake, str(export), "--labels")
         assert out.returncode == 0, out.stdout + out.stderr
         ada = fake.contact("ada@example.com").properties  # type: ignore[union-attr]

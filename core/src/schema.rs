@@ -272,23 +272,33 @@ impl Schema {
         Ok(())
     }
 
-    /// Why HubSpot would refuse a record setting `properties`, if it would: the first refused
-    /// property, as the error the record fails with (nothing was sent for it).
+    /// Why HubSpot would refuse a record setting `properties`, if it would: every refused
+    /// property, in the record's order, as the error the record fails with (nothing was sent
+    /// for it). HubSpot would name only the first; the definitions show them all at once.
     pub(crate) fn refusal(&self, properties: &[(String, String)]) -> Option<crate::error::Error> {
-        let field = properties
+        let mut refused = properties
             .iter()
-            .find_map(|(name, value)| self.check(name, value))?;
-        let message = format!(
-            "not sent: the portal's property definitions refuse {} {}: {}",
-            field.name.as_deref().unwrap_or("?"),
-            field.code.as_deref().unwrap_or("INVALID"),
-            field.message.as_deref().unwrap_or("")
-        );
+            .filter_map(|(name, value)| self.check(name, value));
+        let field = refused.next()?;
+        let also: Vec<FieldError> = refused.collect();
+        let said = std::iter::once(&field)
+            .chain(&also)
+            .map(|f| {
+                format!(
+                    "{} {}: {}",
+                    f.name.as_deref().unwrap_or("?"),
+                    f.code.as_deref().unwrap_or("INVALID"),
+                    f.message.as_deref().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
         Some(crate::error::Error::Refused {
-            message,
+            message: format!("not sent: the portal's property definitions refuse {said}"),
             status: None,
             correlation_id: None,
-            field,
+            field: Box::new(field),
+            also,
         })
     }
 
@@ -302,10 +312,18 @@ impl Schema {
             })
         };
         let Some(property) = self.properties.get(name) else {
-            let message = match self.object.as_str() {
+            let mut message = match self.object.as_str() {
                 "contacts" | "" => format!("the portal has no contact property '{name}'"),
                 object => format!("the portal's {object} have no property '{name}'"),
             };
+            // A column named by a label, as HubSpot's export writes it ("First Name").
+            if let Some([property]) = self.by_label.get(name.trim()).map(Vec::as_slice) {
+                message += &format!(
+                    " ('{}' is the label of '{property}': labels=True, or --labels, reads \
+                     fields by their labels)",
+                    name.trim()
+                );
+            }
             return refuse("PROPERTY_DOESNT_EXIST", message);
         };
         if property.read_only {

@@ -94,6 +94,7 @@ fn build(py: Python<'_>, error: Error) -> PyResult<PyErr> {
             status,
             correlation_id,
             field,
+            also,
         } => {
             let kw = PyDict::new(py);
             kw.set_item("status", status)?;
@@ -102,7 +103,9 @@ fn build(py: Python<'_>, error: Error) -> PyResult<PyErr> {
             kw.set_item("attempts", u32::from(status.is_some()))?;
             let field_error = class(py, &FIELD_ERROR, "FieldError")?;
             let list = PyList::empty(py);
-            list.append(field_error.call1((field.name, field.code, field.message))?)?;
+            for f in std::iter::once(*field).chain(also) {
+                list.append(field_error.call1((f.name, f.code, f.message))?)?;
+            }
             kw.set_item("errors", list)?;
             (class(py, &VALIDATION, "ValidationError")?, message, kw)
         }

@@ -245,11 +245,12 @@ fn no_such(association: &Association, key: &str) -> Error {
         message: message.clone(),
         status: None,
         correlation_id: None,
-        field: FieldError {
+        field: Box::new(FieldError {
             name: Some(association.by.clone()),
             code: Some(NOT_FOUND.to_owned()),
             message: Some(message),
-        },
+        }),
+        also: Vec::new(),
     }
 }
 
@@ -265,11 +266,13 @@ fn landed_anyway(error: &Error, from: &ObjectType, id: i64) -> Error {
             status,
             correlation_id,
             field,
+            also,
         } => Error::Refused {
             message: message + &more,
             status,
             correlation_id,
             field,
+            also,
         },
         Error::Api(api) => Error::Api(Box::new(api.adding(&more))),
         other => other,

@@ -53,7 +53,10 @@ pub enum Error {
         /// showed it before sending.
         status: Option<u16>,
         correlation_id: Option<String>,
-        field: FieldError,
+        field: Box<FieldError>,
+        /// The record's other values the property definitions refuse (HubSpot's answers name
+        /// one cause at a time: empty for those).
+        also: Vec<FieldError>,
     },
     /// Never sent: the run stopped first (`why` says how).
     #[error("not sent: {why}")]

@@ -63,7 +63,8 @@ impl Cause {
             ),
             status: Some(self.status),
             correlation_id: self.correlation_id.clone(),
-            field: self.field.clone(),
+            field: Box::new(self.field.clone()),
+            also: Vec::new(),
         }
     }
 }

@@ -306,9 +306,17 @@ def header_check(args: argparse.Namespace) -> Callable[[list[str]], None]:
                 if args.id_property == "email" and not args.id_column
                 else (f"the {args.id_property} id", "--id-column")
             )
+            hint = ""
+            if not args.labels and _same_column(key, header):
+                # HubSpot's own export names its columns by the properties' labels.
+                hint = (
+                    "; a HubSpot export names columns by their labels "
+                    f"({next(h for h in header if h.strip().lower() == key.lower())!r}): "
+                    "--labels reads it"
+                )
             raise UsageError(
                 f"the input has no column {key!r} for {what} "
-                f"(columns: {', '.join(header)}); name it with {option}"
+                f"(columns: {', '.join(header)}); name it with {option}{hint}"
             )
         unknown = sorted(named - set(header) - {""})
         if unknown:

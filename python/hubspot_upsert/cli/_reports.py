@@ -135,14 +135,19 @@ def causes(failures: Any, most: int | None = None) -> None:
     found: dict[tuple[str, str], list[int]] = {}
     said: dict[tuple[str, str], str] = {}
     for failure in failures:
-        errors = getattr(failure.error, "errors", None)
-        name = errors[0].name if errors else None
-        code = failure.code or type(failure.error).__name__
-        key = (code, name or "")
-        found.setdefault(key, []).append(failure.index)
-        if not failure.code:
-            # Refused by the client itself: its message says what the value was.
-            said.setdefault(key, " ".join(failure.message.split())[:160])
+        # Every value the definitions refuse in a record is a cause of its own (HubSpot's
+        # answers name one at a time).
+        errors = getattr(failure.error, "errors", None) or []
+        named = [(e.code, e.name, e.message or "") for e in errors]
+        for code, name, message in named or [(failure.code, None, "")]:
+            key = (code or failure.code or type(failure.error).__name__, name or "")
+            found.setdefault(key, []).append(failure.index)
+            if not failure.code:
+                # Refused by the client itself: its message says what the value was.
+                said.setdefault(key, " ".join(failure.message.split())[:160])
+            elif "is the label of" in message:
+                # A column named by a property's label: the message says how to map it.
+                said.setdefault(key, message)
     ranked = sorted(found.items(), key=lambda c: -len(c[1]))
     for key, indexes in ranked[:most]:
         first = ", ".join(map(str, indexes[:5]))

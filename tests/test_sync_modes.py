@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
+import urllib.request
 from typing import Any
 
 import pytest
@@ -109,6 +111,52 @@ def test_update_only_skips_contacts_that_do_not_exist() -> None:
         # ceil(150/100) reads, ceil(30/100) writes, by HubSpot's ids: nothing can be created.
         assert calls(fake, n) == {"properties": 1, "read": 2, "update": 1}
         assert "skipped=120" in repr(result)
+
+
+@pytest.mark.parametrize("by", ["email", "hs_object_id"])
+def test_update_results_that_name_records_by_id_only_land_every_record(by: str) -> None:
+    """HubSpot's spec marks the ``objectWriteTraceId`` echo optional: results of a batch
+    update that name each record by the HubSpot id it was sent with, and echo nothing else
+    (the address was not written), still land each record once."""
+    with FakeHubSpot(update_trace_ids=False) as fake:
+        n = seed(fake, [{"email": f"t{i}@example.com", "lastname": "Old"} for i in range(250)])
+        vids = {c.properties["email"]: c.vid for c in fake.contacts.values()}
+        if by == "email":
+            rows: list[dict[str, Any]] = [
+                {"email": f"t{i}@example.com", "lastname": f"New{i}"} for i in range(250)
+            ]
+        else:
+            rows = [
+                {"hs_object_id": vids[f"t{i}@example.com"], "lastname": f"New{i}"}
+                for i in range(250)
+            ]
+        result = client(fake).create_or_update_many(rows, id_property=by, mode="update")
+        assert (result.updated, result.created, result.failed, result.skipped) == (250, 0, 0, 0)
+        for i in (0, 137, 249):
+            landed = result[i]
+            assert isinstance(landed, hu.UpsertResult)
+            assert landed.vid == vids[f"t{i}@example.com"]
+            stored = fake.contact(f"t{i}@example.com")
+            assert stored is not None and stored.properties["lastname"] == f"New{i}"
+        assert calls(fake, n)["update"] == 3
+        # The answers named no trace id: as sent by hand, one comes back without it.
+        body = {
+            "inputs": [
+                {
+                    "id": str(vids["t0@example.com"]),
+                    "objectWriteTraceId": "7",
+                    "properties": {"lastname": "Raw"},
+                }
+            ]
+        }
+        request = urllib.request.Request(
+            f"{fake.url}/crm/objects/2026-03/contacts/batch/update",
+            data=json.dumps(body).encode(),
+            headers={"authorization": f"Bearer {fake.token}", "content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request) as answer:
+            (one,) = json.load(answer)["results"]
+        assert one["id"] == str(vids["t0@example.com"]) and "objectWriteTraceId" not in one
 
 
 def test_create_only_leaves_existing_contacts_alone() -> None:

@@ -32,10 +32,16 @@ impl Planner {
         self.window = self.cap;
         let mut by_trace: HashMap<String, usize> = HashMap::new();
         let mut by_address: HashMap<String, usize> = HashMap::new();
+        // An update names its records by HubSpot's ids, which its results carry as `id`
+        // whether or not they echo the trace id (the spec marks that echo optional).
+        let mut by_id: HashMap<i64, usize> = HashMap::new();
         for (i, entry) in entries.iter().enumerate() {
             by_trace.insert(entry.members[0].to_string(), i);
             for address in entry.addresses() {
                 by_address.insert(address, i);
+            }
+            if let Some(id) = entry.object_id {
+                by_id.insert(id, i);
             }
         }
         let mut landed: Vec<Option<Landed>> = vec![None; entries.len()];
@@ -44,7 +50,8 @@ impl Planner {
                 .trace_id
                 .as_ref()
                 .and_then(|t| by_trace.get(t))
-                .or_else(|| r.email.as_ref().and_then(|e| by_address.get(e)));
+                .or_else(|| r.email.as_ref().and_then(|e| by_address.get(e)))
+                .or_else(|| by_id.get(&r.vid));
             match at {
                 Some(&i) => {
                     landed[i] = Some(Landed {

@@ -55,7 +55,9 @@ class FakeHubSpot(Portal):
 
     Like HubSpot, a rejected batch names only its first bad input (``name_all_errors=True``
     names them all); batch results echo only the properties written, ``hs_object_id``,
-    ``createdate``, ``lastmodifieddate`` and the input's ``objectWriteTraceId``; writes to those
+    ``createdate``, ``lastmodifieddate`` and the input's ``objectWriteTraceId`` (which HubSpot's
+    spec marks optional: ``update_trace_ids=False`` leaves it out of batch update results, each
+    then named by its ``id`` only); writes to those
     read-only properties are refused (``READ_ONLY_VALUE``); addresses need a real top-level
     domain. ``GET /crm/v3/properties/contacts`` lists the property definitions, or answers 403
     ``MISSING_SCOPES`` with ``properties_scope=False`` (a token without
@@ -130,6 +132,7 @@ class FakeHubSpot(Portal):
         portal_id: int = 24681357,
         objects: Mapping[str, Mapping[str, Any]] | None = None,
         edit_associations: bool = True,
+        update_trace_ids: bool = True,
     ) -> None:
         if conflict_style not in ("new", "old"):
             raise ValueError(f"conflict_style must be 'new' or 'old', got {conflict_style!r}")
@@ -151,6 +154,7 @@ class FakeHubSpot(Portal):
         self.owners = frozenset(str(o) for o in owners)
         self.partial_answers = partial_answers
         self.edit_associations = edit_associations
+        self.update_trace_ids = update_trace_ids
         self.required_on_create = tuple(required_on_create)
         self.conditional_rules = tuple(tuple(r) for r in conditional_rules)  # type: ignore[misc]
         schema = dict(STANDARD_PROPERTIES if properties is None else properties)

@@ -65,6 +65,7 @@ class Portal:
     owners: frozenset[str]
     partial_answers: bool
     edit_associations: bool
+    update_trace_ids: bool
     required_on_create: tuple[str, ...]
     unique_properties: frozenset[str]
     oauth_clients: dict[str, str]
@@ -641,7 +642,7 @@ class Portal:
                 self._conflict(kind, contact, props, correlation_id)
             for contact, props, trace in good:
                 stored, _ = kind.book.store_by("hs_object_id", str(contact.vid), props, kind.schema)
-                result = _v3_result(stored, False, props, trace)
+                result = _v3_result(stored, False, props, trace if self.update_trace_ids else None)
                 del result["new"]
                 results.append(result)
         results.reverse()

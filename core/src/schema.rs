@@ -283,14 +283,7 @@ impl Schema {
         let also: Vec<FieldError> = refused.collect();
         let said = std::iter::once(&field)
             .chain(&also)
-            .map(|f| {
-                format!(
-                    "{} {}: {}",
-                    f.name.as_deref().unwrap_or("?"),
-                    f.code.as_deref().unwrap_or("INVALID"),
-                    f.message.as_deref().unwrap_or("")
-                )
-            })
+            .map(|f| f.line(usize::MAX))
             .collect::<Vec<_>>()
             .join("; ");
         Some(crate::error::Error::Refused {

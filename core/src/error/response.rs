@@ -212,8 +212,7 @@ impl ApiError {
         let errors = &self.errors;
         match self.kind {
             ApiErrorKind::Validation if !errors.is_empty() => {
-                let mut listed: Vec<String> =
-                    errors.iter().take(3).map(FieldError::brief).collect();
+                let mut listed: Vec<String> = errors.iter().take(3).map(|e| e.line(120)).collect();
                 if errors.len() > 3 {
                     listed.push(format!("and {} more", errors.len() - 3));
                 }
@@ -257,12 +256,12 @@ impl ApiError {
 }
 
 impl FieldError {
-    /// `name CODE: message`, the message cut short.
-    fn brief(&self) -> String {
+    /// `name CODE: message`, the message cut at `most` characters.
+    pub(crate) fn line(&self, most: usize) -> String {
         let said = self
             .message
             .as_deref()
-            .map(|m| format!(": {}", snippet(m, 120)));
+            .map(|m| format!(": {}", snippet(m, most)));
         format!(
             "{} {}{}",
             self.name.as_deref().unwrap_or("?"),

@@ -45,8 +45,12 @@ def sent_inputs(request: ReceivedRequest) -> dict[str, dict[str, str]]:
 
 
 def sent_properties(fake: FakeHubSpot) -> dict[str, str]:
-    """The properties of the last request the fake received, as a dict."""
+    """The properties of the last request the fake received (a batch of one, or v1's list), as
+    a dict in the order sent."""
     body = fake.requests[-1].json()
+    if "inputs" in body:
+        (single,) = body["inputs"]
+        return dict(single["properties"])
     return {p["property"]: p["value"] for p in body["properties"]}
 
 

@@ -27,12 +27,12 @@ def paths(fake: FakeHubSpot) -> list[str]:
     return [f"{r.method} {r.path}" for r in fake.requests]
 
 
-def test_the_default_single_on_v1_bulk_on_the_newest_date(fake: FakeHubSpot) -> None:
+def test_the_default_single_and_bulk_on_the_newest_date(fake: FakeHubSpot) -> None:
     hs = HubSpot(fake.token, base_url=fake.url)
     hs.create_or_update("ada@example.com")
     hs.create_or_update_many([{"email": "bob@example.com"}])
     assert paths(fake) == [
-        f"POST {V1}ada%40example.com",
+        "POST /crm/objects/2026-09/contacts/batch/upsert",
         "GET /crm/properties/2026-09/contacts",
         "POST /crm/objects/2026-09/contacts/batch/upsert",
     ]

@@ -477,7 +477,7 @@ def test_an_oauth_app_from_the_environment(tmp_path: Path) -> None:
         assert fake.contact("ada@example.com") is not None and fake.token_grants == 1
         fake.revoke(refresh)
         refused = run(fake, "c.csv", token=False, cwd=tmp_path, env=env)
-        assert refused.returncode == 2 and "BAD_REFRESH_TOKEN" in refused.stderr
+        assert refused.returncode == 2 and "invalid_grant" in refused.stderr
         assert secret not in refused.stderr + refused.stdout
         half = run(fake, "c.csv", token=False, cwd=tmp_path, env={"HUBSPOT_CLIENT_ID": "x"})
         assert half.returncode == 2 and "HUBSPOT_CLIENT_SECRET" in half.stderr

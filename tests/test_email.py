@@ -30,9 +30,10 @@ PREFIX = "/contacts/v1/contact/createOrUpdate/email/"
     ],
 )
 def test_email_travels_as_one_segment_and_decodes_back(email: str, segment: str) -> None:
-    # The fake answers 400 INVALID_EMAIL for some of these; what matters is the path.
+    # The fake answers 400 INVALID_EMAIL for some of these; what matters is what is sent.
     with FakeHubSpot() as fake:
-        hs = HubSpot(fake.token, base_url=fake.url)
+        # v1 (api_version="legacy") carries the address in the path ...
+        hs = HubSpot(fake.token, base_url=fake.url, api_version="legacy")
         try:
             hs.create_or_update(email, {"firstname": "X"})
         except ValidationError as e:
@@ -42,6 +43,14 @@ def test_email_travels_as_one_segment_and_decodes_back(email: str, segment: str)
         received = req.path[len(PREFIX) :]
         assert "/" not in received and "?" not in received and "#" not in received
         assert unquote(received, errors="strict") == email
+        # ... the default's batch of one as the input's id, verbatim.
+        try:
+            HubSpot(fake.token, base_url=fake.url).create_or_update(email, {"firstname": "X"})
+        except ValidationError as e:
+            assert [f.code for f in e.errors] == ["INVALID_EMAIL"]
+        batch = fake.requests[1]
+        assert batch.path == "/crm/objects/2026-09/contacts/batch/upsert"
+        assert [i["id"] for i in batch.json()["inputs"]] == [email]
 
 
 def test_plus_address_is_stored_with_its_plus(fake: FakeHubSpot, hs: HubSpot) -> None:
@@ -78,7 +87,7 @@ def test_white_space_around_an_address_is_trimmed(
     email: str, hs: HubSpot, fake: FakeHubSpot
 ) -> None:
     assert hs.create_or_update(email).email == "ada@example.com"
-    assert fake.requests[-1].path.endswith("/email/ada%40example.com")
+    assert fake.requests[-1].json()["inputs"][0]["id"] == "ada@example.com"
     result = hs.create_or_update_many([{"email": email}])
     assert result[0].email == "ada@example.com"
 

@@ -28,18 +28,29 @@ def test_validation_error_lists_each_rejected_value(hs: HubSpot, fake: FakeHubSp
         )
     e = info.value
     assert e.status == 400
-    assert [(f.name, f.code) for f in e.errors] == [
+    # HubSpot's batch answer names one value; the definitions, read once, show the others,
+    # after it, in the record's order.
+    named = e.errors[0]
+    assert (named.name, named.code) == ("is_customer", "INVALID_OPTION")
+    assert e.body["errors"][0]["context"]["propertyName"] == ["is_customer"]
+    assert [(f.name, f.code) for f in e.errors[1:]] == [
         ("shoe_size", "PROPERTY_DOESNT_EXIST"),
         ("lifecyclestage", "INVALID_OPTION"),
-        ("is_customer", "INVALID_OPTION"),
         ("score", "INVALID_INTEGER"),
     ]
     assert all(isinstance(f, hu.FieldError) and f.message for f in e.errors)
     assert e.correlation_id and e.correlation_id in str(e)
-    assert "shoe_size PROPERTY_DOESNT_EXIST" in str(e)
-    assert e.body["validationResults"][0]["name"] == "shoe_size"
+    assert "shoe_size PROPERTY_DOESNT_EXIST" in str(e) and "also refuse" in str(e)
+    assert [r.method for r in fake.requests] == ["POST", "GET"]
     assert fake.contacts == {}
     assert_no_token(e, fake.token)
+    # v1 names each itself: nothing more is read.
+    legacy = HubSpot(fake.token, base_url=fake.url, api_version="legacy")
+    with pytest.raises(hu.ValidationError) as v1:
+        legacy.create_or_update("ada@example.com", {"shoe_size": 44, "score": "1e5"})
+    assert [f.name for f in v1.value.errors] == ["shoe_size", "score"]
+    assert v1.value.body["validationResults"][0]["name"] == "shoe_size"
+    assert fake.request_count == 3
 
 
 def test_invalid_email_at_hubspot(hs: HubSpot) -> None:
@@ -101,7 +112,8 @@ def test_wrong_base_path_is_not_found(fake: FakeHubSpot) -> None:
 @pytest.mark.parametrize("style", ["new", "old"])
 def test_email_conflict(style: str) -> None:
     with FakeHubSpot(conflict_style=style) as fake:
-        hs = HubSpot(fake.token, base_url=fake.url)
+        # v1's answer, in both of its styles.
+        hs = HubSpot(fake.token, base_url=fake.url, api_version="legacy")
         ada = hs.create_or_update("ada@example.com")
         hs.create_or_update("grace@example.com", {"firstname": "Grace"})
         with pytest.raises(hu.EmailConflictError) as info:
@@ -117,6 +129,19 @@ def test_email_conflict(style: str) -> None:
         grace = fake.contact("grace@example.com")
         assert grace is not None and grace.properties["firstname"] == "Grace"
         assert_no_token(e, fake.token)
+
+
+def test_email_conflict_on_the_default_batch_of_one(hs: HubSpot, fake: FakeHubSpot) -> None:
+    ada = hs.create_or_update("ada@example.com")
+    hs.create_or_update("grace@example.com", {"firstname": "Grace"})
+    with pytest.raises(hu.EmailConflictError) as info:
+        hs.create_or_update("grace@example.com", {"email": "ada@example.com"})
+    e = info.value
+    assert (e.status, e.existing_vid, e.email) == (409, ada.vid, "ada@example.com")
+    assert f"vid {ada.vid}" in str(e) and e.correlation_id in str(e)
+    assert fake.requests[-1].path == "/crm/objects/2026-09/contacts/batch/upsert"
+    assert fake.request_count == 3, "a conflict reads nothing more"
+    assert_no_token(e, fake.token)
 
 
 def test_conflict_without_profile_reads_the_existing_id_text(

@@ -13,7 +13,7 @@ import pytest
 
 import hubspot_upsert as hu
 from hubspot_upsert import HubSpot, OAuth
-from hubspot_upsert.testing import FakeHubSpot
+from hubspot_upsert.testing import FakeHubSpot, ScriptedResponse
 
 SECRET = "app-secret-4d1f2a9c"
 REFRESH = "refresh-7b3e5c0d9a"
@@ -61,11 +61,32 @@ def test_a_token_hubspot_expired_is_refreshed_once_and_the_request_sent_again() 
         assert fake.status_counts[401] == 1
         assert fake.token_grants == 2
         paths = [r.path for r in fake.requests]
-        assert paths.count("/oauth/v1/token") == 2
-        token_request = next(r for r in fake.requests if r.path == "/oauth/v1/token")
+        assert paths.count("/oauth/2026-03/token") == 2 and "/oauth/v1/token" not in paths
+        token_request = next(r for r in fake.requests if r.path == "/oauth/2026-03/token")
         assert "authorization" not in token_request.headers
         form = urllib.parse.parse_qs(token_request.body.decode())
         assert form["grant_type"] == ["refresh_token"] and form["client_id"] == ["app-1"]
+
+
+def test_the_token_endpoints_own_429_is_waited_out_and_the_refresh_sent_again() -> None:
+    with oauth_fake() as fake:
+        fake.script(
+            ScriptedResponse(
+                429,
+                {"status": "error", "message": "slow down", "errorType": "RATE_LIMIT"},
+                headers={"Retry-After": "0.2"},
+            )
+        )
+        hs = HubSpot(base_url=fake.url, oauth=app())
+        assert hs.create_or_update("a@example.com").is_new
+        tried = [(r.path, r.status) for r in fake.requests]
+        assert tried == [
+            ("/oauth/2026-03/token", 429),
+            ("/oauth/2026-03/token", 200),
+            ("/crm/objects/2026-09/contacts/batch/upsert", 200),
+        ]
+        assert fake.requests[1].received_at - fake.requests[0].received_at >= 0.2
+        assert fake.token_grants == 1
 
 
 def test_a_revoked_refresh_token_is_a_clear_authentication_error() -> None:
@@ -75,7 +96,9 @@ def test_a_revoked_refresh_token_is_a_clear_authentication_error() -> None:
         with pytest.raises(hu.AuthenticationError, match="refresh token") as raised:
             hs.create_or_update("a@example.com")
         text = str(raised.value) + repr(raised.value)
-        assert "BAD_REFRESH_TOKEN" in text
+        # RFC 6749's code and description, as the dated token endpoint answers.
+        assert "invalid_grant" in text and "missing or unknown refresh token" in text
+        assert raised.value.category == "invalid_grant"
         assert SECRET not in text and REFRESH not in text
         with pytest.raises(hu.AuthenticationError) as bulk:
             hs.create_or_update_many([{"email": f"b{i}@example.com"} for i in range(250)])
@@ -138,13 +161,14 @@ def test_async_clients_refresh_too() -> None:
         assert fake.status_counts.get(401, 0) == 0
 
 
-def test_the_fakes_token_endpoint_takes_an_authorization_code() -> None:
+@pytest.mark.parametrize("path", ["/oauth/2026-03/token", "/oauth/v1/token"])
+def test_the_fakes_token_endpoint_takes_an_authorization_code(path: str) -> None:
     with oauth_fake() as fake:
         code = fake.authorization_code()
 
         def grant(**form: str) -> tuple[int, dict[str, Any]]:
             request = urllib.request.Request(
-                fake.url + "/oauth/v1/token",
+                fake.url + path,
                 data=urllib.parse.urlencode(form).encode(),
                 headers={"content-type": "application/x-www-form-urlencoded"},
             )
@@ -161,12 +185,17 @@ def test_the_fakes_token_endpoint_takes_an_authorization_code() -> None:
         assert grant(grant_type="authorization_code", code=code, **app_form)[0] == 400
         hs = HubSpot(base_url=fake.url, oauth=OAuth("app-1", SECRET, tokens["refresh_token"]))
         assert hs.create_or_update("code@example.com").is_new
-        assert (
-            grant(
-                grant_type="refresh_token",
-                refresh_token=REFRESH,
-                client_id="app-1",
-                client_secret="wrong",
-            )[1]["status"]
-            == "BAD_CLIENT_ID"
+        status, refusal = grant(
+            grant_type="refresh_token",
+            refresh_token=REFRESH,
+            client_id="app-1",
+            client_secret="wrong",
         )
+        assert status == 400
+        if path == "/oauth/v1/token":
+            assert refusal["status"] == "BAD_CLIENT_ID"
+        else:  # RFC 6749's shape
+            assert refusal == {
+                "error": "invalid_client",
+                "error_description": "missing or unknown client id or secret",
+            }

@@ -226,8 +226,12 @@ def test_429_without_retry_after_waits_for_the_window(fake: FakeHubSpot) -> None
 # -- logging --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("api_version", "path"),
+    [(None, "/crm/objects/2026-09/contacts/batch/upsert"), ("legacy", "/contacts/v1/")],
+)
 def test_requests_and_waits_are_logged_without_secrets(
-    fake: FakeHubSpot, caplog: pytest.LogCaptureFixture
+    fake: FakeHubSpot, caplog: pytest.LogCaptureFixture, api_version: str | None, path: str
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="hubspot_upsert")
     fake.script(
@@ -238,10 +242,11 @@ def test_requests_and_waits_are_logged_without_secrets(
         ),
         ScriptedResponse(503, {"status": "error"}),
     )
-    client(fake).create_or_update("secret.person@example.com", {"firstname": "Ada"})
+    hs = client(fake, api_version=api_version)
+    hs.create_or_update("secret.person@example.com", {"firstname": "Ada"})
     records = [r for r in caplog.records if r.name == "hubspot_upsert"]
     debug = [r.getMessage() for r in records if r.levelno == logging.DEBUG]
-    assert any(m.startswith("POST /contacts/v1/") and "-> 429" in m for m in debug)
+    assert any(m.startswith(f"POST {path}") and "-> 429" in m for m in debug)
     assert any("-> 200" in m and "(attempt 3)" in m for m in debug)
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "rate limit" in warnings[0]

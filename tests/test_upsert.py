@@ -35,8 +35,22 @@ def test_wire_request_matches_the_documented_shape(hs: HubSpot, fake: FakeHubSpo
     hs.create_or_update("ada@example.com", {"firstname": "Ada", "is_customer": False})
     (req,) = fake.requests
     assert req.method == "POST"
-    assert req.path == "/contacts/v1/contact/createOrUpdate/email/ada%40example.com"
-    assert req.body == (
+    assert req.path == "/crm/objects/2026-09/contacts/batch/upsert"
+    assert req.json() == {
+        "inputs": [
+            {
+                "id": "ada@example.com",
+                "idProperty": "email",
+                "objectWriteTraceId": "0",
+                "properties": {"firstname": "Ada", "is_customer": "false"},
+            }
+        ]
+    }
+    legacy = HubSpot(fake.token, base_url=fake.url, api_version="legacy")
+    legacy.create_or_update("ada@example.com", {"firstname": "Ada", "is_customer": False})
+    v1 = fake.requests[1]
+    assert v1.path == "/contacts/v1/contact/createOrUpdate/email/ada%40example.com"
+    assert v1.body == (
         b'{"properties":[{"property":"firstname","value":"Ada"},'
         b'{"property":"is_customer","value":"false"}]}'
     )
@@ -49,16 +63,14 @@ def test_wire_request_matches_the_documented_shape(hs: HubSpot, fake: FakeHubSpo
 def test_no_properties_sends_an_empty_list(hs: HubSpot, fake: FakeHubSpot) -> None:
     assert hs.create_or_update("ada@example.com").is_new
     assert hs.create_or_update("ada@example.com", {}).is_new is False
-    assert [r.json() for r in fake.requests] == [{"properties": []}, {"properties": []}]
+    sent = [r.json()["inputs"] for r in fake.requests]
+    assert [[i["properties"] for i in inputs] for inputs in sent] == [[{}], [{}]]
 
 
-def test_properties_keep_the_mapping_order(hs: HubSpot, fake: FakeHubSpot) -> None:
+def test_v1_properties_keep_the_mapping_order(fake: FakeHubSpot) -> None:
+    hs = HubSpot(fake.token, base_url=fake.url, api_version="legacy")
     hs.create_or_update("ada@example.com", {"lastname": "L", "firstname": "F", "city": "C"})
-    assert [p["property"] for p in fake.requests[-1].json()["properties"]] == [
-        "lastname",
-        "firstname",
-        "city",
-    ]
+    assert list(sent_properties(fake)) == ["lastname", "firstname", "city"]
 
 
 def test_any_mapping_is_accepted(hs: HubSpot, fake: FakeHubSpot) -> None:

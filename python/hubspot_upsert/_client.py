@@ -65,11 +65,11 @@ class HubSpot:
     ``rate_window`` seconds sets a limit of its own (the tighter one wins).
     ``ca_bundle`` is a PEM file of extra certificate authorities to trust.
 
-    ``api_version`` picks HubSpot's API version: ``None`` (the default) sends single upserts
-    to v1 ``createOrUpdate`` and bulk runs to the newest date version this package knows
-    (``"2026-09"``); a date version such as ``"2026-03"`` or ``"2026-09"`` sends both there
-    (a single upsert becomes a batch upsert of one); ``"legacy"`` sends both to the numbered
-    paths (v1 and v3), which HubSpot stops supporting in September 2027.
+    ``api_version`` picks HubSpot's API version: ``None`` (the default) is the newest date
+    version this package knows (``"2026-09"``); a date version such as ``"2026-03"`` sends
+    every request there (a single upsert is a batch upsert of one); ``"legacy"`` sends them
+    to the numbered paths (v1 ``createOrUpdate``, v3 batches), which HubSpot stops supporting
+    in September 2027.
     """
 
     __slots__ = ("_native",)
@@ -137,9 +137,9 @@ class HubSpot:
 
         ``id_property`` matches the contact on another unique property instead: the first
         argument is then that property's value (a str or an int), and ``email`` may be one of
-        the ``properties``. Such an upsert is a batch upsert of one on the bulk runs' API
-        version (v1 matches only by email); ``"hs_object_id"`` updates the contact with that
-        HubSpot id (a batch update of one: nothing is created).
+        the ``properties``. Such an upsert is a batch upsert of one, with
+        ``api_version="legacy"`` too (v1 matches only by email); ``"hs_object_id"`` updates
+        the contact with that HubSpot id (a batch update of one: nothing is created).
         """
         return self._native.create_or_update(email, properties, id_property=id_property)
 

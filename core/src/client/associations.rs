@@ -88,7 +88,7 @@ impl Client {
             let mut keys: Vec<&str> = links.iter().map(|l| l.key.as_str()).collect();
             keys.sort_unstable();
             keys.dedup();
-            let url = format!("{}{}", self.base_url, self.bulk_api.batch_read_path(to));
+            let url = format!("{}{}", self.base_url, self.api.batch_read_path(to));
             let calls: Vec<(String, Vec<u8>)> = keys
                 .chunks(api::V3_BATCH_MAX)
                 .map(|chunk| {
@@ -141,11 +141,7 @@ impl Client {
             }
         }
         // The associations.
-        let url = format!(
-            "{}{}",
-            self.base_url,
-            self.bulk_api.associate_path(from, to)
-        );
+        let url = format!("{}{}", self.base_url, self.api.associate_path(from, to));
         let calls: Vec<(String, Vec<u8>)> = pairs
             .chunks(api::V3_BATCH_MAX)
             .map(|chunk| {

@@ -77,9 +77,9 @@ impl Client {
         let sender = BatchSender {
             client: self.clone(),
             lease: self.transports.lease()?,
-            url: api::batch_upsert_url(&self.base_url, &self.bulk_api, &object),
-            read_url: api::batch_read_url(&self.base_url, &self.bulk_api, &object),
-            update_url: api::batch_update_url(&self.base_url, &self.bulk_api, &object),
+            url: api::batch_upsert_url(&self.base_url, &self.api, &object),
+            read_url: api::batch_read_url(&self.base_url, &self.api, &object),
+            update_url: api::batch_update_url(&self.base_url, &self.api, &object),
             log,
             tasks: Mutex::default(),
             opens_after,
@@ -164,7 +164,7 @@ impl bulk::Sender for BatchSender {
                     Some(slot),
                 )
                 .await
-                .map_err(|e| client.explain_404(&client.bulk_api, e))
+                .map_err(|e| client.explain_404(&client.api, e))
                 .map(|a| Reply {
                     status: a.status,
                     correlation_id: a.correlation_id,

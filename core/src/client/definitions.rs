@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Client, Hooks, Level};
+use super::{Client, Hooks, Level, Log};
 use crate::api;
 use crate::bulk;
 use crate::error::{Error, Result};
 use crate::schema::Schema;
+use crate::transport::Exchange;
 
 /// How long the portal's property definitions are trusted before they are read again.
 pub(crate) const DEFINITIONS_TTL: Duration = Duration::from_secs(600);
@@ -38,6 +39,22 @@ impl Client {
         object: &api::ObjectType,
         hooks: &dyn Hooks,
     ) -> Result<Option<Arc<Schema>>> {
+        let lease = self.transports.lease()?;
+        self.run(
+            &lease.handle,
+            self.definitions_on(&lease.http, object, hooks),
+            hooks,
+        )?
+    }
+
+    /// [`Client::property_definitions`] through `http`, on the runtime: what a single upsert
+    /// refused by HubSpot reads (both faces' one path).
+    pub(super) async fn definitions_on<L: Log + ?Sized>(
+        &self,
+        http: &dyn Exchange,
+        object: &api::ObjectType,
+        hooks: &L,
+    ) -> Result<Option<Arc<Schema>>> {
         {
             let known = self.definitions.lock().unwrap_or_else(|p| p.into_inner());
             match known.get(object).unwrap_or(&Definitions::Unknown) {
@@ -51,13 +68,11 @@ impl Client {
                 _ => {}
             }
         }
-        let url = api::properties_url(&self.base_url, &self.bulk_api, object);
-        let (now_known, schema) = match self.request_blocking(
-            reqwest::Method::GET,
-            &url,
-            None,
-            hooks,
-        ) {
+        let url = api::properties_url(&self.base_url, &self.api, object);
+        let answer = self
+            .request(http, reqwest::Method::GET, &url, None, hooks, None)
+            .await;
+        let (now_known, schema) = match answer {
             Ok(answer) => match Schema::from_json(&answer.body) {
                 Some(schema) => {
                     let schema = schema.of_object(object.name());
@@ -99,7 +114,7 @@ impl Client {
                 return Err(Error::Api(e))
             }
             Err(e @ Error::Api(_)) if matches!(&e, Error::Api(a) if a.status == 404) => {
-                return Err(self.explain_404(&self.bulk_api, e))
+                return Err(self.explain_404(&self.api, e))
             }
             Err(e @ Error::Caller { .. }) => return Err(e),
             Err(other) => {
@@ -130,7 +145,7 @@ impl Client {
         if let Some(id) = *self.portal.lock().unwrap_or_else(|p| p.into_inner()) {
             return Ok(id);
         }
-        let url = format!("{}{}", self.base_url, self.bulk_api.account_path());
+        let url = format!("{}{}", self.base_url, self.api.account_path());
         let answer = self.request_blocking(reqwest::Method::GET, &url, None, hooks)?;
         let id = api::portal_id(&answer.body).ok_or_else(|| {
             Error::from(crate::error::ApiError::not_understood(

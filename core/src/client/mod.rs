@@ -81,8 +81,9 @@ pub struct Client {
     portal: Mutex<Option<i64>>,
     /// This client has logged its paths (or found them logged): see [`Client::log_paths`].
     paths_said: std::sync::atomic::AtomicBool,
-    single_api: ApiVersion,
-    bulk_api: ApiVersion,
+    /// The API version of every path: a date version, or `Legacy` (v1's single upsert by
+    /// email, v3's batches and definitions).
+    api: ApiVersion,
 }
 
 impl std::fmt::Debug for Client {
@@ -199,8 +200,7 @@ impl Client {
             definitions: Mutex::default(),
             portal: Mutex::default(),
             paths_said: Default::default(),
-            single_api: config.api_version.clone().unwrap_or(ApiVersion::Legacy),
-            bulk_api: config
+            api: config
                 .api_version
                 .unwrap_or_else(|| ApiVersion::Dated(api::NEWEST_DATED.to_owned())),
         })
@@ -283,9 +283,9 @@ impl Client {
         static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
         let line = format!(
             "HubSpot API paths: single upserts POST {}, bulk POST {} and GET {}",
-            self.single_api.single_upsert_path(),
-            self.bulk_api.batch_upsert_path(&Default::default()),
-            self.bulk_api.properties_path(&Default::default())
+            self.api.single_upsert_path(),
+            self.api.batch_upsert_path(&Default::default()),
+            self.api.properties_path(&Default::default())
         );
         let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
         if !said.contains(&line) {

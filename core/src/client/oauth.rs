@@ -1,6 +1,8 @@
-//! OAuth access tokens: got and refreshed at HubSpot's token endpoint (`POST
-//! /oauth/v1/token`, a form with the app's id and secret and the refresh token), through the
-//! same request path as every call: paced, retried, logged, its secrets cleared from answers.
+//! OAuth access tokens: got and refreshed at HubSpot's date-versioned token endpoint (`POST
+//! /oauth/2026-03/token`, a form with the app's id and secret and the refresh token; v1's
+//! `/oauth/v1/token` goes on 2027-02-16), through the same request path as every call: paced,
+//! retried (its own 429s too), logged, its secrets cleared from answers. Refusals read either
+//! shape: HubSpot's `status`/`message`, or RFC 6749's `error`/`error_description`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,7 +16,7 @@ use crate::error::{ApiError, Error, Result};
 use crate::transport::Exchange;
 
 /// Where OAuth tokens come from, under the base URL.
-pub(crate) const TOKEN_PATH: &str = "/oauth/v1/token";
+pub(crate) const TOKEN_PATH: &str = "/oauth/2026-03/token";
 
 impl Client {
     /// The access token for one attempt: the fixed one, or an OAuth app's, refreshed first

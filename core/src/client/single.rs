@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{Client, Hooks, Log};
 use crate::api::{self, ApiVersion, BatchInput, Landed, ObjectType};
 
-use crate::error::{ApiError, Error, Result};
+use crate::error::{ApiError, ApiErrorKind, Error, Result};
 use crate::transport::{Answer, Exchange, Here};
 
 impl Client {
@@ -107,9 +107,9 @@ impl Client {
         Ok(task.abort_handle())
     }
 
-    /// The one upsert path of both faces: v1 by email, or a batch of one: an upsert on a date
-    /// version, or by another id property on the bulk runs' version (v1 knows only email), or
-    /// an update when the id is HubSpot's own.
+    /// The one upsert path of both faces: a batch of one on the client's API version (an
+    /// update when the id is HubSpot's own, an upsert otherwise), or v1 `createOrUpdate` for a
+    /// contact by email where the version is `Legacy` (v1 knows only email).
     pub(super) async fn create_or_update_on<L: Log + ?Sized>(
         &self,
         http: &dyn Exchange,
@@ -121,11 +121,7 @@ impl Client {
     ) -> Result<Landed> {
         self.log_paths(log);
         let by_email = id_property == "email" && object.is_contacts();
-        let version = match by_email {
-            true => &self.single_api,
-            false => &self.bulk_api,
-        };
-        let answer = match version {
+        let answer = match &self.api {
             ApiVersion::Legacy if by_email => {
                 let url = api::v1_upsert_url(&self.base_url, id);
                 let body = Some(api::v1_upsert_body(properties));
@@ -134,7 +130,7 @@ impl Client {
                     .map(|answer| (api::parse_v1_upsert(&answer.body), answer))
             }
             version => {
-                // No date-versioned single upsert exists: a batch of one, same outcome.
+                // No date-versioned single upsert exists: a batch of one does the same.
                 let input = BatchInput {
                     id: id.to_owned(),
                     properties: properties.to_vec(),
@@ -166,6 +162,22 @@ impl Client {
                     "",
                 ))
             }),
+            // A batch's 400 may name only the first refused value (v1's names each): the
+            // definitions (read once, as bulk runs read them) show the others.
+            Err(Error::Api(e))
+                if e.kind == ApiErrorKind::Validation
+                    && properties.len() > e.errors.len()
+                    && !(by_email && self.api == ApiVersion::Legacy) =>
+            {
+                let more = match self.definitions_on(http, object, log).await {
+                    Ok(Some(schema)) => properties
+                        .iter()
+                        .filter_map(|(name, value)| schema.check(name, value))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                Err(Error::Api(Box::new(e.with_refused(more))))
+            }
             Err(Error::Api(mut e)) => {
                 if e.conflicting_email.is_none() && e.status == 409 {
                     e.conflicting_email = properties

@@ -254,14 +254,16 @@ async fn upsert(c: &Client, script: &Script, properties: &[(&str, &str)]) -> Res
 #[tokio::test(start_paused = true)]
 async fn a_single_upsert_reads_v1_and_batch_answers() {
     let script = Script::new(vec![answer(200, r#"{"vid": 3234574, "isNew": false}"#)]);
-    let landed = upsert(&client_on(None), &script, &[]).await.unwrap();
-    assert_eq!((landed.vid, landed.is_new), (3234574, false));
-    let batch = r#"{"status":"COMPLETE","results":[{"id":"1001","new":true,"properties":{}}]}"#;
-    let script = Script::new(vec![answer(200, batch)]);
-    let landed = upsert(&client_on(Some("2026-09")), &script, &[])
+    let landed = upsert(&client_on(Some("legacy")), &script, &[])
         .await
         .unwrap();
-    assert_eq!((landed.vid, landed.is_new), (1001, true));
+    assert_eq!((landed.vid, landed.is_new), (3234574, false));
+    let batch = r#"{"status":"COMPLETE","results":[{"id":"1001","new":true,"properties":{}}]}"#;
+    for version in [None, Some("2026-09")] {
+        let script = Script::new(vec![answer(200, batch)]);
+        let landed = upsert(&client_on(version), &script, &[]).await.unwrap();
+        assert_eq!((landed.vid, landed.is_new), (1001, true));
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -299,7 +301,13 @@ async fn a_404_on_a_date_version_names_the_setting_and_a_409_the_address() {
     }
     let conflict = r#"{"status":"error","message":"Contact already exists. Existing ID: 77"}"#;
     let script = Script::new(vec![answer(409, conflict)]);
-    match upsert(&client_on(None), &script, &[("email", "grace@example.com")]).await {
+    match upsert(
+        &client_on(Some("legacy")),
+        &script,
+        &[("email", "grace@example.com")],
+    )
+    .await
+    {
         Err(Error::Api(e)) => {
             assert_eq!(e.existing_vid, Some(77));
             assert_eq!(e.conflicting_email.as_deref(), Some("grace@example.com"));
@@ -336,7 +344,12 @@ fn tokens(access: &str, seconds: u64) -> Result<Answer> {
 #[tokio::test(start_paused = true)]
 async fn an_oauth_token_is_got_first_refreshed_ahead_and_once_after_a_401() {
     let c = oauth_client();
-    let ok = || answer(200, r#"{"vid": 1, "isNew": false}"#);
+    let ok = || {
+        answer(
+            200,
+            r#"{"results":[{"id":"1","new":false,"properties":{}}]}"#,
+        )
+    };
     let expired = r#"{"status":"error","message":"expired","category":"EXPIRED_AUTHENTICATION"}"#;
     let script = Script::new(vec![
         tokens("a1", 20),
@@ -377,6 +390,49 @@ async fn an_oauth_token_is_got_first_refreshed_ahead_and_once_after_a_401() {
             "Bearer a4",
         ]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_token_endpoint_s_429_is_waited_out_and_its_rfc_6749_refusal_read() {
+    let c = oauth_client();
+    let ok = || {
+        answer(
+            200,
+            r#"{"results":[{"id":"1","new":true,"properties":{}}]}"#,
+        )
+    };
+    let limited = r#"{"status":"error","message":"You have reached your ten-secondly limit.",
+        "errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}"#;
+    let mut waited = answer(429, limited).unwrap();
+    waited.retry_after = Some(Duration::from_secs(2));
+    let script = Script::new(vec![Ok(waited), tokens("a1", 1800), ok()]);
+    let started = tokio::time::Instant::now();
+    upsert(&c, &script, &[]).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After kept"
+    );
+    assert_eq!(
+        *script.carried.lock().unwrap(),
+        ["form token", "form token", "Bearer a1"]
+    );
+
+    let c = oauth_client();
+    let grant =
+        r#"{"error":"invalid_grant","error_description":"refresh token refresh-1 revoked"}"#;
+    let script = Script::new(vec![answer(400, grant)]);
+    let refused = upsert(&c, &script, &[]).await.unwrap_err();
+    let Error::Api(e) = &refused else {
+        panic!("{refused}")
+    };
+    assert_eq!(e.kind, crate::error::ApiErrorKind::Authentication);
+    assert_eq!(e.category.as_deref(), Some("invalid_grant"));
+    let text = refused.to_string();
+    assert!(
+        text.contains("invalid_grant") && text.contains("revoked") && !text.contains("refresh-1"),
+        "{text}"
+    );
+    assert_eq!(script.attempts(), 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -64,7 +64,10 @@ impl ApiError {
         let json: Option<Json> = serde_json::from_slice(body).ok().filter(Json::is_object);
         let empty = Json::Null;
         let j = json.as_ref().unwrap_or(&empty);
-        let hubspot_message = str_at(j, "message").map(str::to_owned);
+        // HubSpot's `message`, or an OAuth token endpoint's RFC 6749 `error_description`.
+        let hubspot_message = str_at(j, "message")
+            .or_else(|| str_at(j, "error_description"))
+            .map(str::to_owned);
         let kind = match kind_of(status) {
             // A 2026-09 validation rule refuses association writes with a 400 and no code; it
             // is a missing permission, and no retry or other input mends it.
@@ -102,6 +105,8 @@ impl ApiError {
             attempts: 1,
             category: str_at(j, "category")
                 .or_else(|| str_at(j, "errorType"))
+                // RFC 6749's code (`invalid_grant`), where HubSpot's token endpoint names one.
+                .or_else(|| str_at(j, "error").filter(|_| j.get("error_description").is_some()))
                 .map(str::to_owned),
             correlation_id: str_at(j, "correlationId")
                 .map(str::to_owned)
@@ -151,6 +156,26 @@ impl ApiError {
         let mut e = ApiError::from_response(400, correlation_id, body);
         e.status = status;
         e
+    }
+
+    /// A refusal of one record with the other refused values the portal's definitions show
+    /// (`more`, in the record's order): HubSpot may name only the first. Each not already
+    /// named is added to `errors`, after HubSpot's own, and the message says so.
+    pub(crate) fn with_refused(mut self, more: Vec<FieldError>) -> Self {
+        let more: Vec<FieldError> = more
+            .into_iter()
+            .filter(|f| !self.errors.iter().any(|e| e.name == f.name))
+            .collect();
+        if more.is_empty() {
+            return self;
+        }
+        let lines: Vec<String> = more.iter().map(|f| f.line(120)).collect();
+        self.summary.push_str(&format!(
+            "; the portal's property definitions also refuse {}",
+            lines.join("; ")
+        ));
+        self.errors.extend(more);
+        self
     }
 
     /// A record of a batch that HubSpot's answer did not mention: a server failure, and it may

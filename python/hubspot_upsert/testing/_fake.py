@@ -71,7 +71,9 @@ class FakeHubSpot(Portal):
     property"). Batch update and read also address contacts by ``hs_object_id`` (their id).
 
     OAuth: ``oauth_clients`` (client id to secret) may use HubSpot's token endpoint
-    (``POST /oauth/v1/token``, a form) with ``refresh_tokens`` (or the refresh token an
+    (``POST /oauth/2026-03/token``, a form, refusing with RFC 6749's ``error`` and
+    ``error_description``; v1's ``/oauth/v1/token`` too, refusing with ``status`` and
+    ``message``) with ``refresh_tokens`` (or the refresh token an
     :meth:`authorization_code` grant gives); each grant answers an access token that expires
     after ``token_life`` seconds (401 ``EXPIRED_AUTHENTICATION`` after that).
     :meth:`revoke` refuses a refresh token from then on, :meth:`expire_access_tokens` expires

@@ -25,8 +25,12 @@ from ._records import Contact, ReceivedRequest, ScriptedResponse, StoredContact
 from ._rules import PropertyType
 
 V1_UPSERT_PREFIX = "/contacts/v1/contact/createOrUpdate/email/"
-#: OAuth's token endpoint.
-TOKEN_PATH = "/oauth/v1/token"
+#: OAuth's token endpoint: the date-versioned one, which refuses in RFC 6749's shape
+#: (``error``, ``error_description``).
+TOKEN_PATH = "/oauth/2026-03/token"
+#: v1's token endpoint (HubSpot retires it on 2027-02-16), still served: it refuses in
+#: HubSpot's own shape (``status``, ``message``).
+V1_TOKEN_PATH = "/oauth/v1/token"
 #: HubSpot's date versions the fake serves; other dates answer 404, as HubSpot does.
 API_VERSIONS = ("2026-03", "2026-09")
 # v3, and HubSpot's date-versioned successor of the same shape (/crm/objects/2026-03/...),
@@ -251,9 +255,11 @@ class Portal:
                     raise _scripted_reply(scripted)
                 if over_policy is not None:
                     raise self._rate_limited(over_policy, correlation_id)
-                if target.partition("?")[0].rstrip("/") == TOKEN_PATH:
+                token_path = target.partition("?")[0].rstrip("/")
+                if token_path in (TOKEN_PATH, V1_TOKEN_PATH):
                     _allow(method, "POST", correlation_id)
-                    reply = Reply(*self._token_grant(headers, body, correlation_id))
+                    rfc = token_path == TOKEN_PATH
+                    reply = Reply(*self._token_grant(headers, body, correlation_id, rfc=rfc))
                 else:
                     self._check_auth(headers.get("authorization", ""), correlation_id)
                     reply = Reply(*self._route(method, target, body, correlation_id))
@@ -421,18 +427,30 @@ class Portal:
     # -- OAuth ----------------------------------------------------------------------------
 
     def _token_grant(
-        self, headers: Mapping[str, str], body: bytes, correlation_id: str
+        self, headers: Mapping[str, str], body: bytes, correlation_id: str, *, rfc: bool
     ) -> tuple[int, Any]:
         """HubSpot's token endpoint: a form with ``grant_type`` ``refresh_token`` (and the
         refresh token) or ``authorization_code`` (and the code), and the app's
         ``client_id`` and ``client_secret``; answers a new access token that expires after
-        ``token_life`` seconds."""
-        if "application/x-www-form-urlencoded" not in headers.get("content-type", ""):
-            return 400, {"status": "BAD_REQUEST", "message": "the body must be a form"}
-        form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        ``token_life`` seconds. A refusal reads as RFC 6749 says (``rfc``: the dated path) or
+        as v1's ``status`` and ``message``."""
+        # v1's codes, and RFC 6749's for the same refusals.
+        rfc_codes = {
+            "BAD_REQUEST": "invalid_request",
+            "BAD_CLIENT_ID": "invalid_client",
+            "BAD_AUTH_CODE": "invalid_grant",
+            "BAD_REFRESH_TOKEN": "invalid_grant",
+            "BAD_GRANT_TYPE": "unsupported_grant_type",
+        }
 
         def refused(status: str, message: str) -> tuple[int, Any]:
+            if rfc:
+                return 400, {"error": rfc_codes[status], "error_description": message}
             return 400, {"status": status, "message": message, "correlationId": correlation_id}
+
+        if "application/x-www-form-urlencoded" not in headers.get("content-type", ""):
+            return refused("BAD_REQUEST", "the body must be a form")
+        form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
 
         if self.oauth_clients.get(form.get("client_id", "")) != form.get("client_secret"):
             return refused("BAD_CLIENT_ID", "missing or unknown client id or secret")

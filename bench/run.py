@@ -362,7 +362,9 @@ def render(quick: bool, f: Figures, started: float) -> str:
         "",
         "`hubspot-upsert` sends a sync single upsert on the calling thread; "
         f"`{peers.VIA_IO_THREAD}` is the same client handing it to its I/O thread and "
-        "waiting, as async and bulk requests go.",
+        "waiting, as async and bulk requests go. It sends a batch upsert of one "
+        "(`POST /crm/objects/2026-09/contacts/batch/upsert`), as the server's floor does; "
+        "hubspot3, requests and httpx send v1 `createOrUpdate`, the others a batch upsert.",
         "",
         "## 2. Eight threads sharing one client",
         "",

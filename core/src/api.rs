@@ -132,6 +132,11 @@ impl ApiVersion {
         self.batch_path(object, "upsert")
     }
 
+    /// Where records are archived by HubSpot id.
+    pub(crate) fn batch_archive_path(&self, object: &ObjectType) -> String {
+        self.batch_path(object, "archive")
+    }
+
     /// Where the records of a list of ids are read (to learn which exist, and their values).
     pub(crate) fn batch_read_path(&self, object: &ObjectType) -> String {
         self.batch_path(object, "read")
@@ -436,6 +441,15 @@ pub(crate) fn parse_v3_read(body: &[u8], id_property: &str) -> Option<Vec<Found>
 }
 
 /// The body of a batch of default associations, `(from id, to id)` each.
+/// A batch archive of these HubSpot ids: `{"inputs": [{"id": "1001"}, ...]}`.
+pub(crate) fn archive_body(ids: &[i64]) -> Vec<u8> {
+    let inputs: Vec<Json> = ids
+        .iter()
+        .map(|id| json!({ "id": id.to_string() }))
+        .collect();
+    serde_json::to_vec(&json!({ "inputs": inputs })).expect("strings always serialise")
+}
+
 pub(crate) fn associate_body(pairs: &[(i64, i64)]) -> Vec<u8> {
     let inputs: Vec<Json> = pairs
         .iter()

@@ -24,6 +24,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._mirror import MirrorRefusedError
 from ._native import BulkResult, SkippedRecord, UpsertResult, __version__
 from ._oauth import OAuth
 from ._objects import CrmObjects
@@ -38,6 +39,7 @@ __all__ = [
     "FieldError",
     "HubSpot",
     "HubSpotError",
+    "MirrorRefusedError",
     "NotFoundError",
     "OAuth",
     "PermissionDeniedError",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _bulk, _native
 from ._client import HubSpot
+from ._mirror import MAX_ARCHIVE
 from ._objects import CrmObjects
 
 if TYPE_CHECKING:
@@ -140,6 +141,8 @@ class AsyncHubSpot:
         state: SyncState | str | os.PathLike[str] | None = None,
         full: bool = False,
         associate: _bulk.Associate | None = None,
+        mirror: bool = False,
+        max_archive: float = MAX_ARCHIVE,
     ) -> _native.BulkResult:
         """Create or update many contacts; see :meth:`HubSpot.create_or_update_many`.
         ``records`` may also be an async iterable. Cancelling the awaiting task stops the run
@@ -161,6 +164,8 @@ class AsyncHubSpot:
                 state=state,
                 full=full,
                 associate=associate,
+                mirror=mirror,
+                max_archive=max_archive,
             ),
         )
 

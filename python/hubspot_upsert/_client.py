@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from . import _bulk, _native
+from . import _bulk, _mirror, _native
+from ._mirror import MAX_ARCHIVE, check_max_archive
 from ._oauth import OAuth
+
+_log = logging.getLogger("hubspot_upsert")
 
 if TYPE_CHECKING:
     from ._objects import CrmObjects
@@ -159,6 +163,8 @@ class HubSpot:
         state: SyncState | str | os.PathLike[str] | None = None,
         full: bool = False,
         associate: _bulk.Associate | None = None,
+        mirror: bool = False,
+        max_archive: float = MAX_ARCHIVE,
     ) -> _native.BulkResult:
         """Create or update many contacts with HubSpot's batch API (100 per request).
 
@@ -201,6 +207,15 @@ class HubSpot:
         portal apart (its id is read once per client, one request). ``full=True`` sends every
         record and refreshes the state.
 
+        ``mirror=True`` (with ``state``) makes HubSpot mirror the source: once the run has read
+        every record, the records this state wrote that the source no longer has are archived
+        (by HubSpot id, 100 a request; HubSpot keeps them restorable for 90 days), forgotten
+        by the state, and listed in the result's ``archived``. Only records the state wrote
+        are archived, never others; a run stopped or failed before its end archives nothing;
+        a run that would archive more than ``max_archive`` (a share, a tenth by default) of
+        the state's records, or that read a record with no readable id, archives nothing and
+        raises :class:`MirrorRefusedError` (its ``bulk_result`` has the run's upserts).
+
         ``associate={"companies": ("company_id", "crm_id")}`` associates each contact that
         lands with the company whose ``crm_id`` is the record's ``company_id`` (a field that is
         then not sent as a property; ``"hs_object_id"``: the field holds HubSpot's company
@@ -228,6 +243,8 @@ class HubSpot:
             state=state,
             full=full,
             associate=associate,
+            mirror=mirror,
+            max_archive=max_archive,
         )
 
     def objects(self, object_type: str) -> CrmObjects:
@@ -256,9 +273,17 @@ class HubSpot:
         state: SyncState | str | os.PathLike[str] | None,
         full: bool,
         associate: _bulk.Associate | None = None,
+        mirror: bool = False,
+        max_archive: float = MAX_ARCHIVE,
     ) -> _native.BulkResult:
         """A bulk run of any object type: what every face's ``create_or_update_many`` does."""
         links = _bulk.associations(associate)
+        if mirror and state is None:
+            raise ValueError(
+                "mirror=True needs a sync state (state=...): only records a state wrote are "
+                "ever archived"
+            )
+        max_archive = check_max_archive(max_archive)
         rows, total = _bulk.records_and_total(records)
 
         def run_many(run: StateRun | None) -> _native.BulkResult:
@@ -283,7 +308,16 @@ class HubSpot:
 
         if state is None:
             return run_many(None)
-        return self._with_state(state, object_type, id_property, full, run_many)
+
+        def mirrored(run: StateRun) -> _native.BulkResult:
+            run.mirror = True
+            result = run_many(run)
+            # The run read its whole source (a stop raises before this).
+            _mirror.mirror(self._native, object_type, run, result, max_archive)
+            return result
+
+        work = mirrored if mirror else run_many
+        return self._with_state(state, object_type, id_property, full, work)
 
     def _with_state(
         self,
@@ -349,6 +383,8 @@ class HubSpot:
         labels: bool = False,
         state: SyncState | str | os.PathLike[str] | None = None,
         associate: _bulk.Associate | None = None,
+        mirror: bool = False,
+        max_archive: float = MAX_ARCHIVE,
     ) -> _native.BulkResult:
         """Check records as :meth:`create_or_update_many` would before sending, and send no
         write (``labels`` and ``associate`` as there: with ``definitions``, the associated
@@ -369,7 +405,9 @@ class HubSpot:
         ``read``) tells, with no request of its own, which records would be sent: the result
         then has an outcome for each record, ``unchanged`` counting those the state holds as
         they are, ``created`` those it holds nothing for and ``updated`` the changed ones. The
-        portal is the one of the state's latest run for these records.
+        portal is the one of the state's latest run for these records. With ``mirror=True``
+        the result's ``archived`` lists the records a mirror run would archive (a warning
+        says so when the run would archive none of them instead: above ``max_archive``).
         """
         return self._check(
             "contacts",
@@ -383,6 +421,8 @@ class HubSpot:
             labels=labels,
             state=state,
             associate=associate,
+            mirror=mirror,
+            max_archive=max_archive,
         )
 
     def _check(
@@ -399,9 +439,14 @@ class HubSpot:
         labels: bool,
         state: SyncState | str | os.PathLike[str] | None,
         associate: _bulk.Associate | None = None,
+        mirror: bool = False,
+        max_archive: float = MAX_ARCHIVE,
     ) -> _native.BulkResult:
         """What every face's ``check_many`` does, for any object type."""
         links = _bulk.associations(associate)
+        if mirror and state is None:
+            raise ValueError("mirror=True needs a sync state (state=...)")
+        max_archive = check_max_archive(max_archive)
         rows, _ = _bulk.records_and_total(records)
         if state is not None and read:
             raise ValueError("check_many takes state or read=True, not both")
@@ -410,18 +455,25 @@ class HubSpot:
 
             store, owned = (None, False) if state is None else open_state(state)
             try:
-                return self._native.check_many(
+                view = None
+                if store is not None:
+                    view = store.looking(_native.object_name(object_type), id_property.strip())
+                    view.mirror = bool(mirror)
+                result = self._native.check_many(
                     rows,
                     email_field=field,
                     definitions=bool(definitions),
                     id_property=id_property,
                     labels=bool(labels),
-                    state=None
-                    if store is None
-                    else store.looking(_native.object_name(object_type), id_property.strip()),
+                    state=view,
                     object=object_type,
                     associate=links,
                 )
+                if view is not None and mirror:
+                    why = _mirror.plan(view, result, max_archive)
+                    if why is not None:
+                        _log.warning("a mirror run would archive nothing: %s", why)
+                return result
             finally:
                 if owned and store is not None:
                     store.close()

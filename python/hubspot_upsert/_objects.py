@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import _bulk, _native
+from ._mirror import MAX_ARCHIVE
 
 if TYPE_CHECKING:
     from ._client import HubSpot
@@ -60,10 +61,13 @@ class CrmObjects:
         state: SyncState | str | os.PathLike[str] | None = None,
         full: bool = False,
         associate: _bulk.Associate | None = None,
+        mirror: bool = False,
+        max_archive: float = MAX_ARCHIVE,
     ) -> _native.BulkResult:
         """:meth:`HubSpot.create_or_update_many` for this object type: each record's id is
-        read from ``id_field`` (by default the id property's own name); ``associate`` as
-        there (a deal with its company: ``{"companies": ("company_id", "crm_id")}``)."""
+        read from ``id_field`` (by default the id property's own name); ``associate`` and
+        ``mirror`` as there (a deal with its company: ``{"companies": ("company_id",
+        "crm_id")}``)."""
         return self._client._many(
             self.name,
             records,
@@ -78,6 +82,8 @@ class CrmObjects:
             state=state,
             full=full,
             associate=associate,
+            mirror=mirror,
+            max_archive=max_archive,
         )
 
     def check_many(
@@ -93,6 +99,8 @@ class CrmObjects:
         labels: bool = False,
         state: SyncState | str | os.PathLike[str] | None = None,
         associate: _bulk.Associate | None = None,
+        mirror: bool = False,
+        max_archive: float = MAX_ARCHIVE,
     ) -> _native.BulkResult:
         """:meth:`HubSpot.check_many` for this object type (its own property definitions)."""
         return self._client._check(
@@ -107,6 +115,8 @@ class CrmObjects:
             labels=labels,
             state=state,
             associate=associate,
+            mirror=mirror,
+            max_archive=max_archive,
         )
 
     def prepare(

@@ -141,12 +141,27 @@ class StateRun:
         self.portal = portal
         self.scope = (portal, object, id_property)
         self.full = full
+        #: A mirror run: the native loop tells :meth:`saw` every record's key.
+        self.mirror = False
+        self.seen: set[str] = set()
+        self.unreadable = 0
 
     def recall(self, keys: Sequence[str]) -> list[tuple[str, int] | None]:
         if self.full or self.portal is None:
             return [None] * len(keys)
         held = self._db.recall(self.scope, keys)
         return [held.get(k) for k in keys]
+
+    def saw(self, keys: Sequence[str], unreadable: int) -> None:
+        """A mirror run read records with these keys (and ``unreadable`` with no id)."""
+        self.seen.update(keys)
+        self.unreadable += unreadable
+
+    def held(self) -> list[tuple[str, int]]:
+        """Every ``(key, object id)`` the state holds for this run's records."""
+        if self.portal is None:
+            return []
+        return self._db.held(self.scope)
 
     def sent(self, batch: int, records: int) -> None:
         if self.run is not None:
@@ -157,8 +172,8 @@ class StateRun:
             self._db.journal_answered(self.run, self.scope, batch, accepted)
 
     def forget(self, keys: Sequence[str]) -> None:
-        """Forgets what was stored for these keys (their associations failed): the next run
-        sends them again."""
+        """Forgets what was stored for these keys (their associations failed, or a mirror run
+        archived them): the next run sends them again."""
         if self.run is not None and keys:
             self._db.forget(self.scope, keys)
 
@@ -316,6 +331,14 @@ class _Database:
                     ),
                     rows,
                 )
+
+    def held(self, scope: tuple[int | None, str, str]) -> list[tuple[str, int]]:
+        rows = self.execute(
+            "SELECT id, object_id FROM hubspot_upsert_records WHERE portal = ? AND object = ? "
+            "AND id_property = ? ORDER BY id",
+            scope,
+        ).fetchall()
+        return [(str(k), int(o)) for k, o in rows]
 
     def forget(self, scope: tuple[int | None, str, str], keys: Sequence[str]) -> None:
         portal, object, id_property = scope

@@ -48,6 +48,10 @@ struct Store {
     associated: usize,
     /// Records that landed and were not associated, with why.
     unassociated: Vec<(usize, Option<String>, Error)>,
+    /// A mirror run: the keys of records read that failed before the core saw them, and how
+    /// many had no readable id, not yet told to the state.
+    failed_keys: Vec<String>,
+    unreadable: usize,
 }
 
 /// A record that landed as object `from` and is to be associated.
@@ -98,10 +102,42 @@ pub struct PySource<'a> {
     matching: &'a Matching,
     options: ConvertOptions,
     store: &'a Mutex<Store>,
+    /// A mirror run's sync state: told the key of every record read (`saw(keys, unreadable)`,
+    /// a chunk at a time), those that failed included, and how many had no id to read.
+    mirror: Option<Py<PyAny>>,
 }
 
 impl Source for PySource<'_> {
     fn read(&mut self, max: usize) -> Chunk {
+        let mut chunk = self.read_chunk(max);
+        if let Some(mirror) = &self.mirror {
+            let keys: Vec<String> = chunk
+                .records
+                .iter()
+                .map(|(_, input)| self.matching.key(&input.id))
+                .collect();
+            Python::attach(|py| {
+                let mut store = lock(self.store);
+                let mut keys = keys;
+                keys.append(&mut store.failed_keys);
+                let unreadable = std::mem::take(&mut store.unreadable);
+                // Were it not told, the state could archive a record the source has: the
+                // run stops instead.
+                if let Err(e) = mirror.bind(py).call_method1("saw", (keys, unreadable)) {
+                    store.stopped = true;
+                    if chunk.failed.is_none() {
+                        chunk.done = false;
+                        chunk.failed = Some(stopped_by(py, e));
+                    }
+                }
+            });
+        }
+        chunk
+    }
+}
+
+impl PySource<'_> {
+    fn read_chunk(&mut self, max: usize) -> Chunk {
         Python::attach(|py| {
             let mut iterator = self.iterator.bind(py).clone();
             let mut store = lock(self.store);
@@ -168,6 +204,15 @@ impl Source for PySource<'_> {
                         let error = convert::as_bad_value(py, e, "the record");
                         let error = error.into_value(py).into_any();
                         store.put(index, Stored::Failed { email, error });
+                        if self.mirror.is_some() {
+                            let id = record.get_item(&self.id_field).ok().and_then(|v| {
+                                read_id(&v, Some(&self.id_field), self.matching, self.options).ok()
+                            });
+                            match id {
+                                Some(id) => store.failed_keys.push(self.matching.key(&id)),
+                                None => store.unreadable += 1,
+                            }
+                        }
                     }
                 }
                 store.total += 1;
@@ -596,7 +641,15 @@ impl<'a, 'py> Run<'a, 'py> {
             linked: Vec::new(),
             associated: 0,
             unassociated: Vec::new(),
+            failed_keys: Vec::new(),
+            unreadable: 0,
         });
+        let mirror = match self.state {
+            Some(state) if !state.is_none() && state.getattr("mirror")?.is_truthy()? => {
+                Some(state.clone().unbind())
+            }
+            _ => None,
+        };
         let mut ledger = PyLedger::new(self.state);
         let id_property = self.matching.id_property.clone();
         let link_fields: Vec<(String, bool)> = self
@@ -611,6 +664,7 @@ impl<'a, 'py> Run<'a, 'py> {
             matching: &self.matching,
             options: self.options,
             store: &store,
+            mirror,
         };
         let mut sink = PySink {
             store: &store,
@@ -740,6 +794,7 @@ fn finish(
             keep: store.keep,
             associated: store.associated,
             unassociated,
+            archived: std::sync::OnceLock::new(),
         },
     )?;
     match ended {

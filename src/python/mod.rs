@@ -114,6 +114,9 @@ mod _native {
         }
     }
 
+    /// An id an archive did not archive, and the exception that says why.
+    type NotArchived = (i64, Py<PyAny>);
+
     #[pymodule_export]
     use super::results::UpsertResult;
 
@@ -234,6 +237,28 @@ mod _native {
         fn portal_id(&self, py: Python<'_>) -> PyResult<i64> {
             let core = &self.core;
             detached(py, "portal id", |hooks| core.portal_id(hooks))
+        }
+
+        /// Archives the `object` records with these HubSpot ids, 100 a request (a mirror
+        /// run's last step): `(archived ids, [(id, exception)])`.
+        #[pyo3(signature = (ids, *, object="contacts"))]
+        fn archive(
+            &self,
+            py: Python<'_>,
+            ids: Vec<i64>,
+            object: &str,
+        ) -> PyResult<(Vec<i64>, Vec<NotArchived>)> {
+            let object = crate::api::ObjectType::parse(object).map_err(errors::to_py)?;
+            let hooks = Arc::new(PyHooks::new(py)?);
+            let log: Arc<dyn crate::context::Log> = hooks.clone();
+            let core = &self.core;
+            let done = detached(py, "archive", |_| core.archive(&object, &ids, &*hooks, log))?;
+            let failed = done
+                .failed
+                .into_iter()
+                .map(|(id, e)| (id, errors::to_py(e).into_value(py).into_any()))
+                .collect();
+            Ok((done.archived, failed))
         }
 
         /// `(max, window_seconds)` of the limit the client paces itself by, if it knows one.

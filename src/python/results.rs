@@ -244,6 +244,9 @@ pub struct BulkResult {
     pub(super) associated: usize,
     /// Records that landed and were not associated: `(record index, Failed)`, in input order.
     pub(super) unassociated: Vec<(usize, Stored)>,
+    /// A mirror run's archived records (a dry run's: those it would archive), `(id, HubSpot
+    /// id)`; set once, after the run, by the sync state.
+    pub(super) archived: std::sync::OnceLock<Vec<(String, i64)>>,
 }
 
 impl BulkResult {
@@ -390,6 +393,20 @@ impl BulkResult {
         frames(slf, "repr_html")
     }
 
+    /// A mirror run's archived records, `(id, HubSpot id)` (a dry run's: those it would
+    /// archive); empty otherwise.
+    #[getter]
+    fn archived(&self) -> Vec<(String, i64)> {
+        self.archived.get().cloned().unwrap_or_default()
+    }
+
+    /// Sets [`BulkResult::archived`], once.
+    fn _set_archived(&self, archived: Vec<(String, i64)>) -> PyResult<()> {
+        self.archived
+            .set(archived)
+            .map_err(|_| PyValueError::new_err("a result's archived records are set once"))
+    }
+
     /// The skipped records, as `SkippedRecord`s, in input order (kept with `keep="all"`).
     #[getter]
     fn skips<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
@@ -414,8 +431,12 @@ impl BulkResult {
             (made, 0) => format!(", associated={made}"),
             (made, not) => format!(", associated={made}, not_associated={not}"),
         };
+        let archived = match self.archived.get().map_or(0, Vec::len) {
+            0 => String::new(),
+            n => format!(", archived={n}"),
+        };
         format!(
-            "BulkResult(total={}, created={}, updated={}{unchanged}{skipped}, failed={}{associated})",
+            "BulkResult(total={}, created={}, updated={}{unchanged}{skipped}, failed={}{associated}{archived})",
             self.total, self.created, self.updated, self.failed
         )
     }

@@ -160,7 +160,7 @@ impl Client {
     /// Sends `calls` (POSTs) and returns their answers in the same order: the first alone (a
     /// refusal of every request, a missing permission say, then costs one request: the others
     /// fail with it unsent), then the rest up to [`IN_FLIGHT`] at once, paced as every request.
-    fn send_all(
+    pub(super) fn send_all(
         self: &Arc<Self>,
         calls: Vec<(String, Vec<u8>)>,
         hooks: &dyn Hooks,
@@ -227,9 +227,11 @@ impl Client {
             },
             hooks,
         )?;
-        answers.extend(rest.into_iter().map(|a| {
-            a.unwrap_or_else(|| Err(Error::Internal("an association request was lost".into())))
-        }));
+        answers.extend(
+            rest.into_iter().map(|a| {
+                a.unwrap_or_else(|| Err(Error::Internal("a batch request was lost".into())))
+            }),
+        );
         Ok(answers)
     }
 }

@@ -25,6 +25,7 @@ use crate::pacing::{Limit, Pacer};
 use crate::retry::RetryPolicy;
 use crate::transport::{read_ca_bundle, Answer, Settings, Transports};
 
+mod archive;
 mod associations;
 mod batches;
 mod definitions;
@@ -35,6 +36,7 @@ mod single;
 mod tests;
 
 use crate::context::{Hooks, Level, Log, SLICE};
+pub use archive::Archived;
 pub use associations::{Association, Link};
 
 /// What a [`Client`] is built from: every option of `HubSpot(...)` but the two that decide how

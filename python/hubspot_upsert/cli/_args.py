@@ -228,6 +228,21 @@ def _mode_and_output_options(parser: argparse.ArgumentParser) -> None:
         help="with --state: send every record, and refresh the state",
     )
     mode.add_argument(
+        "--mirror",
+        action="store_true",
+        help="with --state: once the whole file is read, archive at HubSpot the records this "
+        "state wrote that the file no longer has (restorable for 90 days); with --dry-run, "
+        "list them",
+    )
+    mode.add_argument(
+        "--max-archive",
+        type=float,
+        default=0.1,
+        metavar="SHARE",
+        help="with --mirror: archive nothing if more than this share of the state's records "
+        "would go (default 0.1)",
+    )
+    mode.add_argument(
         "--status",
         action="store_true",
         help="with --state: say what the last run did and where it stopped, and exit",

@@ -8,14 +8,16 @@ import argparse
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .. import _mirror
 from .._client import HubSpot
 from .._native import Converter
 from .._objects import face
 from .._state import SyncState
-from ._args import ERROR_FIELDS, fill_empty, id_column
+from ._args import ERROR_FIELDS, PROG, fill_empty, id_column
 from ._inputs import BadRecord, InputError, Source
 
 
@@ -89,14 +91,20 @@ def dry_run(
     if args.state:
         # What the state holds decides, with no request: the portal is its latest run's.
         with SyncState(args.state) as store:
+            view = store.looking(args.object, args.id_property.strip())
+            view.mirror = bool(args.mirror)
             result = converter.check_many(
                 preview(records),
                 email_field=key,
                 id_property=args.id_property,
-                state=store.looking(args.object, args.id_property.strip()),
+                state=view,
                 object=args.object,
                 associate=links,
             )
+            if args.mirror:
+                why = _mirror.plan(view, result, args.max_archive)
+                if why is not None:
+                    print(f"{PROG}: a mirror run would archive nothing: {why}", file=sys.stderr)
     elif hs is None:
         result = converter.check_many(
             preview(records),
@@ -127,6 +135,17 @@ def dry_run(
     if not quiet:
         causes(result.failures)
     return result
+
+
+def archived(gone: list[tuple[str, int]], dry_run: bool, most: int = 10) -> None:
+    """What a mirror run archived (or, dry, would archive): the count, then the first ids."""
+    verb = "would archive" if dry_run else "archived"
+    restorable = " (HubSpot keeps archived records restorable for 90 days)" if gone else ""
+    print(f"{verb} {len(gone):,} record(s) the source no longer has{restorable}")
+    for key, vid in gone[:most]:
+        print(f"  {key} (HubSpot id {vid})")
+    if len(gone) > most:
+        print(f"  and {len(gone) - most:,} more")
 
 
 def causes(failures: Any, most: int | None = None) -> None:

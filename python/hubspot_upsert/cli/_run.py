@@ -17,6 +17,7 @@ from typing import Any, Literal, NoReturn
 from .. import AuthenticationError, HubSpot, HubSpotError, OAuth, PermissionDeniedError
 from .._bulk import refusals
 from .._client import TOKEN_ENV
+from .._mirror import MirrorRefusedError
 from .._native import object_name
 from .._objects import face
 from .._state import SyncState, SyncStateError
@@ -144,6 +145,8 @@ def upsert_options(args: argparse.Namespace) -> dict[str, Any]:
         "state": args.state,
         "full": args.full,
         "associate": args.associations or None,
+        "mirror": args.mirror,
+        "max_archive": args.max_archive,
     }
 
 
@@ -193,8 +196,11 @@ def run(args: argparse.Namespace) -> int:
             f"--fill-empty took the input file {args.fill_empty!r} as its columns: write "
             "--fill-empty=COLUMNS, or name the input before --fill-empty"
         )
-    if (args.full or args.status) and not args.state:
-        raise UsageError(f"{'--full' if args.full else '--status'} needs --state")
+    if (args.full or args.status or args.mirror) and not args.state:
+        named = "--full" if args.full else "--status" if args.status else "--mirror"
+        raise UsageError(f"{named} needs --state")
+    if not 0 <= args.max_archive <= 1:
+        raise UsageError(f"--max-archive is a share between 0 and 1, got {args.max_archive:g}")
     if args.status:
         if args.input:
             raise UsageError("--status takes no input file")
@@ -244,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.dry_run and result.not_associated:
             print("not associated (these landed):")
             reports.causes(result.not_associated, most=10)
+        if args.mirror and stopped is None:
+            reports.archived(result.archived, args.dry_run)
     if stopped is not None:
         unread = " and every record not read" if args.failures else ""
         print(
@@ -298,6 +306,9 @@ def _send(
         return result, None, EXIT_OK
     except (AuthenticationError, PermissionDeniedError) as e:
         raise UsageError(f"HubSpot refused the token: {e}") from None
+    except MirrorRefusedError as e:
+        # The records landed; only the archive was refused.
+        return e.bulk_result, f"archived nothing: {e}", EXIT_RUN
     except (KeyboardInterrupt, Stopped, HubSpotError, InputError, UsageError) as e:
         partial = getattr(e, "bulk_result", None)
         if partial is None:

@@ -37,6 +37,8 @@ class ContactBook:
         #: Each unique property's values, to the id of the contact holding it.
         self._unique: dict[str, dict[str, int]] = {name: {} for name in unique}
         self._vids = itertools.count(first_vid)
+        #: Archived records, by id (HubSpot keeps them restorable for 90 days).
+        self.archived: dict[int, Contact] = {}
 
     def __iter__(self) -> Iterator[tuple[str, Contact]]:
         """Contacts by lower-case address; one without an address by its id, as text."""
@@ -136,6 +138,23 @@ class ContactBook:
                 index[new] = contact.vid
         self._index(contact, old_key)
         return contact, is_new
+
+    def archive(self, vid: int) -> Contact | None:
+        """Archives the record with this id (it is found no more, and its address and unique
+        values are free again); returns it, or None when no record has it."""
+        contact = self.by_vid.pop(vid, None)
+        if contact is None:
+            return None
+        key = contact.properties.get("email", "").lower()
+        if self.by_email.get(key) is contact:
+            del self.by_email[key]
+        for address in [a for a, owner in self._additional.items() if owner == key]:
+            del self._additional[address]
+        for index in self._unique.values():
+            for value in [v for v, owner in index.items() if owner == vid]:
+                del index[value]
+        self.archived[vid] = contact
+        return contact
 
     def _index(self, contact: Contact, old_key: str) -> None:
         """Keeps the additional addresses pointing at the contact's primary one."""

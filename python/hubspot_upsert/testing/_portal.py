@@ -39,6 +39,7 @@ _OBJECTS = r"/crm/(?:v3/objects|objects/(?P<date>\d{4}-\d{2}))/(?P<object>[^/]+)
 _V3_BATCH_PATH = re.compile(_OBJECTS + r"/batch/upsert/?\Z")
 _V3_READ_PATH = re.compile(_OBJECTS + r"/batch/read/?\Z")
 _V3_UPDATE_PATH = re.compile(_OBJECTS + r"/batch/update/?\Z")
+_V3_ARCHIVE_PATH = re.compile(_OBJECTS + r"/batch/archive/?\Z")
 _PROPERTIES_PATH = re.compile(
     r"/crm/(?:v3/properties|properties/(?P<date>\d{4}-\d{2}))/(?P<object>[^/]+)/?\Z"
 )
@@ -368,6 +369,7 @@ class Portal:
             _V3_BATCH_PATH.match(path)
             or _V3_READ_PATH.match(path)
             or _V3_UPDATE_PATH.match(path)
+            or _V3_ARCHIVE_PATH.match(path)
             or _PROPERTIES_PATH.match(path)
             or _ACCOUNT_PATH.match(path)
             or _ASSOCIATE_PATH.match(path)
@@ -402,6 +404,9 @@ class Portal:
         if _V3_UPDATE_PATH.match(path):
             _allow(method, "POST", correlation_id)
             return self._v3_batch_update(kind, body, correlation_id, date)
+        if _V3_ARCHIVE_PATH.match(path):
+            _allow(method, "POST", correlation_id)
+            return self._v3_batch_archive(kind, body, correlation_id)
         if _PROPERTIES_PATH.match(path):
             _allow(method, "GET", correlation_id)
             if not self.properties_scope:
@@ -665,6 +670,46 @@ class Portal:
                 results.append(result)
         results.reverse()
         return _batch_answer(results, errors, started, date)
+
+    def _v3_batch_archive(
+        self, kind: ObjectKind, body: bytes, correlation_id: str
+    ) -> tuple[int, Any]:
+        """Archives records by HubSpot id (``{"inputs": [{"id": "1001"}, ...]}``, at most
+        100), with their associations; ids no record has are passed over, as HubSpot does.
+        Answers 204 with no body."""
+        payload = rules.parse_json(body, correlation_id)
+        inputs = payload.get("inputs") if isinstance(payload, dict) else None
+        if not isinstance(inputs, list) or len(inputs) > 100:
+            message = "inputs must be a list of at most 100 {'id': ...}"
+            raise Reply(
+                400, answers.error_body(message, correlation_id, category="VALIDATION_ERROR")
+            )
+        ids = [str(i.get("id", "")) if isinstance(i, dict) else "" for i in inputs]
+        if not all(i.isdigit() for i in ids):
+            message = f"each input's id must be a record id: {ids}"
+            raise Reply(
+                400, answers.error_body(message, correlation_id, category="VALIDATION_ERROR")
+            )
+        with self._lock:
+            for vid in map(int, ids):
+                if kind.book.archive(vid) is not None:
+                    self._associations = {
+                        a
+                        for a in self._associations
+                        if not (
+                            (a[0] == kind.name and a[1] == vid)
+                            or (a[2] == kind.name and a[3] == vid)
+                        )
+                    }
+        return 204, b""
+
+    def archived(self, object_type: str = "contacts") -> dict[int, StoredContact]:
+        """The archived records of an object type, by id."""
+        kind = find_kind(self._kinds, object_type)
+        if kind is None:
+            raise ValueError(f"the fake has no object type {object_type!r}")
+        with self._lock:
+            return {v: StoredContact(v, dict(c.properties)) for v, c in kind.book.archived.items()}
 
     def _v3_batch_read(
         self, kind: ObjectKind, body: bytes, correlation_id: str, date: str | None

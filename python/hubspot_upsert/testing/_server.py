@@ -215,11 +215,11 @@ def _send(conn: socket.socket, reply: Reply, close: bool) -> None:
         body = payload.encode()
     else:
         body = json.dumps(payload, separators=(",", ":")).encode()
-    head = [
-        f"HTTP/1.1 {reply.status} {_reason(reply.status)}",
-        f"Content-Type: {content_type}",
-        f"Content-Length: {len(body)}",
-    ]
+    head = [f"HTTP/1.1 {reply.status} {_reason(reply.status)}"]
+    if reply.status != 204:  # No Content: no body, and no headers that describe one
+        head += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+    else:
+        body = b""
     head.extend(f"{k}: {v}" for k, v in extra.items())
     if close:
         head.append("Connection: close")

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from . import _bulk, _mirror, _native
+from . import _bulk, _mirror, _native, _telemetry
 from ._mirror import MAX_ARCHIVE, check_max_archive
 from ._oauth import OAuth
 
@@ -306,9 +306,6 @@ class HubSpot:
             finally:
                 finish()
 
-        if state is None:
-            return run_many(None)
-
         def mirrored(run: StateRun) -> _native.BulkResult:
             run.mirror = True
             result = run_many(run)
@@ -316,8 +313,21 @@ class HubSpot:
             _mirror.mirror(self._native, object_type, run, result, max_archive)
             return result
 
-        work = mirrored if mirror else run_many
-        return self._with_state(state, object_type, id_property, full, work)
+        with _telemetry.run_span(
+            "create_or_update_many",
+            _native.object_name(object_type),
+            id_property.strip(),
+            mode=mode,
+            state=state is not None,
+            mirror=bool(mirror),
+        ) as span:
+            if state is None:
+                result = run_many(None)
+            else:
+                work = mirrored if mirror else run_many
+                result = self._with_state(state, object_type, id_property, full, work)
+            span.finish(result)
+            return result
 
     def _with_state(
         self,

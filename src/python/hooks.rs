@@ -6,7 +6,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
-use crate::context::{Hooks, Level, Log};
+use pyo3::types::PyDict;
+
+use crate::context::{Field, Hooks, Level, Log, RequestDone};
 use crate::error::{Error, Raised, Result, Stop};
 
 static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -31,9 +33,27 @@ fn python_level(level: Level) -> i32 {
     }
 }
 
+static RECORDER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `hubspot_upsert._telemetry.recorder()`: what records this call's requests (None without
+/// OpenTelemetry), in the context of the calling thread (the span of a run, say).
+fn recorder(py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    let make = RECORDER.get_or_try_init(py, || {
+        Ok::<_, PyErr>(
+            py.import("hubspot_upsert._telemetry")?
+                .getattr("recorder")?
+                .unbind(),
+        )
+    })?;
+    let made = make.bind(py).call0()?;
+    Ok((!made.is_none()).then(|| made.unbind()))
+}
+
 pub struct PyHooks {
     /// The logger's effective level when the call began.
     threshold: i32,
+    /// What records each request, with OpenTelemetry.
+    recorder: Option<Py<PyAny>>,
 }
 
 impl PyHooks {
@@ -42,7 +62,10 @@ impl PyHooks {
         let threshold = logger(py)?
             .call_method0(intern!(py, "getEffectiveLevel"))?
             .extract()?;
-        Ok(PyHooks { threshold })
+        Ok(PyHooks {
+            threshold,
+            recorder: recorder(py)?,
+        })
     }
 }
 
@@ -63,10 +86,62 @@ impl Log for PyHooks {
     }
 
     fn log(&self, level: Level, message: &str) {
+        self.log_with(level, message, &[])
+    }
+
+    fn log_with(&self, level: Level, message: &str, fields: &[(&str, Field<'_>)]) {
         Python::attach(|py| {
-            if let Ok(logger) = logger(py) {
-                // A failing handler must not fail the upsert; logging reports its own errors.
-                let _ = logger.call_method1(intern!(py, "log"), (python_level(level), message));
+            let Ok(logger) = logger(py) else { return };
+            let kw = PyDict::new(py);
+            if !fields.is_empty() {
+                let extra = PyDict::new(py);
+                for (name, value) in fields {
+                    let _ = match value {
+                        Field::Text(text) => extra.set_item(name, text),
+                        Field::Int(n) => extra.set_item(name, n),
+                        Field::Float(x) => extra.set_item(name, x),
+                    };
+                }
+                let _ = kw.set_item(intern!(py, "extra"), extra);
+            }
+            // A failing handler must not fail the upsert; logging reports its own errors.
+            let _ = logger.call_method(
+                intern!(py, "log"),
+                (python_level(level), message),
+                Some(&kw),
+            );
+        })
+    }
+
+    fn observes(&self) -> bool {
+        self.recorder.is_some()
+    }
+
+    fn request(&self, done: &RequestDone<'_>) {
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        let nanos = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        };
+        let start = nanos(done.started);
+        let end = start + done.took.as_nanos() as u64;
+        Python::attach(|py| {
+            let args = (
+                done.method,
+                done.path,
+                done.status,
+                done.correlation_id,
+                done.attempts,
+                done.throttled,
+                start,
+                end,
+                done.error.as_deref(),
+            );
+            // Telemetry must not fail the upsert: what it raises is reported, not raised.
+            if let Err(e) = recorder.bind(py).call_method1(intern!(py, "request"), args) {
+                e.write_unraisable(py, Some(recorder.bind(py)));
             }
         })
     }

@@ -4,6 +4,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use super::{Client, Level, Log};
+use crate::context::{Field, RequestDone};
 use crate::error::{ApiError, Error, FailureKind, Result};
 use crate::pacing::Weight;
 use crate::retry::{Decision, Failure, Room};
@@ -55,11 +56,45 @@ impl Client {
         self.perform(call, log, None).await
     }
 
+    /// [`Client::attempts`], told to the observer of `log` when there is one.
     async fn perform<L: Log + ?Sized>(
         &self,
         call: Call<'_>,
         log: &L,
+        reserved: Option<Instant>,
+    ) -> Result<Answer> {
+        let mut tally = Tally::default();
+        if !log.observes() {
+            return self.attempts(&call, log, reserved, &mut tally).await;
+        }
+        let (started, clock) = (std::time::SystemTime::now(), Instant::now());
+        let outcome = self.attempts(&call, log, reserved, &mut tally).await;
+        let (status, correlation_id) = match &outcome {
+            Ok(answer) => (Some(answer.status), answer.correlation_id.as_deref()),
+            Err(Error::Api(e)) => (Some(e.status), e.correlation_id.as_deref()),
+            Err(_) => (None, None),
+        };
+        let error = outcome.as_ref().err().map(Error::brief);
+        log.request(&RequestDone {
+            method: call.method.as_str(),
+            path: call.path,
+            status,
+            correlation_id,
+            attempts: tally.attempts,
+            throttled: tally.throttled,
+            started,
+            took: clock.elapsed(),
+            error,
+        });
+        outcome
+    }
+
+    async fn attempts<L: Log + ?Sized>(
+        &self,
+        call: &Call<'_>,
+        log: &L,
         mut reserved: Option<Instant>,
+        tally: &mut Tally,
     ) -> Result<Answer> {
         let started = Instant::now();
         let mut attempts: u32 = 0;
@@ -70,10 +105,14 @@ impl Client {
                 None => self.room_in_window(log, started, attempts).await?,
             };
             attempts += 1;
-            let failed = match self.attempt(&call, slot, attempts, log).await {
+            tally.attempts = attempts;
+            let failed = match self.attempt(call, slot, attempts, log).await {
                 Ok(answer) => return Ok(answer),
                 Err(failed) => failed,
             };
+            if failed.status == Some(429) {
+                tally.throttled += 1;
+            }
             // The caller stopped the wait (a signal handler raised): nothing more is tried.
             if matches!(failed.error, Error::Caller { .. }) {
                 return Err(failed.error);
@@ -248,7 +287,18 @@ impl Client {
         if log.enabled(Level::Debug) {
             let line =
                 format!("{method} {path} -> {status} in {took_ms:.1} ms (attempt {attempts})");
-            log.log(Level::Debug, &line);
+            let fields = [
+                ("hubspot_method", Field::Text(method.as_str())),
+                ("hubspot_path", Field::Text(path)),
+                ("hubspot_status", Field::Int(i64::from(status))),
+                ("hubspot_ms", Field::Float(took_ms)),
+                ("hubspot_attempt", Field::Int(i64::from(attempts))),
+                (
+                    "hubspot_correlation_id",
+                    Field::Text(answer.correlation_id.as_deref().unwrap_or("")),
+                ),
+            ];
+            log.log_with(Level::Debug, &line, &fields);
         }
         if (200..300).contains(&status) {
             self.pacer.succeeded();
@@ -291,9 +341,32 @@ impl Client {
                 wait.as_secs_f64(),
                 attempts + 1,
             );
-            log.log(level, &line);
+            let correlation_id = match &failed.error {
+                Error::Api(e) => e.correlation_id.as_deref(),
+                _ => None,
+            };
+            let fields = [
+                (
+                    "hubspot_status",
+                    Field::Int(failed.status.map_or(0, i64::from)),
+                ),
+                ("hubspot_wait_s", Field::Float(wait.as_secs_f64())),
+                ("hubspot_attempt", Field::Int(i64::from(attempts + 1))),
+                (
+                    "hubspot_correlation_id",
+                    Field::Text(correlation_id.unwrap_or("")),
+                ),
+            ];
+            log.log_with(level, &line, &fields);
         }
     }
+}
+
+/// What the attempts of one request came to, for its observer.
+#[derive(Default)]
+struct Tally {
+    attempts: u32,
+    throttled: u32,
 }
 
 /// What one request is: the same for every attempt.

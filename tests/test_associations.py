@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import math
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,7 @@ OBJECTS = {
 # Boats have a default association with contacts; cars have none.
 OBJECTS["2-777"]["associations"] = ["contacts"]  # type: ignore[index]
 
-ASSOCIATE = "/crm/associations/2026-03/contacts/companies/batch/associate/default"
+ASSOCIATE = "/crm/associations/2026-09/contacts/companies/batch/associate/default"
 READ_COMPANIES = "/crm/objects/2026-09/companies/batch/read"
 UPSERT_CONTACTS = "/crm/objects/2026-09/contacts/batch/upsert"
 
@@ -371,7 +373,7 @@ def test_the_fake_reads_associations_back_and_refuses_what_hubspot_refuses() -> 
             }
         status, body = post(
             fake,
-            "/crm/associations/2026-03/contacts/planets/batch/associate/default",
+            "/crm/associations/2026-09/contacts/planets/batch/associate/default",
             {"inputs": [{"from": {"id": "1"}, "to": {"id": "2"}}]},
         )
         assert status == 400 and body["message"] == "Unable to infer object type from: planets"
@@ -397,3 +399,102 @@ def test_the_readme_example_prints_what_it_says(capsys: pytest.CaptureFixture[st
     exec(compile(block, "README.md", "exec"), {})
     said = [line.strip()[2:] for line in block.splitlines() if line.strip().startswith("# ")]
     assert capsys.readouterr().out.splitlines() == said
+
+
+# -- labels, other pairs, and associations that stay true -----------------------------------
+
+
+def test_labelled_associations_are_checked_then_made_with_hubspots_labelled_create() -> None:
+    labels = {"contacts/companies": ["Billing contact"]}
+    with FakeHubSpot(objects=OBJECTS, association_labels=labels) as fake:
+        hs = HubSpot(fake.token, base_url=fake.url)
+        upsert_companies(hs, 3)
+        rows = leads(250, 3)
+        since = fake.request_count
+        result = hs.create_or_update_many(
+            rows, associate={"companies": ("company_id", "crm_id", "billing CONTACT")}
+        )
+        assert (result.created, result.associated) == (250, 250)
+        sent = paths(fake, since)
+        assert sent[0] == "/crm/associations/2026-09/contacts/companies/labels"
+        creates = [p for p in sent if p.endswith("/batch/create")]
+        assert creates == ["/crm/associations/2026-09/contacts/companies/batch/create"] * 3
+        assert ASSOCIATE not in sent
+        typed = fake.association_types("contacts", "companies")
+        assert set(typed) == expected_pairs(fake, rows)
+        assert all(names == {"Billing contact"} for names in typed.values())
+        body = next(r for r in fake.requests if r.path.endswith("/batch/create")).json()
+        assert body["inputs"][0]["types"] == [
+            {"associationCategory": "USER_DEFINED", "associationTypeId": 100}
+        ]
+        # HubSpot's own label is there too; a label the portal lacks is refused before any
+        # write, naming those it has.
+        primary = hs.create_or_update_many(
+            rows[:5], associate={"companies": ("company_id", "crm_id", "Primary")}
+        )
+        assert primary.associated == 5
+        before = fake.request_count
+        with pytest.raises(ValueError, match="no association label 'Decision maker'") as bad:
+            hs.create_or_update_many(
+                rows[:5], associate={"companies": ("company_id", "crm_id", "Decision maker")}
+            )
+        assert "'Primary', 'Billing contact'" in str(bad.value)
+        assert not [p for p in paths(fake, before) if "/batch/upsert" in p]
+
+
+def test_contacts_with_deals_and_deals_with_companies() -> None:
+    objects = {**OBJECTS, "deals": {"unique": ["deal_ref"]}}
+    with FakeHubSpot(objects=objects) as fake:
+        hs = HubSpot(fake.token, base_url=fake.url)
+        upsert_companies(hs, 2)
+        deals = [
+            {"deal_ref": f"d{i}", "dealname": f"Deal {i}", "company": f"c{i % 2}"} for i in range(4)
+        ]
+        made = hs.objects("deals").create_or_update_many(
+            deals, id_property="deal_ref", associate={"companies": ("company", "crm_id", "Primary")}
+        )
+        assert (made.created, made.associated) == (4, 4)
+        assert len(fake.associations("deals", "companies")) == 4
+        people = [{"email": f"buyer{i}@example.com", "deal": f"d{i}"} for i in range(4)]
+        done = hs.create_or_update_many(people, associate={"deals": ("deal", "deal_ref")})
+        assert done.associated == 4
+        assert len(fake.associations("contacts", "deals")) == 4
+
+
+def test_a_record_that_moved_loses_the_association_this_state_made(tmp_path: Path) -> None:
+    state = tmp_path / "sync.db"
+    with FakeHubSpot(objects=OBJECTS) as fake:
+        hs = HubSpot(fake.token, base_url=fake.url)
+        upsert_companies(hs, 3)
+        rows = leads(10, 3)
+        link = {"companies": ("company_id", "crm_id")}
+        hs.create_or_update_many(rows, state=state, associate=link)
+        assert fake.associations("contacts", "companies") == expected_pairs(fake, rows)
+        # An association the state did not make (another integration's) stays.
+        other = fake.record("companies", "c2", by="crm_id")
+        lead0 = fake.contact("lead0@example.com")
+        assert other is not None and lead0 is not None
+        request = urllib.request.Request(
+            fake.url + ASSOCIATE,
+            data=json.dumps(
+                {"inputs": [{"from": {"id": str(lead0.vid)}, "to": {"id": str(other.vid)}}]}
+            ).encode(),
+            headers={"authorization": f"Bearer {fake.token}", "content-type": "application/json"},
+        )
+        urllib.request.urlopen(request).close()
+        rows[0]["company_id"] = "c1"  # lead0 moved from c0 to c1
+        rows[4]["company_id"] = "c0"  # lead4 moved from c1 to c0
+        since = fake.request_count
+        second = hs.create_or_update_many(rows, state=state, associate=link)
+        assert (second.updated, second.unchanged, second.associated) == (2, 8, 2)
+        kept = {(lead0.vid, other.vid)}
+        assert fake.associations("contacts", "companies") == expected_pairs(fake, rows) | kept
+        archived = [r for r in fake.requests[since:] if r.path.endswith("/batch/archive")]
+        assert [r.path for r in archived] == [
+            "/crm/associations/2026-09/contacts/companies/batch/archive"
+        ]
+        assert len(archived[0].json()["inputs"]) == 2
+        # A third run sends nothing and removes nothing.
+        since = fake.request_count
+        third = hs.create_or_update_many(rows, state=state, associate=link)
+        assert third.unchanged == 10 and fake.request_count == since

@@ -147,18 +147,25 @@ impl ApiVersion {
         self.batch_path(object, "update")
     }
 
-    /// Where records of `from` are given the default association with records of `to`, 100
-    /// per request: the associations API's first date version (it has no later one), or v4.
-    pub(crate) fn associate_path(&self, from: &ObjectType, to: &ObjectType) -> String {
+    /// The associations API's `tail` between records of `from` and `to`: the client's date
+    /// version (`/crm/associations/2026-09/...`), or v4.
+    pub(crate) fn associations_path(
+        &self,
+        from: &ObjectType,
+        to: &ObjectType,
+        tail: &str,
+    ) -> String {
         let (from, to) = (from.name(), to.name());
         match self {
-            ApiVersion::Legacy => {
-                format!("/crm/v4/associations/{from}/{to}/batch/associate/default")
-            }
-            ApiVersion::Dated(_) => {
-                format!("/crm/associations/{OLDEST_DATED}/{from}/{to}/batch/associate/default")
-            }
+            ApiVersion::Legacy => format!("/crm/v4/associations/{from}/{to}/{tail}"),
+            ApiVersion::Dated(date) => format!("/crm/associations/{date}/{from}/{to}/{tail}"),
         }
+    }
+
+    /// Where records of `from` are given the default association with records of `to`, 100
+    /// per request.
+    pub(crate) fn associate_path(&self, from: &ObjectType, to: &ObjectType) -> String {
+        self.associations_path(from, to, "batch/associate/default")
     }
 
     pub(crate) fn properties_path(&self, object: &ObjectType) -> String {
@@ -233,7 +240,7 @@ mod tests {
             ApiVersion::parse("2026-09")
                 .unwrap()
                 .associate_path(&contacts, &companies),
-            "/crm/associations/2026-03/contacts/companies/batch/associate/default"
+            "/crm/associations/2026-09/contacts/companies/batch/associate/default"
         );
         assert_eq!(
             ApiVersion::Legacy.associate_path(&contacts, &companies),
@@ -258,6 +265,40 @@ mod tests {
             vec![12, 13]
         );
         assert_eq!(ObjectType::parse("companies").unwrap().one(), "company");
+    }
+
+    #[test]
+    fn labels_are_read_and_labelled_associations_made_and_removed() {
+        let labels = parse_labels(
+            br#"{"results":[{"category":"HUBSPOT_DEFINED","typeId":279,"label":null},
+            {"category":"USER_DEFINED","typeId":36,"label":"Billing contact"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(labels[0].label, None);
+        assert_eq!(labels[1].label.as_deref(), Some("Billing contact"));
+        let body: Json = serde_json::from_slice(&labelled_body(&[(1, 2)], &labels[1])).unwrap();
+        assert_eq!(
+            body["inputs"][0]["types"],
+            json!([{"associationCategory": "USER_DEFINED", "associationTypeId": 36}])
+        );
+        let labelled = br#"{"status":"COMPLETE","results":[{"fromObjectTypeId":"0-1",
+            "fromObjectId":1,"toObjectTypeId":"0-2","toObjectId":2,"labels":["Billing contact"]}]}"#;
+        assert_eq!(parse_associated(labelled), Some(vec![(1, 2)]));
+        let gone: Json =
+            serde_json::from_slice(&unassociate_body(&[(1, 2), (1, 3), (4, 5)])).unwrap();
+        assert_eq!(
+            gone["inputs"],
+            json!([{"from": {"id": "1"}, "to": [{"id": "2"}, {"id": "3"}]},
+                   {"from": {"id": "4"}, "to": [{"id": "5"}]}])
+        );
+        let contacts = ObjectType::default();
+        let deals = ObjectType::parse("deals").unwrap();
+        assert_eq!(
+            ApiVersion::parse("2026-03")
+                .unwrap()
+                .associations_path(&contacts, &deals, "labels"),
+            "/crm/associations/2026-03/contacts/deals/labels"
+        );
         assert_eq!(ObjectType::parse("2-99").unwrap().one(), "record of 2-99");
     }
 
@@ -440,7 +481,6 @@ pub(crate) fn parse_v3_read(body: &[u8], id_property: &str) -> Option<Vec<Found>
     Some(found)
 }
 
-/// The body of a batch of default associations, `(from id, to id)` each.
 /// A batch archive of these HubSpot ids: `{"inputs": [{"id": "1001"}, ...]}`.
 pub(crate) fn archive_body(ids: &[i64]) -> Vec<u8> {
     let inputs: Vec<Json> = ids
@@ -450,6 +490,64 @@ pub(crate) fn archive_body(ids: &[i64]) -> Vec<u8> {
     serde_json::to_vec(&json!({ "inputs": inputs })).expect("strings always serialise")
 }
 
+/// An association label of a pair of object types, as HubSpot's labels list gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssociationLabel {
+    /// `HUBSPOT_DEFINED` or `USER_DEFINED`.
+    pub category: String,
+    pub type_id: i64,
+    /// None for the plain (unlabelled) association type.
+    pub label: Option<String>,
+}
+
+/// The labels of an answer to the labels list: `{"results": [{"category", "typeId", "label"}]}`.
+pub(crate) fn parse_labels(body: &[u8]) -> Option<Vec<AssociationLabel>> {
+    let json: Json = serde_json::from_slice(body).ok()?;
+    json.get("results")?
+        .as_array()?
+        .iter()
+        .map(|r| {
+            Some(AssociationLabel {
+                category: r.get("category")?.as_str()?.to_owned(),
+                type_id: r.get("typeId")?.as_i64()?,
+                label: r.get("label").and_then(Json::as_str).map(str::to_owned),
+            })
+        })
+        .collect()
+}
+
+/// The body of a batch of labelled associations: each `(from id, to id)` with `label`.
+pub(crate) fn labelled_body(pairs: &[(i64, i64)], label: &AssociationLabel) -> Vec<u8> {
+    let types =
+        json!([{ "associationCategory": label.category, "associationTypeId": label.type_id }]);
+    let inputs: Vec<Json> = pairs
+        .iter()
+        .map(|(from, to)| {
+            json!({ "from": { "id": from.to_string() }, "to": { "id": to.to_string() }, "types": types })
+        })
+        .collect();
+    serde_json::to_vec(&json!({ "inputs": inputs })).expect("strings always serialise")
+}
+
+/// The body of a batch archive of associations, each `(from id, to id)` (every association
+/// type between them goes): `{"inputs": [{"from": {"id"}, "to": [{"id"}, ...]}]}`.
+pub(crate) fn unassociate_body(pairs: &[(i64, i64)]) -> Vec<u8> {
+    let mut by_from: Vec<(i64, Vec<Json>)> = Vec::new();
+    for &(from, to) in pairs {
+        let to = json!({ "id": to.to_string() });
+        match by_from.iter_mut().find(|(f, _)| *f == from) {
+            Some((_, tos)) => tos.push(to),
+            None => by_from.push((from, vec![to])),
+        }
+    }
+    let inputs: Vec<Json> = by_from
+        .into_iter()
+        .map(|(from, to)| json!({ "from": { "id": from.to_string() }, "to": to }))
+        .collect();
+    serde_json::to_vec(&json!({ "inputs": inputs })).expect("strings always serialise")
+}
+
+/// The body of a batch of default associations, `(from id, to id)` each.
 pub(crate) fn associate_body(pairs: &[(i64, i64)]) -> Vec<u8> {
     let inputs: Vec<Json> = pairs
         .iter()
@@ -468,10 +566,22 @@ pub(crate) fn parse_associated(body: &[u8]) -> Option<Vec<(i64, i64)>> {
             other => other.as_i64(),
         }
     };
+    // A default association's result names `from` and `to`; a labelled one's
+    // `fromObjectId` and `toObjectId`.
+    let number = |v: Option<&Json>| -> Option<i64> {
+        match v? {
+            Json::String(s) => s.parse().ok(),
+            other => other.as_i64(),
+        }
+    };
     json.get("results")?
         .as_array()?
         .iter()
-        .map(|r| Some((id(r.get("from"))?, id(r.get("to"))?)))
+        .map(|r| {
+            let from = id(r.get("from")).or_else(|| number(r.get("fromObjectId")))?;
+            let to = id(r.get("to")).or_else(|| number(r.get("toObjectId")))?;
+            Some((from, to))
+        })
         .collect()
 }
 

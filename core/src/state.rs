@@ -92,6 +92,12 @@ pub trait Ledger {
     /// Forgets what is held for these keys (writes whose associations failed afterwards), so
     /// that the next run sends them again.
     fn forget(&mut self, keys: &[String]) -> Result<()>;
+    /// Stores, for each key, the record of object type `to` it is now associated with (None:
+    /// none), and returns what was stored before (None: nothing): the associations the state
+    /// made that are no longer true are then removed.
+    fn relink(&mut self, _to: &str, links: &[(String, Option<i64>)]) -> Result<Vec<Option<i64>>> {
+        Ok(vec![None; links.len()])
+    }
 }
 
 /// No state: everything is sent, nothing is kept (the driver's tests; the binding passes its

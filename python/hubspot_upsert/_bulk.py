@@ -16,8 +16,9 @@ from typing import Any
 ProgressCallback = Callable[[int, "int | None"], object]
 
 #: ``associate=``: for each object type to associate records with, the field of each record
-#: holding the associated record's key and the property of that type the key is a value of.
-Associate = Mapping[str, "tuple[str, str]"]
+#: holding the associated record's key and the property of that type the key is a value of,
+#: and optionally the association label ("Primary", one the portal defined).
+Associate = Mapping[str, "tuple[str, str] | tuple[str, str, str]"]
 
 
 def refusals(result: Any) -> list[Any]:
@@ -26,8 +27,9 @@ def refusals(result: Any) -> list[Any]:
     return sorted([*result.failures, *result.not_associated], key=lambda f: f.index)
 
 
-def associations(associate: Associate | None) -> list[tuple[str, str, str]]:
-    """``associate=`` as the core takes it: ``(object type, field, key property)`` each."""
+def associations(associate: Associate | None) -> list[tuple[str, str, str, str]]:
+    """``associate=`` as the core takes it: ``(object type, field, key property, label)``
+    each (the label ``""`` for HubSpot's default association)."""
     if associate is None:
         return []
     if not isinstance(associate, Mapping):
@@ -40,14 +42,19 @@ def associations(associate: Associate | None) -> list[tuple[str, str, str]]:
         if not isinstance(object_type, str):
             raise TypeError(f"associate's keys are object types (str), got {object_type!r}")
         if isinstance(spec, str) or not (
-            isinstance(spec, tuple) and len(spec) == 2 and all(isinstance(x, str) for x in spec)
+            isinstance(spec, tuple)
+            and len(spec) in (2, 3)
+            and all(isinstance(x, str) for x in spec)
         ):
             raise TypeError(
-                f"associate={{{object_type!r}: ...}} takes (field, property): the field of "
-                f"each record holding the key, and the unique property of {object_type} (or "
-                f"'hs_object_id') it matches, such as ({spec!r}, 'crm_id'), got {spec!r}"
+                f"associate={{{object_type!r}: ...}} takes (field, property) or (field, "
+                f"property, label): the field of each record holding the key, the unique "
+                f"property of {object_type} (or 'hs_object_id') it matches, and optionally an "
+                f"association label, such as ({spec!r}, 'crm_id', 'Primary'), got {spec!r}"
             )
-        out.append((object_type, spec[0], spec[1]))
+        if len(spec) == 3 and not spec[2].strip():
+            raise ValueError(f"associate={{{object_type!r}: ...}}: the label is empty")
+        out.append((object_type, spec[0], spec[1], spec[2] if len(spec) == 3 else ""))
     return out
 
 

@@ -89,7 +89,7 @@ def mirror(
     archived_ids, failed = native.archive([vid for _, vid in gone], object=object_type)
     done = set(archived_ids)
     archived = [(key, vid) for key, vid in gone if vid in done]
-    run.forget([key for key, _ in archived])
+    run.forget([key for key, _ in archived], links=True)
     result._set_archived(archived)
     if failed:
         _, error = failed[0]

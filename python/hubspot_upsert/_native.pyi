@@ -126,7 +126,7 @@ class Converter:
         id_property: str = "email",
         state: StateRun | None = None,
         object: str = "contacts",
-        associate: list[tuple[str, str, str]] = ...,
+        associate: list[tuple[str, str, str, str]] = ...,
     ) -> BulkResult: ...
 
 @final
@@ -176,7 +176,7 @@ class Client:
         labels: bool = False,
         state: StateRun | None = None,
         object: str = "contacts",
-        associate: list[tuple[str, str, str]] = ...,
+        associate: list[tuple[str, str, str, str]] = ...,
     ) -> BulkResult: ...
     def create_or_update_many(
         self,
@@ -193,5 +193,5 @@ class Client:
         labels: bool = False,
         state: StateRun | None = None,
         object: str = "contacts",
-        associate: list[tuple[str, str, str]] = ...,
+        associate: list[tuple[str, str, str, str]] = ...,
     ) -> BulkResult: ...

@@ -31,6 +31,7 @@ _TABLES = (
     "hubspot_upsert_records",
     "hubspot_upsert_runs",
     "hubspot_upsert_batches",
+    "hubspot_upsert_links",
 )
 
 _SCHEMA = (
@@ -51,6 +52,12 @@ _SCHEMA = (
         run BIGINT NOT NULL, batch BIGINT NOT NULL, records INTEGER NOT NULL,
         sent TEXT NOT NULL, answered TEXT, landed INTEGER,
         PRIMARY KEY (run, batch))""",
+    # The association each record has with a record of another type, as this state made it
+    # (a layout 1 state gains the table when it is opened).
+    """CREATE TABLE IF NOT EXISTS hubspot_upsert_links (
+        portal BIGINT NOT NULL, object TEXT NOT NULL, id_property TEXT NOT NULL,
+        id TEXT NOT NULL, to_object TEXT NOT NULL, to_id BIGINT NOT NULL,
+        PRIMARY KEY (portal, object, id_property, id, to_object))""",
 )
 
 
@@ -171,11 +178,18 @@ class StateRun:
         if self.run is not None:
             self._db.journal_answered(self.run, self.scope, batch, accepted)
 
-    def forget(self, keys: Sequence[str]) -> None:
+    def relink(self, to: str, links: Sequence[tuple[str, int | None]]) -> list[int | None]:
+        """Stores the ``to`` record each key is associated with now (None: none) and returns
+        what was stored before, for each (a dry run's view stores nothing)."""
+        if self.run is None or not links:
+            return [None] * len(links)
+        return self._db.relink(self.scope, to, links)
+
+    def forget(self, keys: Sequence[str], *, links: bool = False) -> None:
         """Forgets what was stored for these keys (their associations failed, or a mirror run
-        archived them): the next run sends them again."""
+        archived them; ``links``: their associations too): the next run sends them again."""
         if self.run is not None and keys:
-            self._db.forget(self.scope, keys)
+            self._db.forget(self.scope, keys, links=links)
 
     def end(self, result: Any, outcome: str) -> None:
         """Records how the run ended and its counts (``result``: a BulkResult, or None)."""
@@ -340,16 +354,66 @@ class _Database:
         ).fetchall()
         return [(str(k), int(o)) for k, o in rows]
 
-    def forget(self, scope: tuple[int | None, str, str], keys: Sequence[str]) -> None:
+    def relink(
+        self,
+        scope: tuple[int | None, str, str],
+        to: str,
+        links: Sequence[tuple[str, int | None]],
+    ) -> list[int | None]:
         portal, object, id_property = scope
+        keys = sorted({k for k, _ in links})
+        with self.transaction() as cursor:
+            before: dict[str, int] = {}
+            for start in range(0, len(keys), 500):
+                part = keys[start : start + 500]
+                cursor.execute(
+                    self.sql(
+                        "SELECT id, to_id FROM hubspot_upsert_links WHERE portal = ? AND "
+                        "object = ? AND id_property = ? AND to_object = ? AND id IN "
+                        f"({','.join('?' * len(part))})"
+                    ),
+                    (portal, object, id_property, to, *part),
+                )
+                before.update((str(k), int(t)) for k, t in cursor.fetchall())
+            now = dict(links)
+            cursor.executemany(
+                self.sql(
+                    "DELETE FROM hubspot_upsert_links WHERE portal = ? AND object = ? AND "
+                    "id_property = ? AND id = ? AND to_object = ?"
+                ),
+                [(portal, object, id_property, k, to) for k in keys if now[k] is None],
+            )
+            cursor.executemany(
+                self.sql(
+                    "INSERT INTO hubspot_upsert_links (portal, object, id_property, id, "
+                    "to_object, to_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (portal, object, "
+                    "id_property, id, to_object) DO UPDATE SET to_id = excluded.to_id"
+                ),
+                [(portal, object, id_property, k, to, now[k]) for k in keys if now[k] is not None],
+            )
+        return [before.get(k) for k, _ in links]
+
+    def forget(
+        self, scope: tuple[int | None, str, str], keys: Sequence[str], *, links: bool = False
+    ) -> None:
+        portal, object, id_property = scope
+        rows = [(portal, object, id_property, k) for k in sorted(set(keys))]
         with self.transaction() as cursor:
             cursor.executemany(
                 self.sql(
                     "DELETE FROM hubspot_upsert_records WHERE portal = ? AND object = ? "
                     "AND id_property = ? AND id = ?"
                 ),
-                [(portal, object, id_property, k) for k in sorted(set(keys))],
+                rows,
             )
+            if links:
+                cursor.executemany(
+                    self.sql(
+                        "DELETE FROM hubspot_upsert_links WHERE portal = ? AND object = ? "
+                        "AND id_property = ? AND id = ?"
+                    ),
+                    rows,
+                )
 
     def end_run(self, run: int, result: Any, outcome: str) -> None:
         counts: tuple[Any, ...] = (None,) * 6

@@ -526,9 +526,11 @@ pub fn matching(
 }
 
 /// A run's associations as Python gives them: `(object type, field, key property)` each.
-pub fn associations(given: Vec<(String, String, String)>) -> PyResult<Vec<(Association, String)>> {
+pub fn associations(
+    given: Vec<(String, String, String, String)>,
+) -> PyResult<Vec<(Association, String)>> {
     let mut out: Vec<(Association, String)> = Vec::new();
-    for (object, field, by) in given {
+    for (object, field, by, label) in given {
         let to = crate::api::ObjectType::parse(&object).map_err(errors::to_py)?;
         let by = by.trim().to_owned();
         if field.is_empty() || by.is_empty() {
@@ -544,7 +546,8 @@ pub fn associations(given: Vec<(String, String, String)>) -> PyResult<Vec<(Assoc
                 to.name()
             )));
         }
-        out.push((Association { to, by }, field));
+        let label = Some(label.trim().to_owned()).filter(|l| !l.is_empty());
+        out.push((Association { to, by, label }, field));
     }
     Ok(out)
 }
@@ -676,7 +679,7 @@ impl<'a, 'py> Run<'a, 'py> {
             catch_unwind(AssertUnwindSafe(|| {
                 if let Some(client) = &self.client {
                     for (association, _) in &self.associations {
-                        client.check_association(association, &*hooks)?;
+                        client.check_association(&object, association, &*hooks)?;
                     }
                 }
                 work(
@@ -735,11 +738,49 @@ fn associate(
                 })
             })
             .collect();
-        let made = links.len();
-        let failed = client.associate(object, association, links, hooks, log.clone())?;
-        lock(store).associated += made - failed.len();
-        for (index, error) in failed {
+        let done = client.associate(object, association, links, hooks, log.clone())?;
+        lock(store).associated += done.made.len();
+        let failed: std::collections::HashSet<usize> =
+            done.failed.iter().map(|(i, _)| *i).collect();
+        for (index, error) in done.failed {
             unmade.entry(index).or_insert(error);
+        }
+        if ledger.active() {
+            // What each record is associated with now; a record whose association failed
+            // keeps what the state knew (it is forgotten, and sent again next time).
+            let made: HashMap<usize, i64> = done.made.into_iter().collect();
+            let now: Vec<(&Linked, Option<i64>)> = linked
+                .iter()
+                .filter(|l| !failed.contains(&l.index))
+                .map(|l| (l, made.get(&l.index).copied()))
+                .collect();
+            let links: Vec<(String, Option<i64>)> = now
+                .iter()
+                .map(|(l, to)| (l.state_key.clone(), *to))
+                .collect();
+            let before = ledger.relink(association.to.name(), &links)?;
+            // The associations this state made that are no longer true: the record moved to
+            // another record, or names none now.
+            let stale: Vec<(usize, i64, i64)> = now
+                .iter()
+                .zip(before)
+                .filter_map(|((l, to), old)| {
+                    let old = old?;
+                    (Some(old) != *to).then_some((l.index, l.from, old))
+                })
+                .collect();
+            if !stale.is_empty() {
+                let pairs: Vec<(i64, i64)> = stale.iter().map(|&(_, f, t)| (f, t)).collect();
+                let kept =
+                    client.unassociate(object, &association.to, &pairs, hooks, log.clone())?;
+                for ((from, old), error) in kept {
+                    if let Some(&(index, _, _)) =
+                        stale.iter().find(|&&(_, f, t)| (f, t) == (from, old))
+                    {
+                        unmade.entry(index).or_insert(error);
+                    }
+                }
+            }
         }
     }
     if unmade.is_empty() {

@@ -92,7 +92,7 @@ impl Converter {
         id_property: &str,
         state: Option<&Bound<'py, PyAny>>,
         object: &str,
-        associate: Vec<(String, String, String)>,
+        associate: Vec<(String, String, String, String)>,
     ) -> PyResult<Bound<'py, BulkResult>> {
         let run = checking(
             records,

@@ -380,7 +380,7 @@ mod _native {
             labels: bool,
             state: Option<&Bound<'py, PyAny>>,
             object: &str,
-            associate: Vec<(String, String, String)>,
+            associate: Vec<(String, String, String, String)>,
         ) -> PyResult<Bound<'py, BulkResult>> {
             let associations = super::bulk::associations(associate)?;
             // With the definitions, the associations' are checked too.
@@ -420,7 +420,7 @@ mod _native {
             labels: bool,
             state: Option<&Bound<'py, PyAny>>,
             object: &str,
-            associate: Vec<(String, String, String)>,
+            associate: Vec<(String, String, String, String)>,
         ) -> PyResult<Bound<'py, BulkResult>> {
             let Ok(max_in_flight @ 1..) = usize::try_from(max_in_flight) else {
                 return Err(PyValueError::new_err(format!(

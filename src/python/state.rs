@@ -91,4 +91,20 @@ impl Ledger for PyLedger {
             Ok(())
         })
     }
+
+    fn relink(&mut self, to: &str, links: &[(String, Option<i64>)]) -> Result<Vec<Option<i64>>> {
+        self.call(|py, run| {
+            let before: Vec<Option<i64>> = run
+                .call_method1(intern!(py, "relink"), (to, links.to_vec()))?
+                .extract()?;
+            if before.len() != links.len() {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "the sync state answered {} of {} links",
+                    before.len(),
+                    links.len()
+                )));
+            }
+            Ok(before)
+        })
+    }
 }

@@ -19,11 +19,23 @@ pub(crate) const NOT_FOUND: &str = "ASSOCIATION_TARGET_NOT_FOUND";
 const IN_FLIGHT: usize = 8;
 
 /// One association of a run: records are associated with the `to` record whose `by`
-/// property has the key the record names (`hs_object_id`: the key is HubSpot's id).
+/// property has the key the record names (`hs_object_id`: the key is HubSpot's id), with
+/// HubSpot's default association, or with the association label `label` ("Primary", a
+/// label the portal defined).
 #[derive(Debug, Clone)]
 pub struct Association {
     pub to: ObjectType,
     pub by: String,
+    pub label: Option<String>,
+}
+
+/// What associating the links of one association did.
+#[derive(Debug, Default)]
+pub struct Associated {
+    /// The links that did not become associations, each with why.
+    pub failed: Vec<(usize, Error)>,
+    /// `(index, id of the record associated with)` of each link made.
+    pub made: Vec<(usize, i64)>,
 }
 
 /// A record that landed as object `from`, and the key of the record to associate it with.
@@ -35,9 +47,18 @@ pub struct Link {
 }
 
 impl Client {
-    /// Checks, before anything is written, that `association` can be made: its object type
-    /// exists and `by` is a unique property of it (one request, kept as for bulk runs).
-    pub fn check_association(&self, association: &Association, hooks: &dyn Hooks) -> Result<()> {
+    /// Checks, before anything is written, that `association` of records of `from` can be
+    /// made: its object type exists and `by` is a unique property of it (one request, kept as
+    /// for bulk runs), and its label is one the portal has for the pair (one more).
+    pub fn check_association(
+        &self,
+        from: &ObjectType,
+        association: &Association,
+        hooks: &dyn Hooks,
+    ) -> Result<()> {
+        if let Some(label) = &association.label {
+            self.association_label(from, &association.to, label, hooks)?;
+        }
         let schema = self.property_definitions(&association.to, hooks)?;
         if association.by == OBJECT_ID {
             return Ok(());
@@ -55,9 +76,75 @@ impl Client {
         }
     }
 
+    /// The label `name` of associations from `from` to `to` (any case), read from the
+    /// portal's labels once per client; refused, naming the labels there are, when the portal
+    /// has none of that name.
+    fn association_label(
+        &self,
+        from: &ObjectType,
+        to: &ObjectType,
+        name: &str,
+        hooks: &dyn Hooks,
+    ) -> Result<api::AssociationLabel> {
+        let pair = (from.name().to_owned(), to.name().to_owned());
+        let known = self
+            .association_labels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&pair)
+            .cloned();
+        let labels = match known {
+            Some(labels) => labels,
+            None => {
+                let url = format!(
+                    "{}{}",
+                    self.base_url,
+                    self.api.associations_path(from, to, "labels")
+                );
+                let answer = self.request_blocking(reqwest::Method::GET, &url, None, hooks)?;
+                let labels = api::parse_labels(&answer.body).ok_or_else(|| {
+                    Error::from(ApiError::not_understood(
+                        answer.status,
+                        answer.correlation_id.clone(),
+                        &answer.body,
+                        "the association labels request",
+                        "",
+                    ))
+                })?;
+                self.association_labels
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(pair, labels.clone());
+                labels
+            }
+        };
+        let wanted = name.trim();
+        if let Some(found) = labels.iter().find(|l| {
+            l.label
+                .as_deref()
+                .is_some_and(|l| l.trim().eq_ignore_ascii_case(wanted))
+        }) {
+            return Ok(found.clone());
+        }
+        let named: Vec<String> = labels
+            .iter()
+            .filter_map(|l| l.label.as_deref().map(|l| format!("'{l}'")))
+            .collect();
+        let there = match named.is_empty() {
+            true => "none".to_owned(),
+            false => named.join(", "),
+        };
+        Err(Error::InvalidInput(format!(
+            "the portal has no association label '{wanted}' from {} to {} (its labels: {there}); \
+             nothing was sent",
+            from.name(),
+            to.name()
+        )))
+    }
+
     /// Associates each of `links` (records of `from`) as `association` says. Returns the
-    /// links that did not become associations, each with why; an `Err` only when the caller's
-    /// hooks stopped it (the associations made so far stay made).
+    /// links made and those that did not become associations, each with why; an `Err` only
+    /// when the caller's hooks stopped it (the associations made so far stay made).
     pub fn associate(
         self: &Arc<Self>,
         from: &ObjectType,
@@ -65,9 +152,9 @@ impl Client {
         links: Vec<Link>,
         hooks: &dyn Hooks,
         log: Arc<dyn Log>,
-    ) -> Result<Vec<(usize, Error)>> {
+    ) -> Result<Associated> {
         if links.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Associated::default());
         }
         let to = &association.to;
         let mut failed = Vec::new();
@@ -140,13 +227,25 @@ impl Client {
                 Err(error) => failed.push((link.index, landed_anyway(error, from, link.from))),
             }
         }
-        // The associations.
-        let url = format!("{}{}", self.base_url, self.api.associate_path(from, to));
+        // The associations: labelled (checked by check_association), or HubSpot's default.
+        let label = match &association.label {
+            Some(name) => Some(self.association_label(from, to, name, hooks)?),
+            None => None,
+        };
+        let url = match label {
+            Some(_) => self.api.associations_path(from, to, "batch/create"),
+            None => self.api.associate_path(from, to),
+        };
+        let url = format!("{}{url}", self.base_url);
         let calls: Vec<(String, Vec<u8>)> = pairs
             .chunks(api::V3_BATCH_MAX)
             .map(|chunk| {
                 let ids: Vec<(i64, i64)> = chunk.iter().map(|&(_, f, t)| (f, t)).collect();
-                (url.clone(), api::associate_body(&ids))
+                let body = match &label {
+                    Some(label) => api::labelled_body(&ids, label),
+                    None => api::associate_body(&ids),
+                };
+                (url.clone(), body)
             })
             .collect();
         let answers = self.send_all(calls, hooks, &log)?;
@@ -154,6 +253,43 @@ impl Client {
             failed.extend(unmade(from, chunk, answer));
         }
         failed.sort_unstable_by_key(|(index, _)| *index);
+        let unmade: std::collections::HashSet<usize> = failed.iter().map(|(i, _)| *i).collect();
+        let made = pairs
+            .iter()
+            .filter(|(index, _, _)| !unmade.contains(index))
+            .map(|&(index, _, to)| (index, to))
+            .collect();
+        Ok(Associated { failed, made })
+    }
+
+    /// Removes every association between each `(from id, to id)` pair (records of `from` and
+    /// of `to`), 100 pairs a request: those a sync state made that its records no longer
+    /// name. Returns the pairs not removed, each with why; an `Err` only when the caller's
+    /// hooks stopped it.
+    pub fn unassociate(
+        self: &Arc<Self>,
+        from: &ObjectType,
+        to: &ObjectType,
+        pairs: &[(i64, i64)],
+        hooks: &dyn Hooks,
+        log: Arc<dyn Log>,
+    ) -> Result<Vec<((i64, i64), Error)>> {
+        let url = format!(
+            "{}{}",
+            self.base_url,
+            self.api.associations_path(from, to, "batch/archive")
+        );
+        let calls: Vec<(String, Vec<u8>)> = pairs
+            .chunks(api::V3_BATCH_MAX)
+            .map(|chunk| (url.clone(), api::unassociate_body(chunk)))
+            .collect();
+        let answers = self.send_all(calls, hooks, &log)?;
+        let mut failed = Vec::new();
+        for (chunk, answer) in pairs.chunks(api::V3_BATCH_MAX).zip(answers) {
+            if let Err(error) = answer {
+                failed.extend(chunk.iter().map(|&pair| (pair, error.clone())));
+            }
+        }
         Ok(failed)
     }
 

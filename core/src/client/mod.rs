@@ -37,7 +37,7 @@ mod tests;
 
 use crate::context::{Hooks, Level, Log, SLICE};
 pub use archive::Archived;
-pub use associations::{Association, Link};
+pub use associations::{Associated, Association, Link};
 
 /// What a [`Client`] is built from: every option of `HubSpot(...)` but the two that decide how
 /// Python values are read (`missing`, `assume_utc`, in the binding's `ConvertOptions`).
@@ -81,6 +81,9 @@ pub struct Client {
     definitions: Mutex<std::collections::HashMap<api::ObjectType, definitions::Definitions>>,
     /// The portal the credentials belong to, once read.
     portal: Mutex<Option<i64>>,
+    /// The association labels of each pair of object types `(from, to)`, once read.
+    association_labels:
+        Mutex<std::collections::HashMap<(String, String), Vec<api::AssociationLabel>>>,
     /// This client has logged its paths (or found them logged): see [`Client::log_paths`].
     paths_said: std::sync::atomic::AtomicBool,
     /// The API version of every path: a date version, or `Legacy` (v1's single upsert by
@@ -201,6 +204,7 @@ impl Client {
             }),
             definitions: Mutex::default(),
             portal: Mutex::default(),
+            association_labels: Mutex::default(),
             paths_said: Default::default(),
             api: config
                 .api_version

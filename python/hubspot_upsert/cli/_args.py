@@ -211,10 +211,11 @@ def _mode_and_output_options(parser: argparse.ArgumentParser) -> None:
         "--associate",
         action="append",
         default=[],
-        metavar="OBJECT=COLUMN:PROPERTY",
+        metavar="OBJECT=COLUMN:PROPERTY[@LABEL]",
         help="associate each record that lands with the OBJECT record (companies, deals...) "
-        "whose unique PROPERTY (or hs_object_id) is the row's COLUMN; the column is not sent; "
-        "nothing is created (repeatable)",
+        "whose unique PROPERTY (or hs_object_id) is the row's COLUMN, with the association "
+        "label after '@' if one is given (OBJECT=COLUMN:PROPERTY@LABEL); the column is not "
+        "sent; nothing is created (repeatable)",
     )
     mode.add_argument(
         "--state",
@@ -278,12 +279,15 @@ def id_column(args: argparse.Namespace) -> str:
     return str(args.email_column if args.id_property == "email" else args.id_property)
 
 
-def associate(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
-    """``--associate OBJECT=COLUMN:PROPERTY``, each, as ``associate=`` takes them."""
-    out: dict[str, tuple[str, str]] = {}
+def associate(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
+    """``--associate OBJECT=COLUMN:PROPERTY[@LABEL]``, each, as ``associate=`` takes them."""
+    out: dict[str, tuple[str, ...]] = {}
     for given in args.associate:
         object_type, _, rest = given.partition("=")
+        rest, at, label = rest.partition("@")
         column, _, property = rest.rpartition(":")
+        if at and not label.strip():
+            raise UsageError(f"--associate {given!r}: the label after '@' is empty")
         if not object_type.strip() or not column.strip() or not property.strip():
             raise UsageError(
                 f"--associate takes OBJECT=COLUMN:PROPERTY (such as "
@@ -292,7 +296,8 @@ def associate(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
             )
         if object_type.strip() in out:
             raise UsageError(f"--associate names {object_type.strip()} twice")
-        out[object_type.strip()] = (column.strip(), property.strip())
+        spec = (column.strip(), property.strip())
+        out[object_type.strip()] = (*spec, label.strip()) if at else spec
     return out
 
 

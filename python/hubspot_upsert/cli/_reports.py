@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import _mirror
+from .. import _bulk, _mirror
 from .._client import HubSpot
 from .._native import Converter
 from .._objects import face
@@ -68,7 +68,7 @@ def dry_run(
     key = id_column(args)
     quiet = args.quiet
     converter = Converter(missing=args.missing)
-    links = [(o, column, by) for o, (column, by) in args.associations.items()]
+    links = _bulk.associations(args.associations or None)
 
     def preview(rows: Iterator[Any]) -> Iterator[Any]:
         for index, record in enumerate(rows):
@@ -82,7 +82,7 @@ def dry_run(
                 else:
                     line = {"id": id, "idProperty": args.id_property, "properties": properties}
                     # An association's column is not sent: it names the record to associate.
-                    named = {o: properties.pop(c, None) for o, (c, _) in args.associations.items()}
+                    named = {o: properties.pop(s[0], None) for o, s in args.associations.items()}
                     if any(v for v in named.values()):
                         line["associate"] = {o: v for o, v in named.items() if v}
                     print(json_line(line)[0])

@@ -90,13 +90,18 @@ class FakeHubSpot(Portal):
     infer object type from: ..."). :meth:`records` and :meth:`record` show what is stored.
 
     Associations: HubSpot's default association between records of two object types, made
-    100 per request (``POST /crm/associations/2026-03/{from}/{to}/batch/associate/default``,
-    or ``/crm/v4/associations/...``) and read back (``.../batch/read``); standard objects
-    associate with each other, a custom object only with the types its spec lists
-    (``"associations": ["contacts"]``), others answering 400 as HubSpot does. Records that do
-    not exist are refused per input. ``edit_associations=False`` is a portal whose validation
-    rule refuses association writes (a 400 with no code: "Missing 'Edit Associations'
-    permission"). :meth:`associations` shows what is stored.
+    100 per request (``POST /crm/associations/2026-09/{from}/{to}/batch/associate/default``,
+    the other date versions, or ``/crm/v4/associations/...``) and read back
+    (``.../batch/read``); labelled ones (``.../batch/create``, each input's ``types``); removed
+    (``.../batch/archive``, 204); and the pair's labels listed (``GET .../labels``: the plain
+    type, HubSpot's "Primary" for contacts and deals to companies, and the portal's own,
+    ``association_labels={"contacts/deals": ["Decision maker"]}``, ``USER_DEFINED``).
+    Standard objects associate with each other, a custom object only with the types its spec
+    lists (``"associations": ["contacts"]``), others answering 400 as HubSpot does. Records
+    that do not exist are refused per input. ``edit_associations=False`` is a portal whose
+    validation rule refuses association writes (a 400 with no code: "Missing 'Edit
+    Associations' permission"). :meth:`associations` shows what is stored,
+    :meth:`association_types` the labels of each.
     """
 
     def __init__(
@@ -134,6 +139,7 @@ class FakeHubSpot(Portal):
         portal_id: int = 24681357,
         objects: Mapping[str, Mapping[str, Any]] | None = None,
         edit_associations: bool = True,
+        association_labels: Mapping[str, Iterable[str]] | None = None,
         update_trace_ids: bool = True,
     ) -> None:
         if conflict_style not in ("new", "old"):
@@ -156,6 +162,7 @@ class FakeHubSpot(Portal):
         self.owners = frozenset(str(o) for o in owners)
         self.partial_answers = partial_answers
         self.edit_associations = edit_associations
+        self.association_labels = {k: tuple(v) for k, v in (association_labels or {}).items()}
         self.update_trace_ids = update_trace_ids
         self.required_on_create = tuple(required_on_create)
         self.conditional_rules = tuple(tuple(r) for r in conditional_rules)  # type: ignore[misc]

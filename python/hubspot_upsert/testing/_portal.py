@@ -50,6 +50,13 @@ _ASSOCIATIONS = (
 )
 _ASSOCIATE_PATH = re.compile(_ASSOCIATIONS + r"/batch/associate/default/?\Z")
 _ASSOCIATIONS_READ_PATH = re.compile(_ASSOCIATIONS + r"/batch/read/?\Z")
+_ASSOCIATE_LABELLED_PATH = re.compile(_ASSOCIATIONS + r"/batch/create/?\Z")
+_UNASSOCIATE_PATH = re.compile(_ASSOCIATIONS + r"/batch/archive/?\Z")
+_ASSOCIATION_LABELS_PATH = re.compile(_ASSOCIATIONS + r"/labels/?\Z")
+#: The association labels every portal has: HubSpot's own, by pair of object types.
+HUBSPOT_LABELS = {("contacts", "companies"): {1: "Primary"}, ("deals", "companies"): {5: "Primary"}}
+#: The type id of the plain association of a pair, and of custom labels from here on.
+_PLAIN_TYPE, _FIRST_CUSTOM_TYPE = 279, 100
 #: The first date version that enforces the portal's validation rules on writes.
 RULES_FROM = "2026-09"
 
@@ -70,6 +77,7 @@ class Portal:
     owners: frozenset[str]
     partial_answers: bool
     edit_associations: bool
+    association_labels: dict[str, tuple[str, ...]]
     update_trace_ids: bool
     required_on_create: tuple[str, ...]
     unique_properties: frozenset[str]
@@ -129,6 +137,8 @@ class Portal:
         self._grants = 0
         # (from type, from id, to type, to id), both directions stored.
         self._associations: set[tuple[str, int, str, int]] = set()
+        #: The association type ids of each association made (from the first side).
+        self._association_labels: dict[tuple[str, int, str, int], set[int]] = {}
 
     def add_properties(
         self, properties: Mapping[str, PropertyType], object_type: str = "contacts"
@@ -374,6 +384,9 @@ class Portal:
             or _ACCOUNT_PATH.match(path)
             or _ASSOCIATE_PATH.match(path)
             or _ASSOCIATIONS_READ_PATH.match(path)
+            or _ASSOCIATE_LABELLED_PATH.match(path)
+            or _UNASSOCIATE_PATH.match(path)
+            or _ASSOCIATION_LABELS_PATH.match(path)
         )
         if route and route.group("date") and route.group("date") not in API_VERSIONS:
             raise Reply(404, answers.error_body("resource not found", correlation_id))
@@ -385,8 +398,17 @@ class Portal:
                 message = f"Unable to infer object type from: {named}"
                 raise Reply(400, answers.error_body(message, correlation_id))
             kind = found
-        if route and route.re in (_ASSOCIATE_PATH, _ASSOCIATIONS_READ_PATH):
-            _allow(method, "POST", correlation_id)
+        association_paths = (
+            _ASSOCIATE_PATH,
+            _ASSOCIATIONS_READ_PATH,
+            _ASSOCIATE_LABELLED_PATH,
+            _UNASSOCIATE_PATH,
+            _ASSOCIATION_LABELS_PATH,
+        )
+        if route and route.re in association_paths:
+            _allow(
+                method, "GET" if route.re is _ASSOCIATION_LABELS_PATH else "POST", correlation_id
+            )
             named = unquote_to_bytes(route.group("to")).decode("utf-8", "replace")
             to = find_kind(self._kinds, named)
             if to is None:
@@ -394,6 +416,12 @@ class Portal:
                 raise Reply(400, answers.error_body(message, correlation_id))
             if route.re is _ASSOCIATE_PATH:
                 return self._associate(kind, to, body, correlation_id, date)
+            if route.re is _ASSOCIATE_LABELLED_PATH:
+                return self._associate(kind, to, body, correlation_id, date, labelled=True)
+            if route.re is _UNASSOCIATE_PATH:
+                return self._unassociate(kind, to, body, correlation_id)
+            if route.re is _ASSOCIATION_LABELS_PATH:
+                return 200, {"results": self._labels_of(kind, to)}
             return self._read_associations(kind, to, body, correlation_id, date)
         if _V3_BATCH_PATH.match(path):
             _allow(method, "POST", correlation_id)
@@ -756,11 +784,78 @@ class Portal:
             return [(id_of(i.get("from")), id_of(i.get("to"))) for i in inputs]
         return [id_of(i) for i in inputs]
 
-    def _associate(
-        self, a: ObjectKind, b: ObjectKind, body: bytes, correlation_id: str, date: str | None
+    def _labels_of(self, a: ObjectKind, b: ObjectKind) -> list[dict[str, Any]]:
+        """The association types from ``a`` to ``b``: the plain one, HubSpot's labels, and
+        the labels the portal defined (``association_labels``)."""
+        if not associated(a, b):
+            return []
+        out: list[dict[str, Any]] = [
+            {"category": "HUBSPOT_DEFINED", "typeId": _PLAIN_TYPE, "label": None}
+        ]
+        for type_id, label in HUBSPOT_LABELS.get((a.name, b.name), {}).items():
+            out.append({"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": label})
+        custom = self.association_labels.get(f"{a.name}/{b.name}", ())
+        for i, label in enumerate(custom):
+            out.append(
+                {"category": "USER_DEFINED", "typeId": _FIRST_CUSTOM_TYPE + i, "label": label}
+            )
+        return out
+
+    def association_types(self, from_type: str, to_type: str) -> dict[tuple[int, int], set[str]]:
+        """The labels of each association between records of two object types, as ``(from
+        id, to id)`` to label names (empty for the plain association)."""
+        a, b = find_kind(self._kinds, from_type), find_kind(self._kinds, to_type)
+        if a is None or b is None:
+            raise ValueError(f"the fake has no object type {from_type!r} or {to_type!r}")
+        names = {t["typeId"]: t["label"] for t in self._labels_of(a, b)}
+        with self._lock:
+            return {
+                (f, t): {names[i] for i in types if names.get(i)}
+                for (fa, f, tb, t), types in self._association_labels.items()
+                if (fa, tb) == (a.name, b.name) and (fa, f, tb, t) in self._associations
+            }
+
+    def _unassociate(
+        self, a: ObjectKind, b: ObjectKind, body: bytes, correlation_id: str
     ) -> tuple[int, Any]:
-        """Default associations between records of ``a`` and ``b``; inputs naming a record
-        that does not exist are refused one by one."""
+        """Removes every association between each ``from`` and its ``to`` records
+        (``{"inputs": [{"from": {"id"}, "to": [{"id"}, ...]}]}``); answers 204."""
+        payload = rules.parse_json(body, correlation_id)
+        inputs = payload.get("inputs") if isinstance(payload, dict) else None
+        if not isinstance(inputs, list) or not inputs or len(inputs) > 100:
+            raise Reply(400, answers.v3_error("Invalid input JSON: inputs", correlation_id))
+        pairs = []
+        for i in inputs:
+            tos = i.get("to") if isinstance(i, dict) else None
+            source = i.get("from") if isinstance(i, dict) else None
+            if not isinstance(tos, list) or not isinstance(source, dict):
+                message = "Invalid input JSON: each input has a 'from' and a list of 'to'"
+                raise Reply(400, answers.v3_error(message, correlation_id))
+            source_id = str(source.get("id", ""))
+            for to in tos:
+                to_id = str(to.get("id", "")) if isinstance(to, dict) else ""
+                if not (source_id.isdigit() and to_id.isdigit()):
+                    raise Reply(400, answers.v3_error("Invalid input JSON: ids", correlation_id))
+                pairs.append((int(source_id), int(to_id)))
+        with self._lock:
+            for f, t in pairs:
+                for key in ((a.name, f, b.name, t), (b.name, t, a.name, f)):
+                    self._associations.discard(key)
+                    self._association_labels.pop(key, None)
+        return 204, b""
+
+    def _associate(
+        self,
+        a: ObjectKind,
+        b: ObjectKind,
+        body: bytes,
+        correlation_id: str,
+        date: str | None,
+        labelled: bool = False,
+    ) -> tuple[int, Any]:
+        """Default (or, ``labelled``, labelled) associations between records of ``a`` and
+        ``b``; inputs naming a record that does not exist are refused one by one, as are
+        association types the pair does not have."""
         if not self.edit_associations:
             # The portal's validation rule: a 400 with no code.
             message = "Missing 'Edit Associations' permission"
@@ -768,6 +863,27 @@ class Portal:
         if not associated(a, b):
             message = f"No default association type exists between {a.type_id} and {b.type_id}"
             raise Reply(400, answers.v3_error(message, correlation_id))
+        types: list[int] = [_PLAIN_TYPE]
+        if labelled:
+            payload = rules.parse_json(body, correlation_id)
+            given = [
+                t
+                for i in (payload.get("inputs") or [] if isinstance(payload, dict) else [])
+                if isinstance(i, dict)
+                for t in (i.get("types") or [])
+            ]
+            known = {t["typeId"]: t for t in self._labels_of(a, b)}
+            types = []
+            for t in given:
+                type_id = t.get("associationTypeId") if isinstance(t, dict) else None
+                if (
+                    not isinstance(type_id, int)
+                    or type_id not in known
+                    or t.get("associationCategory") != known[type_id]["category"]
+                ):
+                    message = f"association type {t!r} does not exist between {a.name} and {b.name}"
+                    raise Reply(400, answers.v3_error(message, correlation_id))
+                types.append(type_id)
         pairs = self._association_inputs(body, correlation_id, pairs=True)
         started = answers.iso_now()
         results, errors = [], []
@@ -790,6 +906,19 @@ class Portal:
                     continue
                 self._associations.add((a.name, f, b.name, t))
                 self._associations.add((b.name, t, a.name, f))
+                self._association_labels.setdefault((a.name, f, b.name, t), set()).update(types)
+                if labelled:
+                    names = {x["typeId"]: x["label"] for x in self._labels_of(a, b)}
+                    results.append(
+                        {
+                            "fromObjectTypeId": a.type_id,
+                            "fromObjectId": f,
+                            "toObjectTypeId": b.type_id,
+                            "toObjectId": t,
+                            "labels": [names[i] for i in types if names.get(i)],
+                        }
+                    )
+                    continue
                 results.append(
                     {
                         "from": {"id": str(f)},

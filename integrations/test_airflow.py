@@ -134,8 +134,9 @@ def test_refused_records_fail_the_task_without_retries(
         assert "up_for_retry" not in log
         assert fake.contact("good@example.com") is not None
         assert fake.contact("bad@example.com") is None
-        # One attempt: the definitions and one batch; no retry sent them again.
-        assert [r.method for r in fake.requests] == ["GET", "POST"]
+        # One attempt: the definitions, one batch, the portal's id for the lineage; no retry
+        # sent them again.
+        assert [r.method for r in fake.requests] == ["GET", "POST", "GET"]
 
 
 def test_an_oauth_app_from_the_connections_extras(airflow_home: dict[str, str]) -> None:
@@ -266,3 +267,61 @@ def test_records_given_as_data_are_not_templates(airflow_home: dict[str, str]) -
         assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
         curly = fake.contact("curly@example.com")
         assert curly is not None and curly.properties["firstname"] == "{{ 7 * 7 }}"
+
+
+LINEAGE_CHECK = """
+import json, sys
+from sqlalchemy import select
+from airflow.models.asset import AssetEvent, AssetModel
+from airflow.utils.session import create_session
+with create_session() as session:
+    rows = session.execute(
+        select(AssetModel.uri, AssetEvent.extra).join(
+            AssetEvent, AssetEvent.asset_id == AssetModel.id
+        )
+    ).all()
+print(json.dumps([[uri, extra] for uri, extra in rows]))
+"""
+
+
+def test_the_task_updates_its_asset_and_emits_openlineage_datasets(
+    airflow_home: dict[str, str], tmp_path: Path
+) -> None:
+    pytest.importorskip("airflow.providers.openlineage")
+    events = tmp_path / "lineage.json"
+    env = {
+        **airflow_home,
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+            {"type": "file", "log_file_path": str(events), "append": True}
+        ),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "tests",
+    }
+    with FakeHubSpot() as fake:
+        out = dags_test(env, fake)
+        log = out.stdout + out.stderr
+        assert out.returncode == 0, log[-3000:]
+        portal = fake.portal_id
+    emitted = [json.loads(line) for line in events.read_text().splitlines() if line.strip()]
+    done = [
+        e
+        for e in emitted
+        if e.get("eventType") == "COMPLETE" and e["job"]["name"] == "hubspot_contacts.upsert"
+    ]
+    assert done, [e["job"]["name"] for e in emitted]
+    (output,) = done[-1]["outputs"]
+    assert (output["namespace"], output["name"]) == (f"hubspot://{portal}", "contacts")
+    written = output["outputFacets"]["outputStatistics"]["rowCount"]
+    (source,) = done[-1]["inputs"]
+    assert source["namespace"] == "file" and source["name"].endswith(".csv")
+    assets = subprocess.run(
+        [sys.executable, "-c", LINEAGE_CHECK],
+        env=airflow_home,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert assets.returncode == 0, assets.stderr[-3000:]
+    asset = "hubspot://hubspot_default/contacts"
+    updated = [extra for uri, extra in json.loads(assets.stdout) if uri == asset]
+    assert updated and updated[-1]["created"] == 11 and updated[-1]["portal_id"] == portal
+    assert written == updated[-1]["created"] + updated[-1]["updated"]

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from .. import HubSpotError
@@ -19,6 +19,26 @@ from .hooks import HubSpotHook
 
 #: How many refused records the task log lists, one line each.
 LOGGED_FAILURES = 100
+
+
+def hubspot_asset(conn_id: str, object_type: str) -> Asset:
+    """The Asset a task writing ``object_type`` records through connection ``conn_id``
+    updates: ``hubspot://<conn_id>/<object type>`` (``contacts``, ``companies``, ``2-123``)."""
+    from .. import _native
+
+    name = _native.object_name(object_type)
+    return Asset(uri=f"hubspot://{conn_id}/{name}", name=f"hubspot_{conn_id}_{name}")
+
+
+def _object_of(file_options: Sequence[str], object_type: str) -> str:
+    """The object type a file's options name (``--object companies``), else ``object_type``."""
+    options = list(file_options)
+    for i, option in enumerate(options):
+        if option == "--object" and i + 1 < len(options):
+            return options[i + 1]
+        if option.startswith("--object="):
+            return option.partition("=")[2]
+    return object_type
 
 
 class HubSpotUpsertOperator(BaseOperator):  # type: ignore[misc]
@@ -36,6 +56,12 @@ class HubSpotUpsertOperator(BaseOperator):  # type: ignore[misc]
     Airflow's retries. Records HubSpot refused are listed in the task log and fail the task with
     ``AirflowFailException``, so Airflow does not retry it (sending them again changes nothing);
     the records that landed stay landed. ``fail_on_refused=False`` logs them and succeeds.
+
+    Lineage: the task's outlet is the Asset ``hubspot://<conn id>/<object type>``
+    (:func:`hubspot_asset`; ``outlets=`` replaces it), whose event carries the counts and the
+    portal id; with Airflow's OpenLineage provider, each run's events name the file read as
+    the input dataset and ``hubspot://<portal id>``'s object type as the output, with the
+    records written as its output statistics.
     """
 
     template_fields: Sequence[str] = ("records", "file_options", "object_type")
@@ -53,7 +79,11 @@ class HubSpotUpsertOperator(BaseOperator):  # type: ignore[misc]
         fail_on_refused: bool = True,
         **kwargs: Any,
     ) -> None:
+        written = _object_of(file_options, object_type)
+        if "outlets" not in kwargs and "{{" not in written:
+            kwargs["outlets"] = [hubspot_asset(hubspot_conn_id, written)]
         super().__init__(**kwargs)
+        self._lineage: tuple[str | None, str, int, int] | None = None
         self.records = records
         self.hubspot_conn_id = hubspot_conn_id
         self.object_type = object_type
@@ -78,10 +108,13 @@ class HubSpotUpsertOperator(BaseOperator):  # type: ignore[misc]
 
     def execute(self, context: Any) -> dict[str, int]:
         hook = HubSpotHook(self.hubspot_conn_id, **self.client_options)
+        source: str | None = None
+        object_type = self.object_type
         with hook.get_conn() as hs:
             try:
                 if isinstance(self.records, (str, os.PathLike)):
                     path = os.fspath(self.records)
+                    source = os.path.abspath(path)
                     with file_records(path, self.file_options) as (object_type, rows, options):
                         target: Any = face(hs, object_type)
                         options.update(self.upsert_options)
@@ -99,6 +132,8 @@ class HubSpotUpsertOperator(BaseOperator):  # type: ignore[misc]
                 # The task's input or options are wrong (refused before anything was sent):
                 # retrying cannot help.
                 raise AirflowFailException(str(e)) from None
+            # Whose records were written: one request (read once per client), only if any were.
+            portal = _portal(hs) if result.created + result.updated else None
         counts = {
             "total": result.total,
             "created": result.created,
@@ -109,6 +144,9 @@ class HubSpotUpsertOperator(BaseOperator):  # type: ignore[misc]
             "not_associated": len(result.not_associated),
         }
         self.log.info("HubSpot upsert: %s", counts)
+        written = result.created + result.updated
+        self._lineage = (source, _native_name(object_type), portal or 0, written)
+        self._asset_event(context, object_type, {**counts, "portal_id": portal})
         refused = refusals(result)
         for failure in refused[:LOGGED_FAILURES]:
             self.log.warning(
@@ -124,3 +162,52 @@ class HubSpotUpsertOperator(BaseOperator):  # type: ignore[misc]
                 "the others landed"
             )
         return counts
+
+    def _asset_event(self, context: Any, object_type: str, extra: dict[str, Any]) -> None:
+        """Puts the counts on the event of the Asset this task updates."""
+        asset = hubspot_asset(self.hubspot_conn_id, object_type)
+        if not any(getattr(o, "uri", None) == asset.uri for o in self.outlets or ()):
+            return
+        events = context.get("outlet_events") if hasattr(context, "get") else None
+        if events is not None:
+            events[asset].extra = extra
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The run's lineage for Airflow's OpenLineage provider: the file read (if the records
+        came from one) as input, the HubSpot object type written as output."""
+        try:
+            from airflow.providers.common.compat.openlineage.facet import (
+                Dataset,
+                OutputDataset,
+                OutputStatisticsOutputDatasetFacet,
+            )
+            from airflow.providers.openlineage.extractors import OperatorLineage
+        except ImportError:
+            return None
+        if self._lineage is None:
+            return OperatorLineage()
+        source, object_type, portal, written = self._lineage
+        inputs = [] if source is None else [Dataset(namespace="file", name=source)]
+        if not portal:  # nothing was written
+            return OperatorLineage(inputs=inputs)
+        statistics = OutputStatisticsOutputDatasetFacet(rowCount=written)
+        output = OutputDataset(
+            namespace=f"hubspot://{portal}",
+            name=object_type,
+            outputFacets={"outputStatistics": statistics},
+        )
+        return OperatorLineage(inputs=inputs, outputs=[output])
+
+
+def _portal(hs: Any) -> int | None:
+    """The portal the connection's credentials belong to (read once per client)."""
+    try:
+        return int(hs._native.portal_id())
+    except Exception:  # lineage must not fail a task whose records landed
+        return None
+
+
+def _native_name(object_type: str) -> str:
+    from .. import _native
+
+    return _native.object_name(object_type)

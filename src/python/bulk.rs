@@ -19,7 +19,7 @@ use super::results::{BulkResult, Keep, Stored};
 use super::state::PyLedger;
 use crate::api::BatchInput;
 use crate::bulk::{Chunk, Sink, Source};
-use crate::client::{Association, Client, Link};
+use crate::client::{Association, Client, Linked};
 use crate::context::Log;
 use crate::error::{Error, Raised, Result as CoreResult, Stop};
 use crate::planner::{Fate, Fill, Matching, Mode, Outcome};
@@ -42,8 +42,8 @@ struct Store {
     /// With associations: each record read that names a record to associate it with, by its
     /// index (its key in a sync state, and one key per association, None where it names none).
     links: HashMap<usize, (String, Vec<Option<String>>)>,
-    /// Records that landed and name records to associate them with.
-    linked: Vec<Linked>,
+    /// Records that landed and name records to associate them with, and their addresses.
+    linked: Vec<(Linked, Option<String>)>,
     /// Associations made.
     associated: usize,
     /// Records that landed and were not associated, with why.
@@ -52,15 +52,6 @@ struct Store {
     /// many had no readable id, not yet told to the state.
     failed_keys: Vec<String>,
     unreadable: usize,
-}
-
-/// A record that landed as object `from` and is to be associated.
-struct Linked {
-    index: usize,
-    from: i64,
-    email: Option<String>,
-    state_key: String,
-    keys: Vec<Option<String>>,
 }
 
 impl Store {
@@ -265,13 +256,13 @@ impl Sink for PySink<'_> {
                 for o in outcomes {
                     let links = store.links.remove(&o.index);
                     if let (Fate::Landed(landed), Some((state_key, keys))) = (&o.fate, links) {
-                        store.linked.push(Linked {
+                        let linked = Linked {
                             index: o.index,
                             from: landed.vid,
-                            email: o.email.clone(),
                             state_key,
                             keys,
-                        });
+                        };
+                        store.linked.push((linked, o.email.clone()));
                     }
                     let stored = match o.fate {
                         Fate::Landed(landed) => Stored::Done {
@@ -725,80 +716,20 @@ fn associate(
     hooks: &PyHooks,
     log: Arc<dyn Log>,
 ) -> CoreResult<()> {
-    let linked = std::mem::take(&mut lock(store).linked);
-    let mut unmade: HashMap<usize, Error> = HashMap::new();
-    for (k, (association, _)) in associations.iter().enumerate() {
-        let links: Vec<Link> = linked
-            .iter()
-            .filter_map(|l| {
-                Some(Link {
-                    index: l.index,
-                    from: l.from,
-                    key: l.keys.get(k)?.clone()?,
-                })
-            })
-            .collect();
-        let done = client.associate(object, association, links, hooks, log.clone())?;
-        lock(store).associated += done.made.len();
-        let failed: std::collections::HashSet<usize> =
-            done.failed.iter().map(|(i, _)| *i).collect();
-        for (index, error) in done.failed {
-            unmade.entry(index).or_insert(error);
-        }
-        if ledger.active() {
-            // What each record is associated with now; a record whose association failed
-            // keeps what the state knew (it is forgotten, and sent again next time).
-            let made: HashMap<usize, i64> = done.made.into_iter().collect();
-            let now: Vec<(&Linked, Option<i64>)> = linked
-                .iter()
-                .filter(|l| !failed.contains(&l.index))
-                .map(|l| (l, made.get(&l.index).copied()))
-                .collect();
-            let links: Vec<(String, Option<i64>)> = now
-                .iter()
-                .map(|(l, to)| (l.state_key.clone(), *to))
-                .collect();
-            let before = ledger.relink(association.to.name(), &links)?;
-            // The associations this state made that are no longer true: the record moved to
-            // another record, or names none now.
-            let stale: Vec<(usize, i64, i64)> = now
-                .iter()
-                .zip(before)
-                .filter_map(|((l, to), old)| {
-                    let old = old?;
-                    (Some(old) != *to).then_some((l.index, l.from, old))
-                })
-                .collect();
-            if !stale.is_empty() {
-                let pairs: Vec<(i64, i64)> = stale.iter().map(|&(_, f, t)| (f, t)).collect();
-                let kept =
-                    client.unassociate(object, &association.to, &pairs, hooks, log.clone())?;
-                for ((from, old), error) in kept {
-                    if let Some(&(index, _, _)) =
-                        stale.iter().find(|&&(_, f, t)| (f, t) == (from, old))
-                    {
-                        unmade.entry(index).or_insert(error);
-                    }
-                }
-            }
-        }
-    }
-    if unmade.is_empty() {
-        return Ok(());
-    }
-    let mut forget = Vec::new();
+    let (records, emails): (Vec<Linked>, Vec<Option<String>>) =
+        std::mem::take(&mut lock(store).linked).into_iter().unzip();
+    let associations: Vec<Association> = associations.iter().map(|(a, _)| a.clone()).collect();
+    let done = client.associate_run(object, &associations, &records, ledger, hooks, log)?;
     let mut store = lock(store);
-    for l in &linked {
-        if let Some(error) = unmade.remove(&l.index) {
-            forget.push(l.state_key.clone());
-            store.unassociated.push((l.index, l.email.clone(), error));
-        }
+    store.associated += done.associated;
+    for (index, error) in done.unassociated {
+        let email = records
+            .iter()
+            .position(|l| l.index == index)
+            .and_then(|at| emails[at].clone());
+        store.unassociated.push((index, email, error));
     }
-    drop(store);
-    match ledger.active() {
-        true => ledger.forget(&forget),
-        false => Ok(()),
-    }
+    Ok(())
 }
 
 /// The result of a run from what it stored; raised with it as `bulk_result` if it `ended`.

@@ -29,6 +29,27 @@ pub struct Association {
     pub label: Option<String>,
 }
 
+/// A record of a bulk run that landed as object `from` and names records to associate it
+/// with: one key per association of the run (None where it names none).
+#[derive(Debug, Clone)]
+pub struct Linked {
+    pub index: usize,
+    pub from: i64,
+    /// Its key in the sync state.
+    pub state_key: String,
+    pub keys: Vec<Option<String>>,
+}
+
+/// What a bulk run's association phase did.
+#[derive(Debug, Default)]
+pub struct Linking {
+    /// Associations made.
+    pub associated: usize,
+    /// The records not associated (or whose stale association could not be removed), each
+    /// with why, by index; the sync state has forgotten them.
+    pub unassociated: Vec<(usize, Error)>,
+}
+
 /// What associating the links of one association did.
 #[derive(Debug, Default)]
 pub struct Associated {
@@ -260,6 +281,94 @@ impl Client {
             .map(|&(index, _, to)| (index, to))
             .collect();
         Ok(Associated { failed, made })
+    }
+
+    /// The association phase of a bulk run, once every record has landed: each `linked`
+    /// record is associated as each of `associations` says; with a sync state, the state is
+    /// told what each is associated with now, and the associations it made before that are no
+    /// longer true (the record moved to another record, or names none) are removed. A record
+    /// whose association failed is forgotten by the state, so that the next run sends it
+    /// again. An `Err` only when the hooks stopped it or the state failed.
+    pub fn associate_run(
+        self: &Arc<Self>,
+        object: &ObjectType,
+        associations: &[Association],
+        linked: &[Linked],
+        ledger: &mut dyn crate::state::Ledger,
+        hooks: &dyn Hooks,
+        log: Arc<dyn Log>,
+    ) -> Result<Linking> {
+        let mut unmade: HashMap<usize, Error> = HashMap::new();
+        let mut associated = 0;
+        for (k, association) in associations.iter().enumerate() {
+            let links: Vec<Link> = linked
+                .iter()
+                .filter_map(|l| {
+                    Some(Link {
+                        index: l.index,
+                        from: l.from,
+                        key: l.keys.get(k)?.clone()?,
+                    })
+                })
+                .collect();
+            let done = self.associate(object, association, links, hooks, log.clone())?;
+            associated += done.made.len();
+            let failed: std::collections::HashSet<usize> =
+                done.failed.iter().map(|(i, _)| *i).collect();
+            for (index, error) in done.failed {
+                unmade.entry(index).or_insert(error);
+            }
+            if !ledger.active() {
+                continue;
+            }
+            // What each record is associated with now; a record whose association failed
+            // keeps what the state knew (it is forgotten, and sent again next time).
+            let made: HashMap<usize, i64> = done.made.into_iter().collect();
+            let now: Vec<(&Linked, Option<i64>)> = linked
+                .iter()
+                .filter(|l| !failed.contains(&l.index))
+                .map(|l| (l, made.get(&l.index).copied()))
+                .collect();
+            let links: Vec<(String, Option<i64>)> = now
+                .iter()
+                .map(|(l, to)| (l.state_key.clone(), *to))
+                .collect();
+            let before = ledger.relink(association.to.name(), &links)?;
+            // The associations this state made that are no longer true.
+            let stale: Vec<(usize, i64, i64)> = now
+                .iter()
+                .zip(before)
+                .filter_map(|((l, to), old)| {
+                    let old = old?;
+                    (Some(old) != *to).then_some((l.index, l.from, old))
+                })
+                .collect();
+            if stale.is_empty() {
+                continue;
+            }
+            let pairs: Vec<(i64, i64)> = stale.iter().map(|&(_, f, t)| (f, t)).collect();
+            let kept = self.unassociate(object, &association.to, &pairs, hooks, log.clone())?;
+            for ((from, old), error) in kept {
+                if let Some(&(index, _, _)) = stale.iter().find(|&&(_, f, t)| (f, t) == (from, old))
+                {
+                    unmade.entry(index).or_insert(error);
+                }
+            }
+        }
+        let mut unassociated: Vec<(usize, Error)> = unmade.into_iter().collect();
+        unassociated.sort_unstable_by_key(|(index, _)| *index);
+        if ledger.active() && !unassociated.is_empty() {
+            let forget: Vec<String> = linked
+                .iter()
+                .filter(|l| unassociated.iter().any(|(i, _)| *i == l.index))
+                .map(|l| l.state_key.clone())
+                .collect();
+            ledger.forget(&forget)?;
+        }
+        Ok(Linking {
+            associated,
+            unassociated,
+        })
     }
 
     /// Removes every association between each `(from id, to id)` pair (records of `from` and

@@ -34,10 +34,12 @@ mod request;
 mod single;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod run_tests;
 
 use crate::context::{Hooks, Level, Log, SLICE};
 pub use archive::Archived;
-pub use associations::{Associated, Association, Link};
+pub use associations::{Associated, Association, Link, Linked, Linking};
 
 /// What a [`Client`] is built from: every option of `HubSpot(...)` but the two that decide how
 /// Python values are read (`missing`, `assume_utc`, in the binding's `ConvertOptions`).
@@ -143,6 +145,20 @@ impl Client {
     /// Checks the configuration. Builds no runtime or connection pool yet: that happens on
     /// first use, in the process that uses it.
     pub fn new(config: ClientConfig) -> Result<Self> {
+        Client::with_exchange(config, None)
+    }
+
+    /// A client whose every attempt goes to `exchange` instead of the network: whole calls
+    /// (bulk runs, definitions, associations) on a scripted HubSpot, in the core's tests.
+    #[cfg(test)]
+    pub(crate) fn through(config: ClientConfig, exchange: crate::transport::Http) -> Result<Self> {
+        Client::with_exchange(config, Some(exchange))
+    }
+
+    fn with_exchange(
+        config: ClientConfig,
+        exchange: Option<crate::transport::Http>,
+    ) -> Result<Self> {
         let (base_url, loopback) = check_base_url(&config.base_url)?;
         let mut pacer = Pacer::new(config.rate_limit);
         let auth = match config.auth {
@@ -194,14 +210,20 @@ impl Client {
             retry: config.retry,
             timeout: config.timeout,
             pacer,
-            transports: Transports::new(Settings {
-                base_url: base_url.clone(),
-                headers,
-                timeout: config.timeout,
-                connect_timeout: config.connect_timeout.min(config.timeout),
-                loopback,
-                ca_certs,
-            }),
+            transports: {
+                let settings = Settings {
+                    base_url: base_url.clone(),
+                    headers,
+                    timeout: config.timeout,
+                    connect_timeout: config.connect_timeout.min(config.timeout),
+                    loopback,
+                    ca_certs,
+                };
+                match exchange {
+                    Some(exchange) => Transports::through(settings, exchange),
+                    None => Transports::new(settings),
+                }
+            },
             definitions: Mutex::default(),
             portal: Mutex::default(),
             association_labels: Mutex::default(),

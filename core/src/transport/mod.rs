@@ -68,6 +68,21 @@ pub(crate) trait Exchange: Sync {
     ) -> Pin<Box<dyn Future<Output = Result<Answer>> + Send + 'a>>;
 }
 
+/// The exchange a client's calls go through: reqwest's pool, or a script.
+pub(crate) type Http = Arc<dyn Exchange + Send + Sync>;
+
+impl<T: Exchange + Send + Sync + ?Sized> Exchange for Arc<T> {
+    fn exchange<'a>(
+        &'a self,
+        method: reqwest::Method,
+        url: &'a str,
+        body: Option<Vec<u8>>,
+        credential: Credential<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<Answer>> + Send + 'a>> {
+        (**self).exchange(method, url, body, credential)
+    }
+}
+
 impl Exchange for reqwest::Client {
     fn exchange<'a>(
         &'a self,
@@ -84,7 +99,7 @@ impl Exchange for reqwest::Client {
 struct Transport {
     pid: u32,
     runtime: Runtime,
-    http: reqwest::Client,
+    http: Http,
     direct: Option<Arc<direct::Direct>>,
     /// Calls using it now; [`Client::release_if_idle`] leaves a busy one alone.
     busy: Arc<AtomicUsize>,
@@ -94,7 +109,7 @@ struct Transport {
 /// until it is dropped.
 pub(crate) struct Lease {
     pub(crate) handle: Handle,
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: Http,
     /// The calling thread's connections, where no proxy is set (see [`direct`]).
     pub(crate) direct: Option<Arc<direct::Direct>>,
     busy: Arc<AtomicUsize>,
@@ -123,6 +138,9 @@ pub(crate) struct Settings {
 pub(crate) struct Transports {
     settings: Settings,
     slot: Mutex<Option<Transport>>,
+    /// Where every attempt goes instead of the network (the core's tests): the calling
+    /// thread's transport is then not used either.
+    exchange: Option<Http>,
 }
 
 impl Transports {
@@ -130,6 +148,16 @@ impl Transports {
         Transports {
             settings,
             slot: Mutex::new(None),
+            exchange: None,
+        }
+    }
+
+    /// The same, every attempt going to `exchange`.
+    pub(crate) fn through(settings: Settings, exchange: Http) -> Self {
+        Transports {
+            settings,
+            slot: Mutex::new(None),
+            exchange: Some(exchange),
         }
     }
 
@@ -185,7 +213,13 @@ impl Transports {
                 .build()
                 .map_err(|e| transport_error("could not set up the HTTP client", e))?
         };
-        let direct = direct::Direct::new(&self.settings, tls).map(Arc::new);
+        let (http, direct): (Http, _) = match &self.exchange {
+            Some(exchange) => (exchange.clone(), None),
+            None => (
+                Arc::new(http),
+                direct::Direct::new(&self.settings, tls).map(Arc::new),
+            ),
+        };
         let transport = slot.insert(Transport {
             pid,
             runtime,

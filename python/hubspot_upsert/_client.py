@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from . import _bulk, _mirror, _native, _telemetry
-from ._mirror import MAX_ARCHIVE, check_max_archive
+from ._mirror import MAX_ARCHIVE
 from ._oauth import OAuth
 
 _log = logging.getLogger("hubspot_upsert")
@@ -278,12 +278,7 @@ class HubSpot:
     ) -> _native.BulkResult:
         """A bulk run of any object type: what every face's ``create_or_update_many`` does."""
         links = _bulk.associations(associate)
-        if mirror and state is None:
-            raise ValueError(
-                "mirror=True needs a sync state (state=...): only records a state wrote are "
-                "ever archived"
-            )
-        max_archive = check_max_archive(max_archive)
+        max_archive = _mirror.check_options(mirror, state, max_archive)
         rows, total = _bulk.records_and_total(records)
 
         def run_many(run: StateRun | None) -> _native.BulkResult:
@@ -454,9 +449,7 @@ class HubSpot:
     ) -> _native.BulkResult:
         """What every face's ``check_many`` does, for any object type."""
         links = _bulk.associations(associate)
-        if mirror and state is None:
-            raise ValueError("mirror=True needs a sync state (state=...)")
-        max_archive = check_max_archive(max_archive)
+        max_archive = _mirror.check_options(mirror, state, max_archive)
         rows, _ = _bulk.records_and_total(records)
         if state is not None and read:
             raise ValueError("check_many takes state or read=True, not both")

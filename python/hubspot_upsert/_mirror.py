@@ -30,6 +30,17 @@ class MirrorRefusedError(Exception):
         self.would_archive = would_archive
 
 
+def check_options(mirror: bool, state: object, max_archive: float) -> float:
+    """``mirror`` and ``max_archive`` as given, checked before anything is sent; the
+    ceiling."""
+    if mirror and state is None:
+        raise ValueError(
+            "mirror=True needs a sync state (state=...): only records a state wrote are "
+            "ever archived"
+        )
+    return check_max_archive(max_archive)
+
+
 def check_max_archive(max_archive: float) -> float:
     """The ceiling as given, checked before anything is sent."""
     if isinstance(max_archive, bool) or not isinstance(max_archive, (int, float)):

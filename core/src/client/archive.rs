@@ -33,15 +33,13 @@ impl Client {
             .map(|chunk| (url.clone(), api::archive_body(chunk)))
             .collect();
         let answers = self.send_all(calls, hooks, &log)?;
-        let mut done = Archived::default();
-        for (chunk, answer) in ids.chunks(api::V3_BATCH_MAX).zip(answers) {
-            match answer {
-                Ok(_) => done.archived.extend_from_slice(chunk),
-                Err(error) => done
-                    .failed
-                    .extend(chunk.iter().map(|&id| (id, error.clone()))),
-            }
-        }
-        Ok(done)
+        let failed = super::associations::unanswered(ids, answers);
+        let unarchived: std::collections::HashSet<i64> = failed.iter().map(|(id, _)| *id).collect();
+        let archived = ids
+            .iter()
+            .filter(|id| !unarchived.contains(id))
+            .copied()
+            .collect();
+        Ok(Archived { archived, failed })
     }
 }

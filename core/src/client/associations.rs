@@ -393,13 +393,7 @@ impl Client {
             .map(|chunk| (url.clone(), api::unassociate_body(chunk)))
             .collect();
         let answers = self.send_all(calls, hooks, &log)?;
-        let mut failed = Vec::new();
-        for (chunk, answer) in pairs.chunks(api::V3_BATCH_MAX).zip(answers) {
-            if let Err(error) = answer {
-                failed.extend(chunk.iter().map(|&pair| (pair, error.clone())));
-            }
-        }
-        Ok(failed)
+        Ok(unanswered(pairs, answers))
     }
 
     /// Sends `calls` (POSTs) and returns their answers in the same order: the first alone (a
@@ -479,6 +473,18 @@ impl Client {
         );
         Ok(answers)
     }
+}
+
+/// The items of `items` whose request (one per [`api::V3_BATCH_MAX`] of them, in order)
+/// failed, each with its request's error; the others' requests were answered 2xx.
+pub(super) fn unanswered<T: Copy>(items: &[T], answers: Vec<Result<Answer>>) -> Vec<(T, Error)> {
+    let mut failed = Vec::new();
+    for (chunk, answer) in items.chunks(api::V3_BATCH_MAX).zip(answers) {
+        if let Err(error) = answer {
+            failed.extend(chunk.iter().map(|&item| (item, error.clone())));
+        }
+    }
+    failed
 }
 
 /// Why a link's key named no record.

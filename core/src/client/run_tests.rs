@@ -7,15 +7,13 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use super::{Association, Client, ClientConfig, Linked};
+use super::tests::{config, Quiet};
+use super::{Association, Client, Linked};
 use crate::api::ObjectType;
-use crate::context::{Hooks, Level, Log};
 use crate::error::{Error, Result};
 use crate::pacing::RateHeaders;
 use crate::planner::BatchId;
-use crate::retry::RetryPolicy;
 use crate::state::{Accepted, Held, Ledger};
 use crate::transport::{Answer, Credential, Exchange};
 
@@ -56,19 +54,6 @@ impl Exchange for Routes {
                 body: body.as_bytes().to_vec(),
             })
         })
-    }
-}
-
-struct Quiet;
-impl Log for Quiet {
-    fn enabled(&self, _: Level) -> bool {
-        false
-    }
-    fn log(&self, _: Level, _: &str) {}
-}
-impl Hooks for Quiet {
-    fn check(&self) -> Result<()> {
-        Ok(())
     }
 }
 
@@ -115,17 +100,7 @@ impl Ledger for Links {
 }
 
 fn client(routes: Arc<Routes>) -> Arc<Client> {
-    let config = ClientConfig {
-        auth: crate::auth::AuthConfig::Token("pat-test".into()),
-        base_url: "http://127.0.0.1:9".into(),
-        timeout: Duration::from_secs(10),
-        connect_timeout: Duration::from_secs(5),
-        retry: RetryPolicy::default(),
-        rate_limit: None,
-        ca_bundle: None,
-        api_version: None,
-    };
-    Arc::new(Client::through(config, routes).unwrap())
+    Arc::new(Client::through(config(), routes).unwrap())
 }
 
 fn linked(index: usize, from: i64, key: &str) -> Linked {

@@ -80,12 +80,18 @@ fn cut(kind: FailureKind) -> Result<Answer> {
     })
 }
 
-struct Quiet;
+/// Logs nothing and never stops a call.
+pub(super) struct Quiet;
 impl Log for Quiet {
     fn enabled(&self, _: Level) -> bool {
         false
     }
     fn log(&self, _: Level, _: &str) {}
+}
+impl crate::context::Hooks for Quiet {
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 fn client(retry: RetryPolicy) -> Client {
@@ -222,7 +228,7 @@ fn client_on(version: Option<&str>) -> Client {
     .unwrap()
 }
 
-fn config() -> ClientConfig {
+pub(super) fn config() -> ClientConfig {
     ClientConfig {
         auth: crate::auth::AuthConfig::Token("pat-test".into()),
         base_url: "http://127.0.0.1:9".into(),

@@ -34,8 +34,14 @@ HUBSPOT_OUTBOX_MODEL = "project.HubSpotOutbox"
 # than an upsert's deadline (10 s), as the recipe asks.
 HUBSPOT_OUTBOX_RETRY_SECONDS = 1
 HUBSPOT_OUTBOX_LEASE_SECONDS = 12
+# Loggers that exist when Django configures logging (hubspot_upsert's among them) stay enabled:
+# dictConfig disables them unless told otherwise.
 LOGGING = {
     "version": 1,
+    "disable_existing_loggers": False,
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "loggers": {"django_app": {"handlers": ["stderr"], "level": "INFO"}},
+    "loggers": {
+        "django_app": {"handlers": ["stderr"], "level": "INFO"},
+        "hubspot_upsert": {"handlers": ["stderr"], "level": "WARNING"},
+    },
 }

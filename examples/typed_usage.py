@@ -56,7 +56,14 @@ def sync_many(hs: HubSpot) -> int:
         result.raise_for_errors()
     except BulkUpsertError as e:
         print(e.result)
-    return result.created + result.updated
+    # Every face takes the same options, each typed.
+    again = hs.contacts.check_many(
+        [{"email": "user1@example.com", "firstname": "V"}], read=True, mode="update"
+    )
+    companies = hs.objects("companies").check_many(
+        [{"crm_id": "c1", "name": "C"}], id_property="crm_id", definitions=False
+    )
+    return result.created + result.updated + again.updated - companies.failed
 
 
 def main() -> None:

@@ -469,7 +469,7 @@ def test_a_progress_bar_in_a_notebook_without_ipywidgets_warns_nothing(
 
 
 def test_a_converter_needs_no_token_and_converts_as_a_client_does() -> None:
-    from hubspot_upsert._native import Converter
+    from hubspot_upsert._native import BulkOptions, Converter
 
     record = {"email": " Ada@Example.com ", "n": 1.5, "when": datetime.date(2024, 1, 2), "x": None}
     converter = Converter(missing="clear")
@@ -481,7 +481,7 @@ def test_a_converter_needs_no_token_and_converts_as_a_client_does() -> None:
     )
     checked = Converter().check_many(
         [record, {"email": "nope"}, {"email": "b@example.com", "n": float("inf")}],
-        email_field="email",
+        BulkOptions(),
     )
     assert (checked.total, checked.failed) == (3, 2)
     assert [f.index for f in checked.failures] == [1, 2]

@@ -12,22 +12,19 @@ come from an async iterable, read on the event loop and handed over through a bo
 from __future__ import annotations
 
 import asyncio
-import os
 import queue
 import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _bulk, _native
-from ._client import HubSpot
-from ._mirror import MAX_ARCHIVE
+from ._client import HubSpot, _id_field
 from ._objects import CrmObjects
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ._client import ClientOptions
-    from ._state import SyncState
 
 #: The note a cancelled upsert carries (the request may have reached HubSpot).
 CANCELLED_NOTE = (
@@ -129,45 +126,18 @@ class AsyncHubSpot:
         self,
         records: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]] | Any,
         email_field: str = "email",
-        *,
-        id_property: str = "email",
-        id_field: str | None = None,
-        mode: Literal["upsert", "update", "create"] = "upsert",
-        fill_empty: bool | str | Iterable[str] = False,
-        labels: bool = False,
-        progress: bool | _bulk.ProgressCallback | None = None,
-        keep: Literal["all", "failures"] = "all",
-        max_in_flight: int = 64,
-        state: SyncState | str | os.PathLike[str] | None = None,
-        full: bool = False,
-        associate: _bulk.Associate | None = None,
-        mirror: bool = False,
-        max_archive: float = MAX_ARCHIVE,
+        **options: Unpack[_bulk.ManyOptions],
     ) -> _native.BulkResult:
         """Create or update many contacts; see :meth:`HubSpot.create_or_update_many`.
         ``records`` may also be an async iterable. Cancelling the awaiting task stops the run
         (within one answer from HubSpot) and raises ``CancelledError`` at once."""
-        return await self._many(
-            records,
-            progress,
-            lambda rows, watch: self._sync.create_or_update_many(
-                rows,
-                email_field,
-                id_property=id_property,
-                id_field=id_field,
-                mode=mode,
-                fill_empty=fill_empty,
-                labels=labels,
-                progress=watch,
-                keep=keep,
-                max_in_flight=max_in_flight,
-                state=state,
-                full=full,
-                associate=associate,
-                mirror=mirror,
-                max_archive=max_archive,
-            ),
-        )
+        options["id_field"] = _id_field(email_field, options)
+        return await self.contacts.create_or_update_many(records, **options)
+
+    @property
+    def contacts(self) -> AsyncCrmObjects:
+        """The portal's contacts, as :meth:`objects` gives the other types."""
+        return AsyncCrmObjects(self, "contacts")
 
     async def _many(
         self,
@@ -220,16 +190,11 @@ class AsyncHubSpot:
         self,
         records: Iterable[Mapping[str, Any]] | Any,
         email_field: str = "email",
-        *,
-        definitions: bool = True,
-        **options: Any,
+        **options: Unpack[_bulk.CheckOptions],
     ) -> _native.BulkResult:
-        """:meth:`HubSpot.check_many` (``read``, ``id_property``, ``mode``... as there) on a
-        worker thread."""
-        return await asyncio.get_running_loop().run_in_executor(
-            None,
-            lambda: self._sync.check_many(records, email_field, definitions=definitions, **options),
-        )
+        """:meth:`HubSpot.check_many` on a worker thread."""
+        options["id_field"] = _id_field(email_field, options)
+        return await self.contacts.check_many(records, **options)
 
     async def aclose(self) -> None:
         """Closes the client's connections and stops its I/O thread, as
@@ -305,37 +270,45 @@ class AsyncCrmObjects:
         return f"<{type(self).__name__} {self.name} at {self._client.base_url}>"
 
     async def create_or_update(
-        self, id: str | int, properties: Mapping[str, object] | None = None, *, id_property: str
+        self,
+        id: str | int,
+        properties: Mapping[str, object] | None = None,
+        *,
+        id_property: str | None = None,
     ) -> _native.UpsertResult:
         """:meth:`CrmObjects.create_or_update`, the event loop free meanwhile."""
+        id_property = self._sync._id_property(id_property)
         return await self._client._upsert(self.name, id, properties, id_property)
 
     async def create_or_update_many(
-        self,
-        records: Any,
-        *,
-        id_property: str,
-        progress: bool | _bulk.ProgressCallback | None = None,
-        **options: Any,
+        self, records: Any, **options: Unpack[_bulk.ManyOptions]
     ) -> _native.BulkResult:
         """:meth:`CrmObjects.create_or_update_many` on a worker thread; ``records`` may also
         be an async iterable, and cancelling the awaiting task stops the run."""
-        return await self._client._many(
-            records,
-            progress,
-            lambda rows, watch: self._sync.create_or_update_many(
-                rows, id_property=id_property, progress=watch, **options
-            ),
-        )
+        progress = options.pop("progress", None)
+        # Checked before the run starts: a wrong option is raised here, not on the worker.
+        _bulk.options(options, _bulk.ManyOptions, "create_or_update_many")
 
-    async def check_many(self, records: Any, *, id_property: str, **options: Any) -> Any:
+        def run_many(rows: Any, watch: _bulk.ProgressCallback) -> _native.BulkResult:
+            options["progress"] = watch
+            return self._sync.create_or_update_many(rows, **options)
+
+        return await self._client._many(records, progress, run_many)
+
+    async def check_many(
+        self, records: Any, **options: Unpack[_bulk.CheckOptions]
+    ) -> _native.BulkResult:
         """:meth:`CrmObjects.check_many` on a worker thread."""
         return await asyncio.get_running_loop().run_in_executor(
-            None, lambda: self._sync.check_many(records, id_property=id_property, **options)
+            None, lambda: self._sync.check_many(records, **options)
         )
 
     def prepare(
-        self, record: Mapping[str, Any], *, id_property: str, id_field: str | None = None
+        self,
+        record: Mapping[str, Any],
+        *,
+        id_property: str | None = None,
+        id_field: str | None = None,
     ) -> tuple[str, dict[str, str]]:
         """:meth:`CrmObjects.prepare`: no request, so nothing to await."""
         return self._sync.prepare(record, id_property=id_property, id_field=id_field)

@@ -1,4 +1,4 @@
-"""Input and progress adapters for ``HubSpot.create_or_update_many``.
+"""The options, input and progress adapters of every face's ``create_or_update_many``.
 
 Records may be any iterable of mappings (consumed lazily), a pandas DataFrame or a polars
 DataFrame; neither library is imported unless such an object is passed.
@@ -7,11 +7,17 @@ DataFrame; neither library is imported unless such an object is passed.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+from . import _native
+
+if TYPE_CHECKING:
+    from ._state import SyncState
 
 ProgressCallback = Callable[[int, "int | None"], object]
 
@@ -27,35 +33,53 @@ def refusals(result: Any) -> list[Any]:
     return sorted([*result.failures, *result.not_associated], key=lambda f: f.index)
 
 
-def associations(associate: Associate | None) -> list[tuple[str, str, str, str]]:
-    """``associate=`` as the core takes it: ``(object type, field, key property, label)``
-    each (the label ``""`` for HubSpot's default association)."""
-    if associate is None:
-        return []
-    if not isinstance(associate, Mapping):
-        raise TypeError(
-            "associate must map object types to (field, property) pairs, such as "
-            "{'companies': ('company_id', 'crm_id')}, got " + type(associate).__name__
-        )
-    out = []
-    for object_type, spec in associate.items():
-        if not isinstance(object_type, str):
-            raise TypeError(f"associate's keys are object types (str), got {object_type!r}")
-        if isinstance(spec, str) or not (
-            isinstance(spec, tuple)
-            and len(spec) in (2, 3)
-            and all(isinstance(x, str) for x in spec)
-        ):
-            raise TypeError(
-                f"associate={{{object_type!r}: ...}} takes (field, property) or (field, "
-                f"property, label): the field of each record holding the key, the unique "
-                f"property of {object_type} (or 'hs_object_id') it matches, and optionally an "
-                f"association label, such as ({spec!r}, 'crm_id', 'Primary'), got {spec!r}"
-            )
-        if len(spec) == 3 and not spec[2].strip():
-            raise ValueError(f"associate={{{object_type!r}: ...}}: the label is empty")
-        out.append((object_type, spec[0], spec[1], spec[2] if len(spec) == 3 else ""))
-    return out
+class _Options(TypedDict, total=False):
+    """What ``create_or_update_many`` and ``check_many`` both take (see
+    :meth:`HubSpot.create_or_update_many`)."""
+
+    id_property: str
+    id_field: str | None
+    mode: Literal["upsert", "update", "create"]
+    fill_empty: bool | str | Iterable[str]
+    labels: bool
+    state: SyncState | str | os.PathLike[str] | None
+    associate: Associate | None
+    mirror: bool
+    max_archive: float
+
+
+class ManyOptions(_Options, total=False):
+    """The keyword options of every face's ``create_or_update_many``."""
+
+    progress: bool | ProgressCallback | None
+    keep: Literal["all", "failures"]
+    max_in_flight: int
+    full: bool
+
+
+class CheckOptions(_Options, total=False):
+    """The keyword options of every face's ``check_many``."""
+
+    definitions: bool
+    read: bool
+
+
+#: What a run takes besides its options: objects of the caller's, not settings.
+_OBJECTS = ("state", "progress", "definitions", "read")
+
+
+def options(
+    given: Mapping[str, Any], declared: type[Mapping[str, Any]], method: str, **forced: Any
+) -> tuple[_native.BulkOptions, Any]:
+    """A run's keyword options read once: the native options (every value checked, in Rust,
+    before anything is read or sent) and the sync state. ``declared`` is the TypedDict of
+    what ``method`` takes; any other name is refused as Python refuses an unknown keyword."""
+    names = declared.__optional_keys__  # type: ignore[attr-defined]
+    for name in given:
+        if name not in names:
+            raise TypeError(f"{method}() got an unexpected keyword argument {name!r}")
+    settings = {k: v for k, v in given.items() if k not in _OBJECTS}
+    return _native.BulkOptions(**{**settings, **forced}), given.get("state")
 
 
 _FRAME_CHUNK = 1000

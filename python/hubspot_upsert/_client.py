@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from . import _bulk, _mirror, _native, _telemetry
-from ._mirror import MAX_ARCHIVE
+from . import _bulk, _native
 from ._oauth import OAuth
-
-_log = logging.getLogger("hubspot_upsert")
+from ._objects import CrmObjects
 
 if TYPE_CHECKING:
-    from ._objects import CrmObjects
-    from ._state import StateRun, SyncState
+    from typing_extensions import Unpack
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
@@ -145,26 +140,13 @@ class HubSpot:
         ``api_version="legacy"`` too (v1 matches only by email); ``"hs_object_id"`` updates
         the contact with that HubSpot id (a batch update of one: nothing is created).
         """
-        return self._native.create_or_update(email, properties, id_property=id_property)
+        return self.contacts.create_or_update(email, properties, id_property=id_property)
 
     def create_or_update_many(
         self,
         records: Iterable[Mapping[str, Any]] | Any,
         email_field: str = "email",
-        *,
-        id_property: str = "email",
-        id_field: str | None = None,
-        mode: Literal["upsert", "update", "create"] = "upsert",
-        fill_empty: bool | str | Iterable[str] = False,
-        labels: bool = False,
-        progress: bool | _bulk.ProgressCallback | None = None,
-        keep: Literal["all", "failures"] = "all",
-        max_in_flight: int = 64,
-        state: SyncState | str | os.PathLike[str] | None = None,
-        full: bool = False,
-        associate: _bulk.Associate | None = None,
-        mirror: bool = False,
-        max_archive: float = MAX_ARCHIVE,
+        **options: Unpack[_bulk.ManyOptions],
     ) -> _native.BulkResult:
         """Create or update many contacts with HubSpot's batch API (100 per request).
 
@@ -229,23 +211,15 @@ class HubSpot:
         A failure of the whole run (the token refused, the daily limit, HubSpot down beyond
         the retries, Ctrl-C) is raised with the partial result as its ``bulk_result``.
         """
-        return self._many(
-            "contacts",
-            records,
-            _id_field(email_field, id_property, id_field),
-            id_property=id_property,
-            mode=mode,
-            fill_empty=fill_empty,
-            labels=labels,
-            progress=progress,
-            keep=keep,
-            max_in_flight=max_in_flight,
-            state=state,
-            full=full,
-            associate=associate,
-            mirror=mirror,
-            max_archive=max_archive,
-        )
+        options["id_field"] = _id_field(email_field, options)
+        return self.contacts.create_or_update_many(records, **options)
+
+    @property
+    def contacts(self) -> CrmObjects:
+        """The portal's contacts, as :meth:`objects` gives the other types: the client's own
+        ``create_or_update``, ``create_or_update_many``, ``check_many`` and ``prepare`` are
+        its methods, with ``email_field`` naming the id's field."""
+        return CrmObjects(self, "contacts")
 
     def objects(self, object_type: str) -> CrmObjects:
         """Another object type of the portal: ``"companies"``, ``"deals"``, ``"tickets"``, or
@@ -253,108 +227,7 @@ class HubSpot:
         ``create_or_update``, ``create_or_update_many``, ``check_many`` and ``prepare``, on
         this client (its connections, pacing and retries). Records are matched on a unique
         property of that object (``id_property``, which it needs) or on ``hs_object_id``."""
-        from ._objects import CrmObjects
-
         return CrmObjects(self, object_type)
-
-    def _many(
-        self,
-        object_type: str,
-        records: Iterable[Mapping[str, Any]] | Any,
-        id_field: str,
-        *,
-        id_property: str,
-        mode: Literal["upsert", "update", "create"],
-        fill_empty: bool | str | Iterable[str],
-        labels: bool,
-        progress: bool | _bulk.ProgressCallback | None,
-        keep: Literal["all", "failures"],
-        max_in_flight: int,
-        state: SyncState | str | os.PathLike[str] | None,
-        full: bool,
-        associate: _bulk.Associate | None = None,
-        mirror: bool = False,
-        max_archive: float = MAX_ARCHIVE,
-    ) -> _native.BulkResult:
-        """A bulk run of any object type: what every face's ``create_or_update_many`` does."""
-        links = _bulk.associations(associate)
-        max_archive = _mirror.check_options(mirror, state, max_archive)
-        rows, total = _bulk.records_and_total(records)
-
-        def run_many(run: StateRun | None) -> _native.BulkResult:
-            on_progress, finish = _bulk.progress_reporter(progress, total)
-            try:
-                return self._native.create_or_update_many(
-                    rows,
-                    id_field=id_field,
-                    id_property=id_property,
-                    mode=mode,
-                    fill_empty=fill_empty,
-                    progress=on_progress,
-                    keep=keep,
-                    max_in_flight=max_in_flight,
-                    labels=bool(labels),
-                    state=run,
-                    object=object_type,
-                    associate=links,
-                )
-            finally:
-                finish()
-
-        def mirrored(run: StateRun) -> _native.BulkResult:
-            run.mirror = True
-            result = run_many(run)
-            # The run read its whole source (a stop raises before this).
-            _mirror.mirror(self._native, object_type, run, result, max_archive)
-            return result
-
-        with _telemetry.run_span(
-            "create_or_update_many",
-            _native.object_name(object_type),
-            id_property.strip(),
-            mode=mode,
-            state=state is not None,
-            mirror=bool(mirror),
-        ) as span:
-            if state is None:
-                result = run_many(None)
-            else:
-                work = mirrored if mirror else run_many
-                result = self._with_state(state, object_type, id_property, full, work)
-            span.finish(result)
-            return result
-
-    def _with_state(
-        self,
-        state: SyncState | str | os.PathLike[str],
-        object_type: str,
-        id_property: str,
-        full: bool,
-        work: Callable[[StateRun], _native.BulkResult],
-    ) -> _native.BulkResult:
-        """Runs ``work`` as one run of the sync state, recording how it ended."""
-        from ._state import open_state
-
-        store, owned = open_state(state)
-        try:
-            # Before the run is recorded: a refused token leaves no run behind.
-            portal = self._native.portal_id()
-            scope = _native.object_name(object_type)
-            run = store.begin(portal, scope, id_property.strip(), full=bool(full))
-            try:
-                result = work(run)
-            except BaseException as e:
-                partial = getattr(e, "bulk_result", None)
-                # What stopped the run is what the caller sees, even if the state cannot
-                # record it (its status then says the run did not finish).
-                with contextlib.suppress(Exception):
-                    run.end(partial, f"stopped: {type(e).__name__}: {e}")
-                raise
-            run.end(result, "finished")
-            return result
-        finally:
-            if owned:
-                store.close()
 
     def prepare(
         self,
@@ -371,25 +244,14 @@ class HubSpot:
         naming it. No request is made; :meth:`check_many` also checks the portal's property
         definitions. ``id_property`` and ``id_field`` read the id as
         :meth:`create_or_update_many` does."""
-        field = _id_field(email_field, id_property, id_field)
-        return self._native.converter.prepare(record, email_field=field, id_property=id_property)
+        field = _id_field(email_field, {"id_property": id_property, "id_field": id_field})
+        return self.contacts.prepare(record, id_property=id_property, id_field=field)
 
     def check_many(
         self,
         records: Iterable[Mapping[str, Any]] | Any,
         email_field: str = "email",
-        *,
-        definitions: bool = True,
-        read: bool = False,
-        id_property: str = "email",
-        id_field: str | None = None,
-        mode: Literal["upsert", "update", "create"] = "upsert",
-        fill_empty: bool | str | Iterable[str] = False,
-        labels: bool = False,
-        state: SyncState | str | os.PathLike[str] | None = None,
-        associate: _bulk.Associate | None = None,
-        mirror: bool = False,
-        max_archive: float = MAX_ARCHIVE,
+        **options: Unpack[_bulk.CheckOptions],
     ) -> _native.BulkResult:
         """Check records as :meth:`create_or_update_many` would before sending, and send no
         write (``labels`` and ``associate`` as there: with ``definitions``, the associated
@@ -414,86 +276,8 @@ class HubSpot:
         the result's ``archived`` lists the records a mirror run would archive (a warning
         says so when the run would archive none of them instead: above ``max_archive``).
         """
-        return self._check(
-            "contacts",
-            records,
-            _id_field(email_field, id_property, id_field),
-            definitions=definitions,
-            read=read,
-            id_property=id_property,
-            mode=mode,
-            fill_empty=fill_empty,
-            labels=labels,
-            state=state,
-            associate=associate,
-            mirror=mirror,
-            max_archive=max_archive,
-        )
-
-    def _check(
-        self,
-        object_type: str,
-        records: Iterable[Mapping[str, Any]] | Any,
-        field: str,
-        *,
-        definitions: bool,
-        read: bool,
-        id_property: str,
-        mode: Literal["upsert", "update", "create"],
-        fill_empty: bool | str | Iterable[str],
-        labels: bool,
-        state: SyncState | str | os.PathLike[str] | None,
-        associate: _bulk.Associate | None = None,
-        mirror: bool = False,
-        max_archive: float = MAX_ARCHIVE,
-    ) -> _native.BulkResult:
-        """What every face's ``check_many`` does, for any object type."""
-        links = _bulk.associations(associate)
-        max_archive = _mirror.check_options(mirror, state, max_archive)
-        rows, _ = _bulk.records_and_total(records)
-        if state is not None and read:
-            raise ValueError("check_many takes state or read=True, not both")
-        if not read:
-            from ._state import open_state
-
-            store, owned = (None, False) if state is None else open_state(state)
-            try:
-                view = None
-                if store is not None:
-                    view = store.looking(_native.object_name(object_type), id_property.strip())
-                    view.mirror = bool(mirror)
-                result = self._native.check_many(
-                    rows,
-                    email_field=field,
-                    definitions=bool(definitions),
-                    id_property=id_property,
-                    labels=bool(labels),
-                    state=view,
-                    object=object_type,
-                    associate=links,
-                )
-                if view is not None and mirror:
-                    why = _mirror.plan(view, result, max_archive)
-                    if why is not None:
-                        _log.warning("a mirror run would archive nothing: %s", why)
-                return result
-            finally:
-                if owned and store is not None:
-                    store.close()
-        return self._native.create_or_update_many(
-            rows,
-            id_field=field,
-            id_property=id_property,
-            mode=mode,
-            fill_empty=fill_empty,
-            progress=None,
-            keep="failures",
-            max_in_flight=64,
-            dry_run=True,
-            labels=bool(labels),
-            object=object_type,
-            associate=links,
-        )
+        options["id_field"] = _id_field(email_field, options)
+        return self.contacts.check_many(records, **options)
 
     def close(self) -> None:
         """Closes the client's connections and stops its I/O thread (a call in progress on
@@ -523,9 +307,14 @@ class HubSpot:
         )
 
 
-def _id_field(email_field: str, id_property: str, id_field: str | None) -> str:
-    """The field each record's id is read from: ``id_field``, else ``email_field`` when
-    matching on email, else the id property's own name."""
+def _id_field(email_field: str, options: Mapping[str, Any]) -> str:
+    """The field each contact's id is read from, by ``options``' ``id_property`` and
+    ``id_field``: ``id_field``, else ``email_field`` when matching on email, else the id
+    property's own name."""
+    id_field = options.get("id_field")
     if id_field is not None:
-        return id_field
+        return str(id_field)
+    id_property = options.get("id_property", "email")
+    if not isinstance(id_property, str):
+        raise TypeError(f"id_property must be a str, got {type(id_property).__name__}")
     return email_field if id_property.strip() == "email" else id_property.strip()

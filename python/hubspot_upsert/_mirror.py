@@ -5,15 +5,16 @@ run that would archive more than ``max_archive`` of the state's records is refus
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
+from . import _native
+
 if TYPE_CHECKING:
-    from . import _native
     from ._state import StateRun
 
-#: The share of a state's records a mirror run archives at most, unless told otherwise.
-MAX_ARCHIVE = 0.1
+#: The share of a state's records a mirror run archives at most, unless told otherwise (the
+#: native options' default).
+MAX_ARCHIVE: float = _native.BulkOptions().max_archive
 
 
 class MirrorRefusedError(Exception):
@@ -30,26 +31,13 @@ class MirrorRefusedError(Exception):
         self.would_archive = would_archive
 
 
-def check_options(mirror: bool, state: object, max_archive: float) -> float:
-    """``mirror`` and ``max_archive`` as given, checked before anything is sent; the
-    ceiling."""
+def check_options(mirror: bool, state: object) -> None:
+    """``mirror=True`` needs a sync state: refused before anything is sent."""
     if mirror and state is None:
         raise ValueError(
             "mirror=True needs a sync state (state=...): only records a state wrote are "
             "ever archived"
         )
-    return check_max_archive(max_archive)
-
-
-def check_max_archive(max_archive: float) -> float:
-    """The ceiling as given, checked before anything is sent."""
-    if isinstance(max_archive, bool) or not isinstance(max_archive, (int, float)):
-        raise TypeError(f"max_archive must be a number, got {type(max_archive).__name__}")
-    if not (0.0 <= max_archive <= 1.0) or math.isnan(max_archive):
-        raise ValueError(
-            f"max_archive must be a share between 0 and 1 (0.1: a tenth), got {max_archive!r}"
-        )
-    return float(max_archive)
 
 
 def absent(run: StateRun) -> tuple[list[tuple[str, int]], int]:

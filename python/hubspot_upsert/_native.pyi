@@ -7,6 +7,7 @@ from ._errors import HubSpotError, RecordError
 from ._state import StateRun
 
 __all__ = [
+    "BulkOptions",
     "BulkResult",
     "Client",
     "Converter",
@@ -121,13 +122,38 @@ class Converter:
     def check_many(
         self,
         records: Any,
+        options: BulkOptions,
         *,
-        email_field: str,
-        id_property: str = "email",
         state: StateRun | None = None,
         object: str = "contacts",
-        associate: list[tuple[str, str, str, str]] = ...,
     ) -> BulkResult: ...
+
+@final
+class BulkOptions:
+    """A bulk run's options, checked (see ``HubSpot.create_or_update_many``)."""
+
+    def __new__(
+        cls,
+        *,
+        id_property: str | None = None,
+        id_field: str | None = None,
+        mode: str = "upsert",
+        fill_empty: object = None,
+        labels: object = None,
+        keep: str = "all",
+        max_in_flight: object = None,
+        full: object = None,
+        associate: object = None,
+        mirror: object = None,
+        max_archive: object = None,
+    ) -> BulkOptions: ...
+    def id_property_of(self, object: str) -> str: ...
+    @property
+    def full(self) -> bool: ...
+    @property
+    def mirror(self) -> bool: ...
+    @property
+    def max_archive(self) -> float: ...
 
 @final
 class Task:
@@ -169,29 +195,19 @@ class Client:
     def check_many(
         self,
         records: Any,
+        options: BulkOptions,
         *,
-        email_field: str,
         definitions: bool,
-        id_property: str = "email",
-        labels: bool = False,
         state: StateRun | None = None,
         object: str = "contacts",
-        associate: list[tuple[str, str, str, str]] = ...,
     ) -> BulkResult: ...
     def create_or_update_many(
         self,
         records: Any,
+        options: BulkOptions,
         *,
-        id_field: str,
-        id_property: str,
-        mode: str,
-        fill_empty: object,
-        progress: Callable[[int], None] | None,
-        keep: str,
-        max_in_flight: int,
-        dry_run: bool = False,
-        labels: bool = False,
+        progress: Callable[[int], None] | None = None,
         state: StateRun | None = None,
+        dry_run: bool = False,
         object: str = "contacts",
-        associate: list[tuple[str, str, str, str]] = ...,
     ) -> BulkResult: ...

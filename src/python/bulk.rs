@@ -22,7 +22,7 @@ use crate::bulk::{Chunk, Sink, Source};
 use crate::client::{Association, Client, Linked};
 use crate::context::Log;
 use crate::error::{Error, Raised, Result as CoreResult, Stop};
-use crate::planner::{Fate, Fill, Matching, Mode, Outcome};
+use crate::planner::{Fate, Matching, Outcome};
 use crate::state::Ledger;
 
 /// What a run has done so far, shared by the reading and the collecting side.
@@ -455,6 +455,15 @@ pub fn read_id(
         .map_err(|why| PyValueError::new_err(format!("{}: {why}", what())))
 }
 
+/// The option naming the field of each record's id: `email_field` for contacts matched on
+/// email, `id_field` otherwise.
+pub fn id_option(matching: &Matching) -> &'static str {
+    match matching.by_email() {
+        true => "email_field",
+        false => "id_field",
+    }
+}
+
 /// `field` when it names a field.
 pub fn field_name<'a>(field: &'a str, what: &str) -> PyResult<&'a str> {
     if field.is_empty() {
@@ -463,84 +472,6 @@ pub fn field_name<'a>(field: &'a str, what: &str) -> PyResult<&'a str> {
         )));
     }
     Ok(field)
-}
-
-/// A run's matching settings, as Python gives them: the `object` type, `id_property`, `mode`
-/// and `fill_empty` (False, True, or the property names).
-pub fn matching(
-    object: &str,
-    id_property: &str,
-    mode: &str,
-    fill_empty: &Bound<'_, PyAny>,
-    dry_run: bool,
-) -> PyResult<Matching> {
-    let fill = if fill_empty.is_none() {
-        Fill::Nothing
-    } else if let Ok(all) = fill_empty.cast::<pyo3::types::PyBool>() {
-        match all.is_true() {
-            true => Fill::All,
-            false => Fill::Nothing,
-        }
-    } else if let Ok(name) = fill_empty.cast::<PyString>() {
-        Fill::Only(vec![name.to_str()?.to_owned()])
-    } else {
-        let mut names = Vec::new();
-        for name in fill_empty.try_iter().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "fill_empty must be True, False or property names, got {}",
-                fill_empty
-                    .get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ))
-        })? {
-            let name = name?;
-            let Ok(name) = name.cast::<PyString>() else {
-                return Err(PyTypeError::new_err(format!(
-                    "fill_empty must name properties (str), got {}",
-                    name.get_type().name()?
-                )));
-            };
-            names.push(name.to_str()?.to_owned());
-        }
-        match names.is_empty() {
-            true => Fill::Nothing,
-            false => Fill::Only(names),
-        }
-    };
-    let mode = Mode::parse(mode).map_err(errors::to_py)?;
-    let mut matching = Matching::new(id_property, mode, fill).map_err(errors::to_py)?;
-    matching.object = crate::api::ObjectType::parse(object).map_err(errors::to_py)?;
-    matching.dry_run = dry_run;
-    Ok(matching)
-}
-
-/// A run's associations as Python gives them: `(object type, field, key property)` each.
-pub fn associations(
-    given: Vec<(String, String, String, String)>,
-) -> PyResult<Vec<(Association, String)>> {
-    let mut out: Vec<(Association, String)> = Vec::new();
-    for (object, field, by, label) in given {
-        let to = crate::api::ObjectType::parse(&object).map_err(errors::to_py)?;
-        let by = by.trim().to_owned();
-        if field.is_empty() || by.is_empty() {
-            return Err(PyValueError::new_err(format!(
-                "an association names the field holding each record's key and the property of \
-                 {} it matches, got ({field:?}, {by:?})",
-                to.name()
-            )));
-        }
-        if out.iter().any(|(a, _)| a.to == to) {
-            return Err(PyValueError::new_err(format!(
-                "{} is named twice among the associations",
-                to.name()
-            )));
-        }
-        let label = Some(label.trim().to_owned()).filter(|l| !l.is_empty());
-        out.push((Association { to, by, label }, field));
-    }
-    Ok(out)
 }
 
 /// One bulk run's Python side: where records come from, where progress goes, what to keep.
@@ -566,19 +497,15 @@ impl<'a, 'py> Run<'a, 'py> {
         matching: Matching,
         options: ConvertOptions,
         progress: Option<&'a Bound<'py, PyAny>>,
-        keep: &str,
+        keep: Keep,
     ) -> PyResult<Self> {
-        let what = match matching.by_email() {
-            true => "email_field",
-            false => "id_field",
-        };
         Ok(Run {
             records,
-            id_field: field_name(id_field, what)?,
+            id_field: field_name(id_field, id_option(&matching))?,
             matching,
             options,
             progress,
-            keep: Keep::parse(keep)?,
+            keep,
             state: None,
             associations: Vec::new(),
             client: None,

@@ -8,7 +8,9 @@ use pyo3::types::PyDict;
 
 use super::bulk::{self, Run};
 use super::convert::ConvertOptions;
-use super::results::BulkResult;
+use super::results::{BulkResult, Keep};
+use super::run_options::{self, BulkOptions};
+use crate::planner::Matching;
 use crate::value::MissingPolicy;
 
 /// A run that checks records and keeps the failures (`labels`: read by their labels; `state`:
@@ -16,16 +18,19 @@ use crate::value::MissingPolicy;
 pub fn checking<'a, 'py>(
     records: &'a Bound<'py, PyAny>,
     email_field: &'a str,
-    object: &str,
-    id_property: &str,
-    labels: bool,
+    matching: Matching,
     options: ConvertOptions,
     state: Option<&'a Bound<'py, PyAny>>,
 ) -> PyResult<Run<'a, 'py>> {
-    let none = records.py().None().into_bound(records.py());
-    let mut matching = bulk::matching(object, id_property, "upsert", &none, false)?;
-    matching.labels = labels;
-    Ok(Run::new(records, email_field, matching, options, None, "failures")?.with_state(state))
+    Ok(Run::new(
+        records,
+        email_field,
+        matching,
+        options,
+        None,
+        Keep::Failures,
+    )?
+    .with_state(state))
 }
 
 #[pyclass(frozen, module = "hubspot_upsert._native")]
@@ -68,8 +73,7 @@ impl Converter {
         object: &str,
     ) -> PyResult<(String, Bound<'py, PyDict>)> {
         let email_field = bulk::field_name(email_field, "email_field")?;
-        let none = py.None().into_bound(py);
-        let matching = bulk::matching(object, id_property, "upsert", &none, false)?;
+        let matching = run_options::plain(object, id_property)?;
         let input = bulk::read_record(record, email_field, &matching, self.options)?;
         let properties = PyDict::new(py);
         for (name, value) in input.properties {
@@ -81,29 +85,26 @@ impl Converter {
     /// Converts every record and keeps the ones that cannot be sent, each with the error
     /// naming its value (a `BulkResult` of failures); nothing is sent.
     /// With a sync state's run (`state`), every record has an outcome: refused, unchanged,
-    /// or planned (created: new to the state; updated: changed).
-    #[pyo3(signature = (records, *, email_field, id_property="email", state=None, object="contacts", associate=Vec::new()))]
-    #[allow(clippy::too_many_arguments)]
+    /// or planned (created: new to the state; updated: changed). `options` as a client's
+    /// `check_many` takes them (the id property and field, the associations).
+    #[pyo3(signature = (records, options, *, state=None, object="contacts"))]
     fn check_many<'py>(
         &self,
         py: Python<'py>,
         records: &Bound<'py, PyAny>,
-        email_field: &str,
-        id_property: &str,
+        options: &BulkOptions,
         state: Option<&Bound<'py, PyAny>>,
         object: &str,
-        associate: Vec<(String, String, String, String)>,
     ) -> PyResult<Bound<'py, BulkResult>> {
+        let matching = options.matching(object, false)?;
         let run = checking(
             records,
-            email_field,
-            object,
-            id_property,
-            false,
+            options.id_field(&matching),
+            matching.clone(),
             self.options,
             state,
         )?
-        .with_associations(None, bulk::associations(associate)?);
+        .with_associations(None, options.associations());
         run.collect(py, |source, sink, _, _, matching, ledger| {
             crate::bulk::check(source, sink, None, &matching, ledger)
         })

@@ -9,6 +9,7 @@ pub mod errors;
 pub mod hooks;
 pub mod options;
 pub mod results;
+pub mod run_options;
 pub mod state;
 
 pub use results::native_result;
@@ -38,7 +39,6 @@ mod _native {
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::sync::{Arc, Mutex, Weak};
 
-    use pyo3::exceptions::PyValueError;
     use pyo3::prelude::*;
     use pyo3::types::PyDict;
 
@@ -129,6 +129,9 @@ mod _native {
     #[pymodule_export]
     use super::converter::Converter;
 
+    #[pymodule_export]
+    use super::run_options::BulkOptions;
+
     /// An upsert running on the client's runtime; `cancel()` drops its request in flight.
     #[pyclass(frozen, module = "hubspot_upsert._native")]
     pub struct Task {
@@ -172,8 +175,7 @@ mod _native {
             id_property: &str,
             properties: Option<&Bound<'_, PyAny>>,
         ) -> PyResult<Upsert> {
-            let none = id.py().None().into_bound(id.py());
-            let matching = super::bulk::matching(object, id_property, "upsert", &none, false)?;
+            let matching = super::run_options::plain(object, id_property)?;
             let what = match matching.by_email() {
                 true => "email",
                 false => "id",
@@ -368,33 +370,27 @@ mod _native {
 
         /// Checks records as `create_or_update_many` would and sends no write; see
         /// `HubSpot.check_many`.
-        #[pyo3(signature = (records, *, email_field, definitions, id_property="email", labels=false, state=None, object="contacts", associate=Vec::new()))]
-        #[allow(clippy::too_many_arguments)]
+        #[pyo3(signature = (records, options, *, definitions, state=None, object="contacts"))]
         fn check_many<'py>(
             &self,
             py: Python<'py>,
             records: &Bound<'py, PyAny>,
-            email_field: &str,
+            options: &BulkOptions,
             definitions: bool,
-            id_property: &str,
-            labels: bool,
             state: Option<&Bound<'py, PyAny>>,
             object: &str,
-            associate: Vec<(String, String, String, String)>,
         ) -> PyResult<Bound<'py, BulkResult>> {
-            let associations = super::bulk::associations(associate)?;
+            let matching = options.matching(object, false)?;
             // With the definitions, the associations' are checked too.
             let client = definitions.then_some(&self.core);
             let run = super::converter::checking(
                 records,
-                email_field,
-                object,
-                id_property,
-                labels,
+                options.id_field(&matching),
+                matching.clone(),
                 self.options,
                 state,
             )?
-            .with_associations(client, associations);
+            .with_associations(client, options.associations());
             run.collect(py, |source, sink, hooks, _, matching, ledger| {
                 self.core
                     .check_many(source, sink, hooks, definitions, &matching, ledger)
@@ -403,37 +399,31 @@ mod _native {
 
         /// Creates or updates many contacts with batch requests; see
         /// `HubSpot.create_or_update_many`.
-        #[pyo3(signature = (records, *, id_field, id_property, mode, fill_empty, progress, keep, max_in_flight, dry_run=false, labels=false, state=None, object="contacts", associate=Vec::new()))]
+        #[pyo3(signature = (records, options, *, progress=None, state=None, dry_run=false, object="contacts"))]
         #[allow(clippy::too_many_arguments)]
         fn create_or_update_many<'py>(
             &self,
             py: Python<'py>,
             records: &Bound<'py, PyAny>,
-            id_field: &str,
-            id_property: &str,
-            mode: &str,
-            fill_empty: &Bound<'py, PyAny>,
+            options: &BulkOptions,
             progress: Option<&Bound<'py, PyAny>>,
-            keep: &str,
-            max_in_flight: i64,
-            dry_run: bool,
-            labels: bool,
             state: Option<&Bound<'py, PyAny>>,
+            dry_run: bool,
             object: &str,
-            associate: Vec<(String, String, String, String)>,
         ) -> PyResult<Bound<'py, BulkResult>> {
-            let Ok(max_in_flight @ 1..) = usize::try_from(max_in_flight) else {
-                return Err(PyValueError::new_err(format!(
-                    "max_in_flight must be at least 1, got {max_in_flight}"
-                )));
-            };
-            let mut matching =
-                super::bulk::matching(object, id_property, mode, fill_empty, dry_run)?;
-            matching.labels = labels;
-            let associations = super::bulk::associations(associate)?;
-            let run = Run::new(records, id_field, matching, self.options, progress, keep)?
-                .with_state(state)
-                .with_associations(Some(&self.core), associations);
+            let matching = options.matching(object, dry_run)?;
+            let max_in_flight = options.max_in_flight();
+            let id_field = options.id_field(&matching).to_owned();
+            let run = Run::new(
+                records,
+                &id_field,
+                matching,
+                self.options,
+                progress,
+                options.keep(),
+            )?
+            .with_state(state)
+            .with_associations(Some(&self.core), options.associations());
             run.collect(py, |source, sink, hooks, log, matching, ledger| {
                 self.core.create_or_update_many(
                     source,

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import _bulk, _mirror
+from .. import _mirror, _native
 from .._client import HubSpot
 from .._native import Converter
 from .._objects import face
@@ -68,7 +68,9 @@ def dry_run(
     key = id_column(args)
     quiet = args.quiet
     converter = Converter(missing=args.missing)
-    links = _bulk.associations(args.associations or None)
+    settings = _native.BulkOptions(
+        id_property=args.id_property, id_field=key, associate=args.associations or None
+    )
 
     def preview(rows: Iterator[Any]) -> Iterator[Any]:
         for index, record in enumerate(rows):
@@ -94,25 +96,14 @@ def dry_run(
             view = store.looking(args.object, args.id_property.strip())
             view.mirror = bool(args.mirror)
             result = converter.check_many(
-                preview(records),
-                email_field=key,
-                id_property=args.id_property,
-                state=view,
-                object=args.object,
-                associate=links,
+                preview(records), settings, state=view, object=args.object
             )
             if args.mirror:
                 why = _mirror.plan(view, result, args.max_archive)
                 if why is not None:
                     print(f"{PROG}: a mirror run would archive nothing: {why}", file=sys.stderr)
     elif hs is None:
-        result = converter.check_many(
-            preview(records),
-            email_field=key,
-            id_property=args.id_property,
-            object=args.object,
-            associate=links,
-        )
+        result = converter.check_many(preview(records), settings, object=args.object)
     else:
         target: Any = face(hs, args.object)
         options: dict[str, Any] = (

@@ -20,11 +20,13 @@ if TYPE_CHECKING:
 _log = logging.getLogger("hubspot_upsert")
 
 
-def face(client: HubSpot, object_type: str) -> CrmObjects:
-    """What upserts records of ``object_type`` on ``client`` (contacts matched on email by
-    default). The command, the Airflow operator and the dlt destination take the type as a
-    name."""
-    return client.objects(object_type)
+def face(client: HubSpot, object_type: str) -> HubSpot | CrmObjects:
+    """What upserts records of ``object_type`` on ``client``, by the keyword arguments of
+    ``create_or_update_many``: the client itself for contacts (whose methods are
+    :attr:`HubSpot.contacts`' and take ``email_field`` too), else ``client.objects(...)``.
+    The command, the Airflow operator and the dlt destination take the type as a name."""
+    name = _native.object_name(object_type)
+    return client if name == "contacts" else client.objects(name)
 
 
 class CrmObjects:

@@ -170,6 +170,8 @@ def test_a_dry_run_names_every_unknown_column_at_once(fake: FakeHubSpot, tmp_pat
         assert "'First Name' is the label of 'firstname'" in label and "--labels" in label
         for column in ("MEMBER_RATING", "OPTIN_TIME", "LEID"):
             assert f"PROPERTY_DOESNT_EXIST {column}: 3 records (records 0, 1, 2)" in lines
+        # Every record was refused before sending: none was read at HubSpot, nor said to be.
+        assert "records were read" not in out.stdout
 
 
 def test_every_refused_value_of_a_record_is_in_its_error(fake: FakeHubSpot) -> None:

@@ -36,10 +36,14 @@ def summary(
     if result.unchanged:
         skipped = f", unchanged {result.unchanged}{skipped}"
     if dry_run and read:
+        # Records refused before sending are never read at HubSpot.
+        looked = result.created + result.updated + result.skipped
+        done = (
+            "HubSpot's records were read; nothing was written" if looked else "nothing was written"
+        )
         return (
             f"dry run: {result.created} records would be created, {result.updated} updated"
-            f"{skipped}, {result.failed} refused, "
-            f"{seconds:.2f} s (contacts were read; nothing was written)"
+            f"{skipped}, {result.failed} refused, {seconds:.2f} s ({done})"
         )
     if dry_run:
         return (

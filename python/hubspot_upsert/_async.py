@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _bulk, _native
 from ._client import HubSpot, _id_field
+from ._errors import add_note
 from ._objects import CrmObjects
 
 if TYPE_CHECKING:
@@ -44,13 +45,6 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         future.set_exception(value)
 
 
-def _note(error: BaseException, note: str) -> None:
-    if hasattr(error, "add_note"):
-        error.add_note(note)
-    else:  # Python 3.10
-        error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]
-
-
 async def _cancellable(work: Awaitable[T], on_cancel: Callable[[], None]) -> T:
     """Awaits ``work``; if the awaiting task is cancelled, calls ``on_cancel`` to stop the
     work and lets the ``CancelledError`` go on with :data:`CANCELLED_NOTE`."""
@@ -58,7 +52,7 @@ async def _cancellable(work: Awaitable[T], on_cancel: Callable[[], None]) -> T:
         return await work
     except asyncio.CancelledError as e:
         on_cancel()
-        _note(e, CANCELLED_NOTE)
+        add_note(e, CANCELLED_NOTE)
         raise
 
 

@@ -186,3 +186,11 @@ class BulkUpsertError(HubSpotError):
     def __init__(self, message: str, *, result: Any = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.result = result
+
+
+def add_note(error: BaseException, note: str) -> None:
+    """``error.add_note(note)``, on Python 3.10 too (which has ``__notes__`` but no method)."""
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:  # Python 3.10
+        error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import _native
+from ._errors import add_note
 
 if TYPE_CHECKING:
     from ._state import StateRun
@@ -92,9 +93,10 @@ def mirror(
     result._set_archived(archived)
     if failed:
         _, error = failed[0]
-        error.add_note(
+        add_note(
+            error,
             f"the mirror run archived {len(archived)} of {len(gone)} records; "
-            f"{len(failed)} were not archived (the next mirror run tries them again)"
+            f"{len(failed)} were not archived (the next mirror run tries them again)",
         )
         error.bulk_result = result  # type: ignore[attr-defined]
         raise error

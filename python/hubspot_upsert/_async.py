@@ -279,15 +279,13 @@ class AsyncCrmObjects:
     ) -> _native.BulkResult:
         """:meth:`CrmObjects.create_or_update_many` on a worker thread; ``records`` may also
         be an async iterable, and cancelling the awaiting task stops the run."""
-        progress = options.pop("progress", None)
-        # Checked before the run starts: a wrong option is raised here, not on the worker.
-        _bulk.options(options, _bulk.ManyOptions, "create_or_update_many")
-
-        def run_many(rows: Any, watch: _bulk.ProgressCallback) -> _native.BulkResult:
-            options["progress"] = watch
-            return self._sync.create_or_update_many(rows, **options)
-
-        return await self._client._many(records, progress, run_many)
+        # Read before the run starts: a wrong option is raised here, not on the worker.
+        settings, state = _bulk.options(options, _bulk.ManyOptions, "create_or_update_many")
+        return await self._client._many(
+            records,
+            options.get("progress"),
+            lambda rows, watch: self._sync._many(rows, settings, state, watch),
+        )
 
     async def check_many(
         self, records: Any, **options: Unpack[_bulk.CheckOptions]

@@ -73,7 +73,7 @@ class CrmObjects:
         ``associate`` and ``mirror`` as there (a deal with its company: ``{"companies":
         ("company_id", "crm_id")}``)."""
         settings, state = _bulk.options(options, _bulk.ManyOptions, "create_or_update_many")
-        return self._many(records, settings, state, options.get("progress"), options)
+        return self._many(records, settings, state, options.get("progress"))
 
     def _many(
         self,
@@ -81,7 +81,6 @@ class CrmObjects:
         settings: _native.BulkOptions,
         state: SyncState | str | os.PathLike[str] | None,
         progress: bool | _bulk.ProgressCallback | None,
-        given: Mapping[str, Any],
     ) -> _native.BulkResult:
         native = self._client._native
         id_property = settings.id_property_of(self.name)
@@ -108,7 +107,7 @@ class CrmObjects:
             "create_or_update_many",
             self.name,
             id_property,
-            mode=given.get("mode", "upsert"),
+            mode=settings.mode,
             state=state is not None,
             mirror=settings.mirror,
         ) as span:

@@ -455,15 +455,6 @@ pub fn read_id(
         .map_err(|why| PyValueError::new_err(format!("{}: {why}", what())))
 }
 
-/// The option naming the field of each record's id: `email_field` for contacts matched on
-/// email, `id_field` otherwise.
-pub fn id_option(matching: &Matching) -> &'static str {
-    match matching.by_email() {
-        true => "email_field",
-        false => "id_field",
-    }
-}
-
 /// `field` when it names a field.
 pub fn field_name<'a>(field: &'a str, what: &str) -> PyResult<&'a str> {
     if field.is_empty() {
@@ -475,9 +466,10 @@ pub fn field_name<'a>(field: &'a str, what: &str) -> PyResult<&'a str> {
 }
 
 /// One bulk run's Python side: where records come from, where progress goes, what to keep.
+/// Made by [`super::run_options::BulkOptions::run`].
 pub struct Run<'a, 'py> {
     records: &'a Bound<'py, PyAny>,
-    id_field: &'a str,
+    id_field: String,
     matching: Matching,
     options: ConvertOptions,
     progress: Option<&'a Bound<'py, PyAny>>,
@@ -485,42 +477,45 @@ pub struct Run<'a, 'py> {
     /// The sync state's store for this run, if it keeps one.
     state: Option<&'a Bound<'py, PyAny>>,
     /// Associations to make once the records have landed: each, the field naming the
-    /// associated record's key, and the client that makes them.
+    /// associated record's key, and the client that makes them (none: a check, which only
+    /// reads the keys).
     associations: Vec<(Association, String)>,
     client: Option<Arc<Client>>,
 }
 
 impl<'a, 'py> Run<'a, 'py> {
+    /// A run reading each record's id from `id_field` (checked by its maker) and associating
+    /// it as `associations` say.
     pub fn new(
         records: &'a Bound<'py, PyAny>,
-        id_field: &'a str,
+        id_field: String,
         matching: Matching,
         options: ConvertOptions,
-        progress: Option<&'a Bound<'py, PyAny>>,
         keep: Keep,
-    ) -> PyResult<Self> {
-        Ok(Run {
-            records,
-            id_field: field_name(id_field, id_option(&matching))?,
-            matching,
-            options,
-            progress,
-            keep,
-            state: None,
-            associations: Vec::new(),
-            client: None,
-        })
-    }
-
-    /// Associates each record that lands as `associations` say (each with the field holding
-    /// its key), through `client`; without a client (a check), only reads the keys.
-    pub fn with_associations(
-        mut self,
-        client: Option<&Arc<Client>>,
         associations: Vec<(Association, String)>,
     ) -> Self {
-        self.associations = associations;
+        Run {
+            records,
+            id_field,
+            matching,
+            options,
+            progress: None,
+            keep,
+            state: None,
+            associations,
+            client: None,
+        }
+    }
+
+    /// Makes the associations through `client` (without one, their keys are only read).
+    pub fn through(mut self, client: Option<&Arc<Client>>) -> Self {
         self.client = client.cloned();
+        self
+    }
+
+    /// Tells `progress` how many records are done.
+    pub fn with_progress(mut self, progress: Option<&'a Bound<'py, PyAny>>) -> Self {
+        self.progress = progress;
         self
     }
 

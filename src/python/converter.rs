@@ -6,32 +6,11 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::bulk::{self, Run};
+use super::bulk;
 use super::convert::ConvertOptions;
 use super::results::{BulkResult, Keep};
 use super::run_options::{self, BulkOptions};
-use crate::planner::Matching;
 use crate::value::MissingPolicy;
-
-/// A run that checks records and keeps the failures (`labels`: read by their labels; `state`:
-/// a sync state's run, which tells unchanged records).
-pub fn checking<'a, 'py>(
-    records: &'a Bound<'py, PyAny>,
-    email_field: &'a str,
-    matching: Matching,
-    options: ConvertOptions,
-    state: Option<&'a Bound<'py, PyAny>>,
-) -> PyResult<Run<'a, 'py>> {
-    Ok(Run::new(
-        records,
-        email_field,
-        matching,
-        options,
-        None,
-        Keep::Failures,
-    )?
-    .with_state(state))
-}
 
 #[pyclass(frozen, module = "hubspot_upsert._native")]
 pub struct Converter {
@@ -96,15 +75,9 @@ impl Converter {
         state: Option<&Bound<'py, PyAny>>,
         object: &str,
     ) -> PyResult<Bound<'py, BulkResult>> {
-        let matching = options.matching(object, false)?;
-        let run = checking(
-            records,
-            options.id_field(&matching),
-            matching.clone(),
-            self.options,
-            state,
-        )?
-        .with_associations(None, options.associations());
+        let run = options
+            .run(records, object, false, self.options, Keep::Failures)?
+            .with_state(state);
         run.collect(py, |source, sink, _, _, matching, ledger| {
             crate::bulk::check(source, sink, None, &matching, ledger)
         })

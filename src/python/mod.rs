@@ -42,10 +42,10 @@ mod _native {
     use pyo3::prelude::*;
     use pyo3::types::PyDict;
 
-    use super::bulk::Run;
     use super::convert::{self, ConvertOptions};
     use super::errors;
     use super::hooks::PyHooks;
+    use super::results::Keep;
     use crate::client::Client as CoreClient;
     use crate::context::Hooks;
     use crate::error::Stop;
@@ -380,17 +380,11 @@ mod _native {
             state: Option<&Bound<'py, PyAny>>,
             object: &str,
         ) -> PyResult<Bound<'py, BulkResult>> {
-            let matching = options.matching(object, false)?;
             // With the definitions, the associations' are checked too.
-            let client = definitions.then_some(&self.core);
-            let run = super::converter::checking(
-                records,
-                options.id_field(&matching),
-                matching.clone(),
-                self.options,
-                state,
-            )?
-            .with_associations(client, options.associations());
+            let run = options
+                .run(records, object, false, self.options, Keep::Failures)?
+                .with_state(state)
+                .through(definitions.then_some(&self.core));
             run.collect(py, |source, sink, hooks, _, matching, ledger| {
                 self.core
                     .check_many(source, sink, hooks, definitions, &matching, ledger)
@@ -411,19 +405,12 @@ mod _native {
             dry_run: bool,
             object: &str,
         ) -> PyResult<Bound<'py, BulkResult>> {
-            let matching = options.matching(object, dry_run)?;
             let max_in_flight = options.max_in_flight();
-            let id_field = options.id_field(&matching).to_owned();
-            let run = Run::new(
-                records,
-                &id_field,
-                matching,
-                self.options,
-                progress,
-                options.keep(),
-            )?
-            .with_state(state)
-            .with_associations(Some(&self.core), options.associations());
+            let run = options
+                .run(records, object, dry_run, self.options, options.keep())?
+                .with_progress(progress)
+                .with_state(state)
+                .through(Some(&self.core));
             run.collect(py, |source, sink, hooks, log, matching, ledger| {
                 self.core.create_or_update_many(
                     source,

@@ -6,7 +6,8 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString, PyTuple};
 
-use super::bulk;
+use super::bulk::{self, Run};
+use super::convert::ConvertOptions;
 use super::errors;
 use super::results::Keep;
 use crate::api::ObjectType;
@@ -57,7 +58,7 @@ impl BulkOptions {
             .map_err(errors::to_py)?;
         matching.labels = truthy(labels)?;
         let id_field = match id_field {
-            Some(field) => Some(bulk::field_name(field, bulk::id_option(&matching))?.to_owned()),
+            Some(field) => Some(bulk::field_name(field, id_option(&matching))?.to_owned()),
             None => None,
         };
         Ok(BulkOptions {
@@ -80,6 +81,12 @@ impl BulkOptions {
     /// contacts; other object types need one.
     fn id_property_of(&self, object: &str) -> PyResult<String> {
         Ok(self.matching(object, false)?.id_property)
+    }
+
+    /// `mode` as given: "upsert", "update" or "create".
+    #[getter]
+    fn mode(&self) -> &'static str {
+        self.matching.mode().name()
     }
 
     #[getter]
@@ -107,7 +114,7 @@ impl BulkOptions {
 
 impl BulkOptions {
     /// The run's matching for records of `object` (a dry run reads and writes nothing).
-    pub fn matching(&self, object: &str, dry_run: bool) -> PyResult<Matching> {
+    fn matching(&self, object: &str, dry_run: bool) -> PyResult<Matching> {
         let object = ObjectType::parse(object).map_err(errors::to_py)?;
         if self.id_property.is_none() && object != ObjectType::default() {
             return Err(PyTypeError::new_err(format!(
@@ -122,9 +129,31 @@ impl BulkOptions {
         Ok(matching)
     }
 
-    /// The field each record's id is read from: `id_field`, else the id property's name.
-    pub fn id_field<'a>(&'a self, matching: &'a Matching) -> &'a str {
-        self.id_field.as_deref().unwrap_or(&matching.id_property)
+    /// A run of records of `object` with these options, keeping `keep` (a dry run reads and
+    /// writes nothing); its associations are made once [`Run::through`] gives it a client.
+    pub fn run<'a, 'py>(
+        &self,
+        records: &'a Bound<'py, PyAny>,
+        object: &str,
+        dry_run: bool,
+        convert: ConvertOptions,
+        keep: Keep,
+    ) -> PyResult<Run<'a, 'py>> {
+        let matching = self.matching(object, dry_run)?;
+        // The id property was checked non-empty, as `id_field` was.
+        let id_field = self
+            .id_field
+            .clone()
+            .unwrap_or_else(|| matching.id_property.clone());
+        let associations = self.associations.clone();
+        Ok(Run::new(
+            records,
+            id_field,
+            matching,
+            convert,
+            keep,
+            associations,
+        ))
     }
 
     pub fn keep(&self) -> Keep {
@@ -134,9 +163,14 @@ impl BulkOptions {
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight
     }
+}
 
-    pub fn associations(&self) -> Vec<(Association, String)> {
-        self.associations.clone()
+/// The option naming the field of each record's id: `email_field` for contacts matched on
+/// email, `id_field` otherwise.
+fn id_option(matching: &Matching) -> &'static str {
+    match matching.by_email() {
+        true => "email_field",
+        false => "id_field",
     }
 }
 

@@ -17,6 +17,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The mode's name, as [`Mode::parse`] reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Upsert => "upsert",
+            Mode::Update => "update",
+            Mode::Create => "create",
+        }
+    }
+
     pub fn parse(text: &str) -> Result<Mode> {
         match text {
             "upsert" => Ok(Mode::Upsert),
@@ -120,6 +129,10 @@ impl Matching {
 
     /// Records are contacts matched by address (any other object's `email` is an ordinary
     /// property, and no id of it).
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
     pub fn by_email(&self) -> bool {
         self.id_property == "email" && self.object.is_contacts()
     }

@@ -40,8 +40,5 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "loggers": {
-        "django_app": {"handlers": ["stderr"], "level": "INFO"},
-        "hubspot_upsert": {"handlers": ["stderr"], "level": "WARNING"},
-    },
+    "loggers": {"django_app": {"handlers": ["stderr"], "level": "INFO"}},
 }
